@@ -1,0 +1,15 @@
+from django.urls import path
+
+from kit.health import health_view, ready_view
+from sources import views
+
+urlpatterns = [
+    path("health", health_view("collector_svc")),
+    path("ready", ready_view("collector_svc", {})),
+    path("info", views.info),
+    path("batch", views.batch),
+]
+
+handler404 = "kit.errors.json_404"
+handler500 = "kit.errors.json_500"
+handler400 = "kit.errors.json_400"

@@ -1,0 +1,59 @@
+"""collector_svc's API: source descriptions and batches of images."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
+
+from kit import imagepack
+from kit.errors import AppError
+from sources.registry import SOURCE_CLASSES, get_source
+
+
+def _int_param(request, name: str, default: int | None, *, minimum: int, maximum: int) -> int:
+    raw = request.GET.get(name)
+    if raw is None:
+        if default is None:
+            raise AppError("invalid", f"{name} is required", details={name: "required"})
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise AppError("invalid", f"{name} must be an integer", details={name: raw}) from None
+    if not minimum <= value <= maximum:
+        raise AppError(
+            "out_of_range", f"{name} must be between {minimum} and {maximum}", details={name: value}
+        )
+    return value
+
+
+@require_GET
+def info(request):
+    name = request.GET.get("source")
+    if name is None:
+        return JsonResponse(
+            {"sources": [{"source": cls.name, "description": cls.description} for cls in SOURCE_CLASSES.values()]}
+        )
+    return JsonResponse(get_source(name).describe())
+
+
+@require_GET
+def batch(request):
+    """`?source=&split=&size=&offset=`: images [offset, offset+size) in a stable order."""
+    source = get_source(request.GET.get("source", ""))
+    split = request.GET.get("split", "train")
+    if split not in source.splits:
+        raise AppError(
+            "unknown_split", f"{source.name} has splits {', '.join(source.splits)}", details={"split": split}
+        )
+    images, labels = source.arrays(split)
+    total = len(labels)
+    size = _int_param(request, "size", None, minimum=1, maximum=settings.MAX_BATCH_SIZE)
+    offset = _int_param(request, "offset", 0, minimum=0, maximum=max(total - 1, 0))
+    end = min(offset + size, total)
+    response = HttpResponse(imagepack.pack(images[offset:end], labels[offset:end]), content_type=imagepack.CONTENT_TYPE)
+    response["X-Total"] = str(total)
+    response["X-Next-Offset"] = str(end) if end < total else ""
+    request.caller_detail = {"rows": end - offset}
+    return response

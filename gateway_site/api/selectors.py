@@ -1,0 +1,49 @@
+"""Reads through the gateway, with each role's visibility applied."""
+
+from __future__ import annotations
+
+from accounts.roles import has_role
+from gateway_site import peers
+from kit.errors import AppError
+
+PREDICTION_FILTERS = ("digit", "model", "user", "page", "page_size")
+RUN_FILTERS = ("kind", "status", "created_by", "page", "page_size")
+
+
+def _filters(params, allowed) -> dict:
+    return {key: params[key] for key in allowed if params.get(key) not in (None, "")}
+
+
+def predictions_for(user, params) -> dict:
+    """A viewer sees their own predictions; engineers see everyone's."""
+    filters = _filters(params, PREDICTION_FILTERS)
+    if not has_role(user, "ml_engineer"):
+        filters["user"] = user.get_username()
+    return page_of(peers.storage().list_predictions(**filters), filters)
+
+
+def runs_for(user, params) -> dict:
+    filters = _filters(params, RUN_FILTERS)
+    if not has_role(user, "ml_engineer"):
+        filters["created_by"] = user.get_username()
+    return page_of(peers.storage().list_runs(**filters), filters)
+
+
+def run_for(user, run_id: int) -> dict:
+    run = peers.storage().get_run(run_id)
+    if not has_role(user, "ml_engineer") and run["created_by"] != user.get_username():
+        # Another user's run is reported as missing, not as forbidden.
+        raise AppError("not_found", f"run {run_id} does not exist", status=404)
+    return run
+
+
+def page_of(listing: dict, filters: dict) -> dict:
+    """Storage's page without its internal links."""
+    page = int(filters.get("page", 1)) if str(filters.get("page", 1)).isdigit() else 1
+    return {
+        "count": listing["count"],
+        "page": page,
+        "has_next": bool(listing.get("next")),
+        "has_previous": bool(listing.get("previous")),
+        "results": listing["results"],
+    }

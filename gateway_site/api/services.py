@@ -1,0 +1,95 @@
+"""The gateway's scenarios, shared by the REST API and the HTML pages.
+
+Each checks nothing about roles (views do) and talks to peers only through their clients.
+"""
+
+from __future__ import annotations
+
+import base64
+from concurrent.futures import ThreadPoolExecutor
+
+from accounts.models import audit
+from gateway_site import peers
+from kit.errors import AppError, PeerUnavailable
+
+MAX_IMAGE_BYTES = 2 * 1024 * 1024
+PREDICTION_FIELDS = {"image_base64", "pixels", "model_id"}
+
+
+def prediction_create(*, username: str, payload: dict, raw_image: bytes | None = None) -> dict:
+    """Classify an image with ml_svc and record the answer in the user's history."""
+    if raw_image is not None:
+        if len(raw_image) > MAX_IMAGE_BYTES:
+            raise AppError("too_large", f"The image is larger than {MAX_IMAGE_BYTES // 1024} KiB.", status=413)
+        payload = {**payload, "image_base64": base64.b64encode(raw_image).decode()}
+    unknown = set(payload) - PREDICTION_FIELDS
+    if unknown:
+        raise AppError("invalid", f"Unknown fields: {', '.join(sorted(unknown))}.", details={f: "unknown field" for f in unknown})
+    result = peers.ml().predict(payload)
+    image_b64 = payload.get("image_base64") if isinstance(payload.get("image_base64"), str) else None
+    if image_b64 and image_b64.startswith("data:"):
+        image_b64 = image_b64.partition(",")[2]
+    stored = peers.storage().create_prediction({
+        "image_b64": result["image"],
+        "raw_image_b64": image_b64,
+        "digit": result["digit"],
+        "probabilities": result["probabilities"],
+        "model_version_id": result["model"]["id"],
+        "latency_ms": result["latency_ms"],
+        "user": username,
+    })
+    return {
+        "id": stored["id"],
+        "digit": result["digit"],
+        "probabilities": result["probabilities"],
+        "model": result["model"],
+        "image": result["image"],
+        "created_at": stored["created_at"],
+    }
+
+
+def collect_start(*, username: str, source: str, batch_size: int, max_samples: int | None, split: str = "train") -> dict:
+    run = peers.ml().start_collect(
+        source=source, batch_size=batch_size, max_samples=max_samples, split=split, created_by=username
+    )
+    audit(actor=username, action="collect.start", target=f"run:{run['id']}", details={"source": source})
+    return run
+
+
+def training_start(*, username: str, dataset_id: int, architecture: str, hyperparameters: dict) -> dict:
+    run = peers.ml().start_training(
+        dataset_id=dataset_id, architecture=architecture, hyperparameters=hyperparameters, created_by=username
+    )
+    audit(actor=username, action="train.start", target=f"run:{run['id']}", details={"dataset_id": dataset_id, "architecture": architecture})
+    return run
+
+
+def run_cancel(*, username: str, run_id: int) -> dict:
+    run = peers.storage().update_run(run_id, status="cancelled", message=f"cancelled by {username}")
+    audit(actor=username, action="run.cancel", target=f"run:{run_id}")
+    return run
+
+
+def model_promote(*, username: str, version_id: int, alias: str, reason: str) -> dict:
+    result = peers.storage().set_alias(alias, model_version_id=version_id, actor=username, reason=reason)
+    audit(actor=username, action="model.promote", target=f"model:{version_id}", details={"alias": alias, "reason": reason})
+    return result
+
+
+def services_health() -> dict:
+    """Readiness of every service, asked in parallel so a dead one costs one timeout."""
+
+    def probe(item):
+        name, client = item
+        try:
+            client.ready()
+            return name, {"status": "ok"}
+        except PeerUnavailable as exc:
+            return name, {"status": "unavailable", "reason": exc.message}
+        except AppError as exc:
+            return name, {"status": "unavailable", "reason": exc.message}
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = dict(pool.map(probe, peers.all_peers().items()))
+    results["gateway_site"] = {"status": "ok"}
+    return results

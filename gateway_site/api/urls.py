@@ -1,0 +1,20 @@
+from django.urls import path
+
+from api import views
+
+urlpatterns = [
+    path("auth/token", views.token_create),
+    path("health", views.health),
+    path("predictions", views.predictions),
+    path("scenarios/collect-and-store", views.collect_and_store),
+    path("scenarios/train-model", views.train_model),
+    path("runs", views.runs),
+    path("runs/<int:run_id>", views.run_detail),
+    path("runs/<int:run_id>/cancel", views.run_cancel),
+    path("datasets", views.datasets),
+    path("datasets/<int:dataset_id>", views.dataset_detail),
+    path("models", views.models),
+    path("models/ledger", views.alias_ledger),
+    path("models/<int:version_id>", views.model_detail),
+    path("models/<int:version_id>/promote", views.model_promote),
+]

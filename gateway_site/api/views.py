@@ -1,0 +1,166 @@
+"""The gateway's REST API (DESIGN §8): parse input, call a scenario, render JSON."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from api import selectors, services
+from api.permissions import RoleRequired
+from gateway_site import peers
+from kit.errors import AppError
+
+Viewer, Engineer, Admin = RoleRequired("viewer"), RoleRequired("ml_engineer"), RoleRequired("admin")
+
+
+def _valid(serializer_class, data) -> dict:
+    if not isinstance(data, dict):
+        raise AppError("invalid", "The body must be a JSON object.")
+    unknown = set(data) - set(serializer_class().fields)
+    if unknown:
+        raise AppError("invalid", f"Unknown fields: {', '.join(sorted(unknown))}.", details={f: "unknown field" for f in unknown})
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class TokenInput(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=200)
+
+
+@api_view(["POST"])
+@permission_classes([AllowAny])
+def token_create(request):
+    data = _valid(TokenInput, request.data)
+    user = authenticate(request, username=data["username"], password=data["password"])
+    if user is None:
+        raise AppError("invalid_credentials", "Wrong username or password.", status=401)
+    token, _ = Token.objects.get_or_create(user=user)
+    return Response({"token": token.key})
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def health(request):
+    services_status = services.services_health()
+    ok = all(s["status"] == "ok" for s in services_status.values())
+    return Response({"status": "ok" if ok else "degraded", "services": services_status})
+
+
+@api_view(["GET", "POST"])
+@permission_classes([Viewer])
+def predictions(request):
+    if request.method == "GET":
+        return Response(selectors.predictions_for(request.user, request.query_params))
+    raw = None
+    if request.content_type and request.content_type.startswith("multipart/"):
+        upload = request.FILES.get("image")
+        if upload is None:
+            raise AppError("invalid", "Attach the image as the multipart field `image`.", details={"image": "required"})
+        if upload.size > services.MAX_IMAGE_BYTES:
+            raise AppError("too_large", "The image is larger than 2048 KiB.", status=413)
+        raw = upload.read()
+        payload = {}
+    else:
+        payload = request.data
+        if not isinstance(payload, dict):
+            raise AppError("invalid", "The body must be a JSON object.")
+    result = services.prediction_create(username=request.user.get_username(), payload=dict(payload), raw_image=raw)
+    return Response(result, status=status.HTTP_201_CREATED)
+
+
+class CollectInput(serializers.Serializer):
+    source = serializers.CharField(max_length=100)
+    batch_size = serializers.IntegerField(min_value=1, max_value=10000, required=False, default=1000)
+    max_samples = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    split = serializers.CharField(max_length=10, required=False, default="train")
+
+
+@api_view(["POST"])
+@permission_classes([Engineer])
+def collect_and_store(request):
+    data = _valid(CollectInput, request.data)
+    run = services.collect_start(username=request.user.get_username(), **data)
+    return Response(run, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainInput(serializers.Serializer):
+    dataset_id = serializers.IntegerField(min_value=1)
+    architecture = serializers.CharField(max_length=50, required=False, default="cnn")
+    hyperparameters = serializers.DictField(required=False, default=dict)
+
+
+@api_view(["POST"])
+@permission_classes([Engineer])
+def train_model(request):
+    data = _valid(TrainInput, request.data)
+    run = services.training_start(username=request.user.get_username(), **data)
+    return Response(run, status=status.HTTP_202_ACCEPTED)
+
+
+@api_view(["GET"])
+@permission_classes([Viewer])
+def runs(request):
+    return Response(selectors.runs_for(request.user, request.query_params))
+
+
+@api_view(["GET"])
+@permission_classes([Viewer])
+def run_detail(request, run_id: int):
+    return Response(selectors.run_for(request.user, run_id))
+
+
+@api_view(["POST"])
+@permission_classes([Engineer])
+def run_cancel(request, run_id: int):
+    return Response(services.run_cancel(username=request.user.get_username(), run_id=run_id))
+
+
+@api_view(["GET"])
+@permission_classes([Engineer])
+def datasets(request):
+    params = {k: request.query_params[k] for k in ("source", "split", "page") if request.query_params.get(k)}
+    return Response(selectors.page_of(peers.storage().list_datasets(**params), params))
+
+
+@api_view(["GET"])
+@permission_classes([Engineer])
+def dataset_detail(request, dataset_id: int):
+    return Response(peers.storage().get_dataset(dataset_id))
+
+
+@api_view(["GET"])
+@permission_classes([Viewer])
+def models(request):
+    params = {k: request.query_params[k] for k in ("architecture", "page") if request.query_params.get(k)}
+    return Response(selectors.page_of(peers.storage().list_model_versions(**params), params))
+
+
+@api_view(["GET"])
+@permission_classes([Viewer])
+def model_detail(request, version_id: int):
+    return Response(peers.storage().get_model_version(version_id))
+
+
+class PromoteInput(serializers.Serializer):
+    alias = serializers.ChoiceField(choices=["production", "candidate"], required=False, default="production")
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+@api_view(["POST"])
+@permission_classes([Admin])
+def model_promote(request, version_id: int):
+    data = _valid(PromoteInput, request.data)
+    result = services.model_promote(username=request.user.get_username(), version_id=version_id, **data)
+    return Response(result)
+
+
+@api_view(["GET"])
+@permission_classes([Viewer])
+def alias_ledger(request):
+    return Response(peers.storage().alias_ledger())

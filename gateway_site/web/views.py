@@ -1,0 +1,106 @@
+"""HTML pages: the same view renders a whole page or, for htmx, just its fragment."""
+
+from __future__ import annotations
+
+import base64
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.roles import has_role
+from api import selectors, services
+from kit.errors import AppError
+from web.images import pixels_png_data_url
+
+MAX_UPLOAD_BYTES = services.MAX_IMAGE_BYTES
+
+
+def _top(probabilities: list[float], n: int = 3) -> list[dict]:
+    ranked = sorted(range(10), key=lambda d: -probabilities[d])[:n]
+    return [{"digit": d, "percent": round(probabilities[d] * 100, 1)} for d in ranked]
+
+
+@require_GET
+@login_required
+def recognize(request):
+    return render(request, "web/recognize.html", {"page": "recognize"})
+
+
+@require_POST
+@login_required
+def recognize_submit(request):
+    """Classify the drawn canvas (a PNG data URL) or an uploaded file."""
+    context: dict = {"page": "recognize"}
+    try:
+        upload = request.FILES.get("image_file")
+        if upload is not None:
+            if upload.size > MAX_UPLOAD_BYTES:
+                raise AppError("too_large", "That file is larger than 2 MiB.", status=413)
+            raw = upload.read()
+        else:
+            data_url = request.POST.get("image_data", "")
+            if not data_url.startswith("data:image/png;base64,"):
+                raise AppError("blank_image", "Draw a digit on the canvas first.", status=422)
+            raw = base64.b64decode(data_url.partition(",")[2], validate=True)
+        result = services.prediction_create(username=request.user.get_username(), payload={}, raw_image=raw)
+    except AppError as exc:
+        if exc.status >= 500:
+            raise
+        context["error"] = exc.message
+        status = exc.status
+    except ValueError:
+        context["error"] = "The drawing could not be read; please try again."
+        status = 400
+    else:
+        context["result"] = {
+            **result,
+            "top": _top(result["probabilities"]),
+            "image_url": pixels_png_data_url(result["image"]),
+        }
+        status = 200
+    template = "web/_result.html" if request.htmx else "web/recognize.html"
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@login_required
+def history(request):
+    listing = selectors.predictions_for(request.user, request.GET)
+    for item in listing["results"]:
+        item["image_url"] = pixels_png_data_url(item["image"], scale=2)
+        item["confidence"] = round(max(item["probabilities"]) * 100, 1)
+    context = {
+        "page": "history",
+        "listing": listing,
+        "digit": request.GET.get("digit", ""),
+        "show_user": has_role(request.user, "ml_engineer"),
+    }
+    template = "web/_history_table.html" if request.htmx else "web/history.html"
+    return render(request, template, context)
+
+
+@require_GET
+@login_required
+def runs(request):
+    listing = selectors.runs_for(request.user, request.GET)
+    return render(request, "web/runs.html", {"page": "runs", "listing": listing})
+
+
+@require_GET
+@login_required
+def run_row(request, run_id: int):
+    """One run's row; htmx polls it while the run is unfinished."""
+    return render(request, "web/_run_row.html", {"run": selectors.run_for(request.user, run_id)})
+
+
+def forbidden(request, exception=None):
+    return render(request, "web/error.html", {"status": 403, "message": "Your role does not allow this page."}, status=403)
+
+
+def not_found(request, exception=None):
+    if request.path.startswith("/api/"):
+        from kit.errors import json_404
+
+        return json_404(request, exception)
+    return render(request, "web/error.html", {"status": 404, "message": "There is no such page."}, status=404)

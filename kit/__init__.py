@@ -1,0 +1,1 @@
+"""Shared kit: config, HTTP clients, logging, health views. No domain logic."""

@@ -1,0 +1,227 @@
+"""One small typed HTTP client per service. Every call has a timeout; only
+idempotent calls are retried; a peer that is down, slow or failing becomes
+`PeerUnavailable` naming the service, and a peer's 4xx is passed on as AppError."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import requests
+
+from kit import imagepack
+from kit.errors import AppError, PeerUnavailable
+from kit.requestlog import REQUEST_ID_HEADER, current_request_id
+from kit.service_auth import SERVICE_TOKEN_HEADER
+
+
+class ServiceClient:
+    """Base client: keep-alive session per thread, timeouts, error mapping."""
+
+    service = "service"
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = 5.0, caller: str = ""):
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self.caller = caller
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            self._local.session = session
+        return session
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool | None = None,
+        timeout: float | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        if idempotent is None:
+            idempotent = method in {"GET", "HEAD", "PUT", "DELETE"}
+        all_headers = {SERVICE_TOKEN_HEADER: self.token}
+        if self.caller:
+            all_headers["X-Caller"] = self.caller
+        request_id = current_request_id()
+        if request_id:
+            all_headers[REQUEST_ID_HEADER] = request_id
+        all_headers.update(headers or {})
+        attempts = 2 if idempotent else 1
+        url = self.base_url + path
+        for attempt in range(attempts):
+            try:
+                response = self._session().request(
+                    method, url, headers=all_headers, timeout=timeout or self.timeout, **kwargs
+                )
+            except requests.Timeout:
+                reason = f"no answer within {timeout or self.timeout:g} s"
+            except requests.ConnectionError:
+                reason = "connection refused or reset"
+            else:
+                if response.status_code < 500:
+                    break
+                reason = f"it answered {response.status_code}"
+            if attempt == attempts - 1:
+                raise PeerUnavailable(self.service, reason)
+        if response.status_code >= 400:
+            raise self._peer_error(response)
+        return response
+
+    def _peer_error(self, response: requests.Response) -> AppError:
+        try:
+            error = response.json()["error"]
+            return AppError(
+                error.get("code", "error"),
+                error.get("message", "error"),
+                status=response.status_code,
+                details=error.get("details"),
+            )
+        except (ValueError, KeyError, TypeError):
+            return AppError(
+                "peer_error",
+                f"{self.service} answered {response.status_code}",
+                status=response.status_code,
+            )
+
+    def get_json(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs).json()
+
+    def post_json(self, path: str, payload: Any, **kwargs: Any) -> Any:
+        return self.request("POST", path, json=payload, **kwargs).json()
+
+    def ready(self) -> None:
+        """Raises PeerUnavailable unless the service says it is ready."""
+        self.request("GET", "/ready", timeout=2.0)
+
+
+class StorageClient(ServiceClient):
+    service = "storage_svc"
+
+    # Runs
+    def create_run(self, *, kind: str, params: dict, created_by: str) -> dict:
+        return self.post_json("/runs", {"kind": kind, "params": params, "created_by": created_by})
+
+    def get_run(self, run_id: int) -> dict:
+        return self.get_json(f"/runs/{run_id}")
+
+    def list_runs(self, **filters: Any) -> dict:
+        return self.get_json("/runs", params=filters)
+
+    def update_run(self, run_id: int, **fields: Any) -> dict:
+        return self.request("PATCH", f"/runs/{run_id}", json=fields, idempotent=True).json()
+
+    # Datasets
+    def create_dataset(self, data: bytes, *, name: str, source: str, split: str, created_by: str) -> dict:
+        return self.request(
+            "POST",
+            "/datasets",
+            data=data,
+            params={"name": name, "source": source, "split": split, "created_by": created_by},
+            headers={"Content-Type": imagepack.CONTENT_TYPE},
+            timeout=60.0,
+        ).json()
+
+    def get_dataset(self, dataset_id: int) -> dict:
+        return self.get_json(f"/datasets/{dataset_id}")
+
+    def list_datasets(self, **filters: Any) -> dict:
+        return self.get_json("/datasets", params=filters)
+
+    def dataset_arrays(self, dataset_id: int):
+        content = self.request("GET", f"/datasets/{dataset_id}/data", timeout=60.0).content
+        return imagepack.unpack(content)
+
+    # Blobs
+    def put_blob(self, data: bytes) -> dict:
+        return self.request(
+            "PUT", "/blobs", data=data, headers={"Content-Type": "application/octet-stream"}, timeout=60.0
+        ).json()
+
+    def get_blob(self, sha256: str) -> bytes:
+        return self.request("GET", f"/blobs/{sha256}", timeout=60.0).content
+
+    def delete_blob(self, sha256: str) -> None:
+        self.request("DELETE", f"/blobs/{sha256}")
+
+    # Model versions and aliases
+    def create_model_version(self, payload: dict) -> dict:
+        return self.post_json("/models", payload)
+
+    def get_model_version(self, version_id: int) -> dict:
+        return self.get_json(f"/models/{version_id}")
+
+    def list_model_versions(self, **filters: Any) -> dict:
+        return self.get_json("/models", params=filters)
+
+    def get_alias(self, name: str) -> dict:
+        return self.get_json(f"/aliases/{name}")
+
+    def set_alias(self, name: str, *, model_version_id: int, actor: str, reason: str) -> dict:
+        payload = {"model_version_id": model_version_id, "actor": actor, "reason": reason}
+        return self.post_json(f"/aliases/{name}", payload)
+
+    def alias_ledger(self) -> dict:
+        return self.get_json("/aliases/ledger")
+
+    # Predictions
+    def create_prediction(self, payload: dict) -> dict:
+        return self.post_json("/predictions", payload)
+
+    def list_predictions(self, **filters: Any) -> dict:
+        return self.get_json("/predictions", params=filters)
+
+
+class CollectorClient(ServiceClient):
+    service = "collector_svc"
+
+    def info(self, source: str) -> dict:
+        return self.get_json("/info", params={"source": source})
+
+    def batch(self, *, source: str, split: str, size: int, offset: int):
+        """One batch as (images, labels, next_offset or None)."""
+        response = self.request(
+            "GET",
+            "/batch",
+            params={"source": source, "split": split, "size": size, "offset": offset},
+            timeout=30.0,
+        )
+        images, labels = imagepack.unpack(response.content)
+        next_offset = response.headers.get("X-Next-Offset") or None
+        return images, labels, int(next_offset) if next_offset else None
+
+
+class MLClient(ServiceClient):
+    service = "ml_svc"
+
+    def predict(self, payload: dict) -> dict:
+        # Predicting is read-only for ml_svc, so one retry on a dropped connection is safe.
+        return self.request("POST", "/predict", json=payload, idempotent=True).json()
+
+    def architectures(self) -> dict:
+        return self.get_json("/architectures")
+
+    def start_collect(self, *, source: str, batch_size: int, max_samples: int | None, split: str, created_by: str) -> dict:
+        payload = {
+            "source": source,
+            "batch_size": batch_size,
+            "max_samples": max_samples,
+            "split": split,
+            "created_by": created_by,
+        }
+        return self.post_json("/jobs/collect", payload)
+
+    def start_training(self, *, dataset_id: int, architecture: str, hyperparameters: dict, created_by: str) -> dict:
+        payload = {
+            "dataset_id": dataset_id,
+            "architecture": architecture,
+            "hyperparameters": hyperparameters,
+            "created_by": created_by,
+        }
+        return self.post_json("/jobs/train", payload)

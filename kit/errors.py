@@ -1,0 +1,105 @@
+"""One application error type and its JSON shape: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import JsonResponse
+
+logger = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    """An expected failure, reported to the caller as a JSON error."""
+
+    def __init__(self, code: str, message: str, *, status: int = 400, details: Any = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.details = details if details is not None else {}
+
+
+class PeerUnavailable(AppError):
+    """A peer service could not be reached, timed out or failed."""
+
+    def __init__(self, service: str, reason: str):
+        super().__init__(
+            "service_unavailable",
+            f"{service} is unavailable: {reason}",
+            status=503,
+            details={"service": service},
+        )
+        self.service = service
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(code: str, message: str, *, status: int, details: Any = None) -> JsonResponse:
+    response = JsonResponse(error_body(code, message, details), status=status)
+    if status == 503:
+        response["Retry-After"] = "5"
+    return response
+
+
+def app_error_response(exc: AppError) -> JsonResponse:
+    return error_response(exc.code, exc.message, status=exc.status, details=exc.details)
+
+
+class AppErrorMiddleware:
+    """Turns AppError raised by any view into its JSON response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, AppError):
+            return app_error_response(exception)
+        return None
+
+
+def drf_exception_handler(exc, context):
+    """DRF exception handler giving every API error the platform's JSON shape."""
+    from rest_framework import exceptions
+    from rest_framework.views import exception_handler
+
+    if isinstance(exc, AppError):
+        return _drf_response(error_body(exc.code, exc.message, exc.details), exc.status)
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        body = error_body("invalid", "The request is not valid.", response.data)
+    else:
+        code = getattr(exc, "default_code", "error")
+        detail = response.data.get("detail", str(exc)) if isinstance(response.data, dict) else exc
+        body = error_body(str(code), str(detail))
+    response.data = body
+    return response
+
+
+def _drf_response(body: dict[str, Any], status: int):
+    from rest_framework.response import Response
+
+    response = Response(body, status=status)
+    if status == 503:
+        response["Retry-After"] = "5"
+    return response
+
+
+def json_404(request, exception=None):
+    return error_response("not_found", f"No such resource: {request.path}", status=404)
+
+
+def json_500(request):
+    return error_response("internal_error", "The server failed to handle the request.", status=500)
+
+
+def json_400(request, exception=None):
+    return error_response("bad_request", "The request could not be understood.", status=400)

@@ -1,0 +1,112 @@
+"""Request ids carried across hops, and one JSON log line per request."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+
+access_logger = logging.getLogger("platform.access")
+
+
+def current_request_id() -> str:
+    return _request_id.get()
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object; `extra={"fields": {...}}` adds keys."""
+
+    def __init__(self, service: str):
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "service": self.service,
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "request_id": current_request_id() or None,
+            "message": record.getMessage(),
+        }
+        payload.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str)
+
+
+def logging_config(service: str, log_file: str, level: str = "INFO") -> dict:
+    """A dictConfig: JSON lines to `log_file` (rotating) and plain lines to stderr."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {"()": JsonFormatter, "service": service},
+            "plain": {"format": f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"},
+        },
+        "handlers": {
+            "file": {
+                "class": "logging.handlers.RotatingFileHandler",
+                "filename": log_file,
+                "maxBytes": 20 * 1024 * 1024,
+                "backupCount": 5,
+                "formatter": "json",
+            },
+            "stderr": {"class": "logging.StreamHandler", "formatter": "plain"},
+        },
+        "root": {"handlers": ["file", "stderr"], "level": level},
+        "loggers": {
+            # Access lines go to the JSON file only; stderr would double every request.
+            "platform.access": {"handlers": ["file"], "level": "INFO", "propagate": False},
+            "django.server": {"handlers": ["file"], "level": "WARNING", "propagate": False},
+        },
+    }
+
+
+class RequestLogMiddleware:
+    """Assigns or carries `X-Request-ID` and writes one JSON access line per request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+        token = _request_id.set(request_id)
+        request.request_id = request_id
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+        finally:
+            _request_id.reset(token)
+        latency_ms = (time.perf_counter() - started) * 1000
+        response[REQUEST_ID_HEADER] = request_id
+        user = getattr(request, "user", None)
+        caller = getattr(request, "caller", None) or (
+            user.get_username() if user is not None and user.is_authenticated else None
+        )
+        access_logger.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "fields": {
+                    "request_id": request_id,
+                    "method": request.method,
+                    "path": request.path,
+                    "query": request.META.get("QUERY_STRING", ""),
+                    "status": response.status_code,
+                    "latency_ms": round(latency_ms, 2),
+                    "caller": caller,
+                    "bytes": len(response.content) if not response.streaming else None,
+                }
+            },
+        )
+        return response

@@ -1,0 +1,30 @@
+"""Internal services accept only calls that carry the shared service token."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+
+from kit.errors import error_response
+
+SERVICE_TOKEN_HEADER = "X-Service-Token"
+OPEN_PATH_PREFIXES = ("/health", "/ready", "/admin/", "/static/")
+
+
+class ServiceTokenMiddleware:
+    """Rejects with 401 every request without the right `X-Service-Token`, except health and admin."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.expected = settings.SERVICE_TOKEN.encode()
+
+    def __call__(self, request):
+        if not request.path.startswith(OPEN_PATH_PREFIXES):
+            given = request.headers.get(SERVICE_TOKEN_HEADER, "").encode()
+            if not hmac.compare_digest(given, self.expected):
+                return error_response(
+                    "unauthorized", "A valid service token is required.", status=401
+                )
+            request.caller = request.headers.get("X-Caller", "service")
+        return self.get_response(request)

@@ -1,0 +1,59 @@
+"""Settings shared by the four Django projects; each settings module adds its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from kit.config import REPO_ROOT, ServiceConfig, secret
+from kit.requestlog import logging_config
+
+
+def common_settings(cfg: ServiceConfig) -> dict:
+    """Settings every service has: secrets, hosts, logging, JSON error middleware."""
+    debug = bool(cfg.get("debug"))
+    log_file: Path = cfg.path("log_file")
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "DEBUG": debug,
+        "SECRET_KEY": secret("SECRET_KEY", debug=debug),
+        "SERVICE_TOKEN": secret("SERVICE_TOKEN", debug=debug),
+        "ALLOWED_HOSTS": [h.strip() for h in str(cfg.get("allowed_hosts")).split(",") if h.strip()],
+        "USE_TZ": True,
+        "TIME_ZONE": "UTC",
+        "LANGUAGE_CODE": "en-us",
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+        "LOGGING": logging_config(cfg.service, str(log_file), str(cfg.get("log_level"))),
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": int(cfg.get("max_body_bytes")),
+    }
+
+
+def database_settings(url: str) -> dict:
+    """Parse a database URL; a relative SQLite path is taken from the repository root."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        path = REPO_ROOT / url.removeprefix("sqlite:///")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{path}"
+    settings = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    if settings["ENGINE"].endswith("sqlite3"):
+        # Several processes share the file: wait for locks instead of failing at once.
+        settings["CONN_MAX_AGE"] = 0
+        settings["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    return settings
+
+
+INTERNAL_MIDDLEWARE = [
+    "kit.requestlog.RequestLogMiddleware",
+    "kit.service_auth.ServiceTokenMiddleware",
+    "kit.errors.AppErrorMiddleware",
+]
+
+REST_FRAMEWORK_INTERNAL = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "kit.errors.drf_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+}

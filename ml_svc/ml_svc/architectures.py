@@ -1,0 +1,160 @@
+"""Model architectures, one class each, with their declared hyperparameters.
+
+Adding an architecture = one class here decorated with `@register`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from kit.errors import AppError
+
+
+@dataclass(frozen=True)
+class HyperParameter:
+    """A declared hyperparameter: type, default and inclusive bounds."""
+
+    name: str
+    kind: type
+    default: Any
+    minimum: float | None = None
+    maximum: float | None = None
+    help: str = ""
+
+    def validate(self, value: Any) -> Any:
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError("must be true or false")
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"must be a{'n integer' if self.kind is int else ' number'}")
+        if self.kind is int and float(value) != int(value):
+            raise ValueError("must be an integer")
+        value = self.kind(value)
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"must be at least {self.minimum}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"must be at most {self.maximum}")
+        return value
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "type": self.kind.__name__,
+            "default": self.default,
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "help": self.help,
+        }
+
+
+# Every architecture trains with these; each may add its own.
+TRAINING_HYPERPARAMETERS = (
+    HyperParameter("epochs", int, 12, 1, 200, "passes over the training data"),
+    HyperParameter("batch_size", int, 64, 8, 1024, "images per optimiser step"),
+    HyperParameter("learning_rate", float, 0.003, 1e-5, 1.0, "peak learning rate (one-cycle schedule)"),
+    HyperParameter("weight_decay", float, 0.0005, 0.0, 0.1, "AdamW weight decay"),
+    HyperParameter("augment", bool, True, help="random small rotations, shifts and scalings"),
+    HyperParameter("validation_fraction", float, 0.1, 0.02, 0.5, "held-out share for evaluation"),
+    HyperParameter("seed", int, 0, 0, 2**31 - 1, "random seed"),
+)
+
+ARCHITECTURES: dict[str, type[Architecture]] = {}
+
+
+def register(cls: type[Architecture]) -> type[Architecture]:
+    ARCHITECTURES[cls.name] = cls
+    return cls
+
+
+class Architecture:
+    """An architecture: a name, declared hyperparameters, and how to build the module."""
+
+    name = ""
+    title = ""
+    hyperparameters: tuple[HyperParameter, ...] = ()
+
+    @classmethod
+    def all_hyperparameters(cls) -> tuple[HyperParameter, ...]:
+        return TRAINING_HYPERPARAMETERS + cls.hyperparameters
+
+    @classmethod
+    def build(cls, hp: dict) -> nn.Module:
+        raise NotImplementedError
+
+    @classmethod
+    def describe(cls) -> dict:
+        return {
+            "name": cls.name,
+            "title": cls.title,
+            "hyperparameters": [h.describe() for h in cls.all_hyperparameters()],
+        }
+
+
+def get_architecture(name: str) -> type[Architecture]:
+    if name not in ARCHITECTURES:
+        raise AppError(
+            "unknown_architecture",
+            f"unknown architecture {name!r}; known: {', '.join(sorted(ARCHITECTURES))}",
+            details={"architecture": name},
+        )
+    return ARCHITECTURES[name]
+
+
+def validate_hyperparameters(architecture: type[Architecture], given: dict | None) -> dict:
+    """Defaults filled in; unknown or out-of-bounds values are a 400 naming the field."""
+    given = given or {}
+    if not isinstance(given, dict):
+        raise AppError("invalid_hyperparameters", "hyperparameters must be an object")
+    declared = {h.name: h for h in architecture.all_hyperparameters()}
+    errors = {name: "unknown hyperparameter" for name in given if name not in declared}
+    values = {}
+    for name, spec in declared.items():
+        try:
+            values[name] = spec.validate(given[name]) if name in given else spec.default
+        except ValueError as exc:
+            errors[name] = str(exc)
+    if errors:
+        fields = ", ".join(sorted(errors))
+        raise AppError("invalid_hyperparameters", f"invalid hyperparameters: {fields}", details=errors)
+    return values
+
+
+def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+@register
+class CompactCNN(Architecture):
+    """A small modern CNN: conv-BN-ReLU blocks, two poolings, global average pooling."""
+
+    name = "cnn"
+    title = "Compact CNN with batch-norm"
+    hyperparameters = (
+        HyperParameter("width", int, 24, 8, 128, "channels of the first block (doubles twice)"),
+        HyperParameter("dropout", float, 0.1, 0.0, 0.8, "dropout before the classifier"),
+    )
+
+    @classmethod
+    def build(cls, hp: dict) -> nn.Module:
+        w = int(hp["width"])
+        return nn.Sequential(
+            *_conv_block(1, w),
+            *_conv_block(w, w),
+            nn.MaxPool2d(2),
+            *_conv_block(w, 2 * w),
+            *_conv_block(2 * w, 2 * w),
+            nn.MaxPool2d(2),
+            *_conv_block(2 * w, 4 * w),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(float(hp["dropout"])),
+            nn.Linear(4 * w, 10),
+        )
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

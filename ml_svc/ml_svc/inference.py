@@ -1,0 +1,152 @@
+"""Serving: each process keeps the `production` model in memory and follows alias moves."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from django.conf import settings
+from torch import nn
+
+from kit.errors import AppError, PeerUnavailable
+from ml_svc import peers
+from ml_svc.architectures import get_architecture
+from ml_svc.preprocessing import canonical_from_bytes, canonical_from_pixels
+from ml_svc.training import predict_proba
+from ml_svc.weights import load_weights
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version_id: int
+    module: nn.Module
+
+    @property
+    def info(self) -> dict:
+        return {"id": self.version_id, "version": f"v{self.version_id}"}
+
+
+def load_model_version(version: dict) -> LoadedModel:
+    """Build the module of a stored version and load its verified weights."""
+    architecture = get_architecture(version["architecture"])
+    module = architecture.build(version["hyperparameters"])
+    weights = peers.storage().get_blob(version["weights_sha256"])
+    load_weights(module, weights, expected_sha256=version["weights_sha256"])
+    return LoadedModel(version_id=version["id"], module=module)
+
+
+class ModelCache:
+    """The production model (re-checked every `alias_refresh_s`) and a few pinned versions."""
+
+    def __init__(self, refresh_s: float, pinned_capacity: int = 4):
+        self.refresh_s = refresh_s
+        self.pinned_capacity = pinned_capacity
+        self._lock = threading.Lock()
+        self._production: LoadedModel | None = None
+        self._checked_at = 0.0
+        self._pinned: OrderedDict[int, LoadedModel] = OrderedDict()
+
+    def production(self) -> LoadedModel:
+        with self._lock:
+            if time.monotonic() - self._checked_at >= self.refresh_s:
+                self._refresh_production()
+            if self._production is None:
+                raise AppError("no_model", "No model is serving yet: train one and promote it to production.", status=503)
+            return self._production
+
+    def _refresh_production(self) -> None:
+        try:
+            alias = peers.storage().get_alias("production")
+        except PeerUnavailable:
+            if self._production is None:
+                raise
+            logger.warning("storage unreachable; still serving v%s", self._production.version_id)
+            return
+        except AppError as exc:
+            if exc.status == 404:
+                self._checked_at = time.monotonic()
+                return
+            raise
+        version = alias["model_version"]
+        if self._production is None or self._production.version_id != version["id"]:
+            try:
+                loaded = load_model_version(version)
+            except AppError as exc:
+                if self._production is None:
+                    raise
+                logger.error("keeping v%s: could not load v%s: %s", self._production.version_id, version["id"], exc.message)
+            else:
+                logger.info("now serving v%s", loaded.version_id)
+                self._production = loaded
+        self._checked_at = time.monotonic()
+
+    def version(self, version_id: int) -> LoadedModel:
+        with self._lock:
+            if self._production is not None and self._production.version_id == version_id:
+                return self._production
+            if version_id in self._pinned:
+                self._pinned.move_to_end(version_id)
+                return self._pinned[version_id]
+            loaded = load_model_version(peers.storage().get_model_version(version_id))
+            self._pinned[version_id] = loaded
+            while len(self._pinned) > self.pinned_capacity:
+                self._pinned.popitem(last=False)
+            return loaded
+
+
+_cache: ModelCache | None = None
+
+
+def model_cache() -> ModelCache:
+    global _cache
+    if _cache is None:
+        _cache = ModelCache(settings.ALIAS_REFRESH_S)
+    return _cache
+
+
+def canonical_input(payload: dict) -> np.ndarray:
+    """The 28x28 canonical image from `image_base64` (PNG/JPEG) or `pixels` (28x28)."""
+    if not isinstance(payload, dict):
+        raise AppError("invalid", "The body must be a JSON object.")
+    given = [key for key in ("image_base64", "pixels") if payload.get(key) is not None]
+    if len(given) != 1:
+        raise AppError("invalid", "Send exactly one of image_base64 (PNG or JPEG) or pixels (28x28).")
+    if given[0] == "pixels":
+        return canonical_from_pixels(payload["pixels"])
+    value = payload["image_base64"]
+    if not isinstance(value, str):
+        raise AppError("invalid", "image_base64 must be a base64 string.")
+    if value.startswith("data:"):
+        value = value.partition(",")[2]
+    try:
+        data = base64.b64decode(value, validate=True)
+    except ValueError:
+        raise AppError("invalid", "image_base64 is not valid base64.") from None
+    return canonical_from_bytes(data)
+
+
+def predict(payload: dict) -> dict:
+    """Classify one image: digit, probabilities, the model, and the 28x28 input it saw."""
+    started = time.perf_counter()
+    image = canonical_input(payload)
+    model_id = payload.get("model_id")
+    if model_id is not None and (isinstance(model_id, bool) or not isinstance(model_id, int)):
+        raise AppError("invalid", "model_id must be an integer.")
+    loaded = model_cache().version(model_id) if model_id is not None else model_cache().production()
+    with torch.inference_mode():
+        probabilities = predict_proba(loaded.module, image[None])[0]
+    return {
+        "digit": int(probabilities.argmax()),
+        "probabilities": [round(float(p), 6) for p in probabilities],
+        "model": loaded.info,
+        "image": base64.b64encode(image.tobytes()).decode(),
+        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+    }

@@ -1,0 +1,187 @@
+"""Long scenarios, run by the task-queue worker (`manage.py db_worker`), never in a web process.
+
+Each job records its progress, heartbeat and outcome on its Run in storage_svc.
+A progress update that storage refuses because the run was cancelled stops the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from django.conf import settings
+from django_tasks import task
+
+from kit import imagepack
+from kit.errors import AppError
+from ml_svc import peers
+from ml_svc.architectures import get_architecture, parameter_count, validate_hyperparameters
+from ml_svc.training import TrainingCancelled, evaluate, stratified_split, train
+from ml_svc.weights import weights_to_bytes
+
+logger = logging.getLogger(__name__)
+
+
+class RunReporter:
+    """Writes a run's progress to storage; raises TrainingCancelled once the run was cancelled."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self.epochs: list[dict] = []
+
+    def update(self, **fields) -> None:
+        try:
+            peers.storage().update_run(self.run_id, **fields)
+        except AppError as exc:
+            if exc.status == 409:
+                raise TrainingCancelled(exc.message) from None
+            raise
+
+    def progress(self, fraction: float, message: str, epoch: dict | None = None) -> None:
+        if epoch is not None:
+            self.epochs.append(epoch)
+        fields = {"progress": round(min(fraction, 0.999), 4), "message": message}
+        if epoch is not None:
+            fields["epochs"] = self.epochs
+        self.update(**fields)
+
+
+def run_scenario(run_id: int, body: Callable[[RunReporter, dict], dict]) -> dict | None:
+    """Mark the run running, execute `body`, and record success or failure."""
+    torch.set_num_threads(settings.WORKER_TORCH_THREADS)
+    storage = peers.storage()
+    run = storage.get_run(run_id)
+    reporter = RunReporter(run_id)
+    try:
+        reporter.update(status="running", message="started")
+    except TrainingCancelled:
+        return None
+    try:
+        result = body(reporter, run)
+    except TrainingCancelled:
+        logger.info("run %s was cancelled", run_id)
+        return None
+    except Exception as exc:  # the run must end failed whatever went wrong
+        logger.exception("run %s failed", run_id)
+        message = exc.message if isinstance(exc, AppError) else f"{exc.__class__.__name__}: {exc}"
+        try:
+            storage.update_run(run_id, status="failed", error=message, message="failed")
+        except AppError:
+            logger.error("could not record the failure of run %s:\n%s", run_id, traceback.format_exc())
+        return None
+    storage.update_run(run_id, status="succeeded", result=result, message="done")
+    return result
+
+
+def collect_body(reporter: RunReporter, run: dict) -> dict:
+    """Pull batches from the collector and store them as one immutable dataset."""
+    params = run["params"]
+    source, split = params["source"], params.get("split", "train")
+    batch_size, limit = int(params["batch_size"]), params.get("max_samples")
+    info = peers.collector().info(source)
+    total = info["splits"][split]["count"]
+    wanted = min(total, int(limit)) if limit else total
+    images, labels, offset = [], [], 0
+    while offset is not None and offset < wanted:
+        batch_images, batch_labels, offset = peers.collector().batch(
+            source=source, split=split, size=min(batch_size, wanted - offset), offset=offset
+        )
+        images.append(batch_images)
+        labels.append(batch_labels)
+        done = sum(len(b) for b in labels)
+        reporter.progress(0.9 * done / wanted, f"collected {done} of {wanted} images")
+    data = imagepack.pack(np.concatenate(images), np.concatenate(labels))
+    name = f"{source}-{split}" + (f"-first{wanted}" if wanted < total else "")
+    dataset = peers.storage().create_dataset(
+        data, name=name, source=source, split=split, created_by=run["created_by"]
+    )
+    return {"dataset_id": dataset["id"], "num_samples": dataset["num_samples"], "sha256": dataset["sha256"]}
+
+
+def train_body(reporter: RunReporter, run: dict) -> dict:
+    """Train an architecture on a dataset, evaluate it on held-out data, register the version."""
+    params = run["params"]
+    architecture = get_architecture(params["architecture"])
+    hp = validate_hyperparameters(architecture, params.get("hyperparameters"))
+    storage = peers.storage()
+    images, labels = storage.dataset_arrays(params["dataset_id"])
+    train_idx, val_idx = stratified_split(labels, hp["validation_fraction"], hp["seed"])
+    model = architecture.build(hp)
+    started = time.perf_counter()
+
+    def on_progress(fraction: float, epoch: dict | None) -> None:
+        text = f"epoch {epoch['epoch']}/{hp['epochs']}, loss {epoch['loss']:.4f}" if epoch else "training"
+        reporter.progress(0.95 * fraction, text, epoch)
+
+    epochs = train(
+        model, images[train_idx], labels[train_idx], hp, on_progress=on_progress,
+        val_images=images[val_idx], val_labels=labels[val_idx],
+    )
+    seconds = time.perf_counter() - started
+    reporter.progress(0.96, "evaluating")
+    metrics = evaluate(model, images[val_idx], labels[val_idx], mistakes=12)
+    metrics.update({
+        "curves": epochs,
+        "train_seconds": round(seconds, 2),
+        "images_per_second": round(len(train_idx) * hp["epochs"] / seconds, 1),
+        "split": {"train": int(len(train_idx)), "validation": int(len(val_idx)), "seed": hp["seed"]},
+    })
+    blob = storage.put_blob(weights_to_bytes(model))
+    try:
+        version = storage.create_model_version({
+            "architecture": architecture.name,
+            "hyperparameters": hp,
+            "dataset_ids": [params["dataset_id"]],
+            "weights_sha256": blob["sha256"],
+            "metrics": metrics,
+            "parameter_count": parameter_count(model),
+            "created_by": run["created_by"],
+            "run_id": run["id"],
+        })
+    except AppError:
+        storage.delete_blob(blob["sha256"])  # no orphan weights for a version that does not exist
+        raise
+    return {"model_version_id": version["id"], "accuracy": metrics["accuracy"]}
+
+
+@task()
+def collect_dataset(run_id: int) -> None:
+    run_scenario(run_id, collect_body)
+
+
+@task()
+def train_model(run_id: int) -> None:
+    run_scenario(run_id, train_body)
+
+
+@task()
+def bootstrap_first_model(source: str, architecture: str, hyperparameters: dict) -> None:
+    """First start: collect `source`, train, and promote the result if nothing serves yet."""
+    storage = peers.storage()
+    collect = storage.create_run(
+        kind="collect", params={"source": source, "split": "train", "batch_size": 1000}, created_by="system"
+    )
+    collected = run_scenario(collect["id"], collect_body)
+    if not collected:
+        return
+    training = storage.create_run(
+        kind="train",
+        params={"dataset_id": collected["dataset_id"], "architecture": architecture, "hyperparameters": hyperparameters},
+        created_by="system",
+    )
+    trained = run_scenario(training["id"], train_body)
+    if not trained:
+        return
+    try:
+        storage.get_alias("production")
+        logger.info("a production model already exists; leaving v%s as a plain version", trained["model_version_id"])
+    except AppError as exc:
+        if exc.status != 404:
+            raise
+        storage.set_alias(
+            "production", model_version_id=trained["model_version_id"], actor="system", reason="first model at first start"
+        )

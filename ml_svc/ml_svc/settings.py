@@ -1,0 +1,33 @@
+"""ml_svc settings: read once from config/ml.yaml and the environment."""
+
+from __future__ import annotations
+
+from kit.config import load_config
+from kit.settings_base import INTERNAL_MIDDLEWARE, REST_FRAMEWORK_INTERNAL, common_settings, database_settings
+
+CONFIG = load_config("ml")
+globals().update(common_settings(CONFIG))
+
+# Only the task queue lives here; everything durable goes to storage_svc.
+DATABASES = {"default": database_settings(str(CONFIG.get("database_url")))}
+STORAGE_URL = str(CONFIG.get("storage_url"))
+COLLECTOR_URL = str(CONFIG.get("collector_url"))
+PEER_TIMEOUT_S = float(CONFIG.get("peer_timeout_s"))
+ALIAS_REFRESH_S = float(CONFIG.get("alias_refresh_s"))
+TORCH_THREADS = int(CONFIG.get("torch_threads"))
+WORKER_TORCH_THREADS = int(CONFIG.get("worker_torch_threads"))
+DEFAULT_ARCHITECTURE = str(CONFIG.get("default_architecture"))
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "rest_framework",
+    "django_tasks",
+    "django_tasks_db",
+    "ml_svc.apps.MlConfig",
+]
+MIDDLEWARE = [*INTERNAL_MIDDLEWARE, "django.middleware.common.CommonMiddleware"]
+ROOT_URLCONF = "ml_svc.urls"
+WSGI_APPLICATION = "ml_svc.wsgi.application"
+REST_FRAMEWORK = REST_FRAMEWORK_INTERNAL
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}

@@ -1,0 +1,76 @@
+"""ml_svc's API: predictions and the start of training/collection jobs."""
+
+from __future__ import annotations
+
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+
+from kit.errors import AppError
+from ml_svc import inference, jobs, peers
+from ml_svc.architectures import ARCHITECTURES, get_architecture, validate_hyperparameters
+
+
+@api_view(["POST"])
+def predict(request):
+    return Response(inference.predict(request.data))
+
+
+@api_view(["GET"])
+def architectures(request):
+    return Response({"architectures": [cls.describe() for cls in ARCHITECTURES.values()]})
+
+
+class TrainInput(serializers.Serializer):
+    dataset_id = serializers.IntegerField(min_value=1)
+    architecture = serializers.CharField(max_length=50)
+    hyperparameters = serializers.DictField(required=False, default=dict)
+    created_by = serializers.CharField(max_length=150)
+
+
+class CollectInput(serializers.Serializer):
+    source = serializers.CharField(max_length=100)
+    split = serializers.CharField(max_length=10, required=False, default="train")
+    batch_size = serializers.IntegerField(min_value=1, max_value=10000, required=False, default=1000)
+    max_samples = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    created_by = serializers.CharField(max_length=150)
+
+
+def _enqueue(run: dict, job) -> Response:
+    try:
+        job.enqueue(run["id"])
+    except Exception as exc:  # the queue's database failed: the run must not stay queued forever
+        peers.storage().update_run(run["id"], status="failed", error=f"could not queue the job: {exc}")
+        raise AppError("queue_unavailable", "The job queue is unavailable.", status=503) from None
+    return Response(run, status=status.HTTP_202_ACCEPTED)
+
+
+@api_view(["POST"])
+def start_training(request):
+    data = TrainInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    params = data.validated_data
+    architecture = get_architecture(params["architecture"])
+    hp = validate_hyperparameters(architecture, params["hyperparameters"])
+    peers.storage().get_dataset(params["dataset_id"])  # 404 if it does not exist
+    run = peers.storage().create_run(
+        kind="train",
+        params={"dataset_id": params["dataset_id"], "architecture": architecture.name, "hyperparameters": hp},
+        created_by=params["created_by"],
+    )
+    return _enqueue(run, jobs.train_model)
+
+
+@api_view(["POST"])
+def start_collect(request):
+    data = CollectInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    params = dict(data.validated_data)
+    info = peers.collector().info(params["source"])  # 404 for an unknown source
+    if params["split"] not in info["splits"]:
+        raise AppError(
+            "unknown_split", f"{params['source']} has splits {', '.join(info['splits'])}", details={"split": params["split"]}
+        )
+    created_by = params.pop("created_by")
+    run = peers.storage().create_run(kind="collect", params=params, created_by=created_by)
+    return _enqueue(run, jobs.collect_dataset)

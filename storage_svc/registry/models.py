@@ -1,0 +1,186 @@
+"""The domain data model (DESIGN §3)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Blob(models.Model):
+    """A content-addressed file under BLOB_DIR; the row is written after the file."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    size = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]}… ({self.size} bytes)"
+
+
+class ImmutableError(Exception):
+    """Raised when code tries to change a row that is immutable once created."""
+
+
+class Dataset(models.Model):
+    """An immutable snapshot of labelled images; its pixels are one blob."""
+
+    class Split(models.TextChoices):
+        TRAIN = "train"
+        VAL = "val"
+        TEST = "test"
+
+    name = models.CharField(max_length=200)
+    source = models.CharField(max_length=100)
+    split = models.CharField(max_length=10, choices=Split.choices)
+    num_samples = models.PositiveIntegerField()
+    class_counts = models.JSONField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="datasets")
+    parents = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="children")
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.pop("force_insert", False):
+            raise ImmutableError("a dataset cannot be changed after creation")
+        super().save(*args, **kwargs)
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.name} ({self.split}, {self.num_samples})"
+
+
+class ModelVersion(models.Model):
+    """A trained model: weights blob, the data and settings it came from, its metrics."""
+
+    architecture = models.CharField(max_length=50)
+    hyperparameters = models.JSONField(default=dict)
+    datasets = models.ManyToManyField(Dataset, related_name="model_versions", blank=True)
+    base_version = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="fine_tunes"
+    )
+    metrics = models.JSONField(default=dict)
+    weights = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="model_versions")
+    parameter_count = models.PositiveIntegerField(default=0)
+    run = models.ForeignKey("Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.TextField(blank=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    @property
+    def version(self) -> str:
+        return f"v{self.pk}"
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.architecture}"
+
+
+class Alias(models.Model):
+    """A named pointer to a model version: `production` serves, `candidate` waits."""
+
+    class Name(models.TextChoices):
+        PRODUCTION = "production"
+        CANDIDATE = "candidate"
+
+    name = models.CharField(max_length=20, choices=Name.choices, primary_key=True)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.model_version.version}"
+
+
+class AliasChange(models.Model):
+    """The append-only ledger of alias moves."""
+
+    alias = models.CharField(max_length=20, choices=Alias.Name.choices)
+    from_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    to_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    actor = models.CharField(max_length=150)
+    reason = models.TextField(blank=True)
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class Run(models.Model):
+    """One execution of a scenario, with its progress and outcome."""
+
+    class Kind(models.TextChoices):
+        COLLECT = "collect"
+        TRAIN = "train"
+        FINE_TUNE = "fine-tune"
+        EVALUATE = "evaluate"
+        REPORT = "report"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    params = models.JSONField(default=dict)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=300, blank=True)
+    epochs = models.JSONField(default=list)
+    result = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status"]), models.Index(fields=["created_by"])]
+
+
+class Prediction(models.Model):
+    """One answered prediction: what the model saw, what it said, who asked."""
+
+    image = models.BinaryField(help_text="the 28x28 uint8 input the model saw")
+    raw_image = models.BinaryField(null=True, blank=True, help_text="the uploaded drawing, if any")
+    digit = models.PositiveSmallIntegerField()
+    probabilities = models.JSONField()
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    latency_ms = models.FloatField()
+    user = models.CharField(max_length=150, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    corrected_label = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class Sample(models.Model):
+    """A labelled user image outside bulk snapshots (a correction or a drawn upload)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+
+    image = models.BinaryField()
+    label = models.PositiveSmallIntegerField()
+    prediction = models.ForeignKey(
+        Prediction, null=True, blank=True, on_delete=models.SET_NULL, related_name="samples"
+    )
+    user = models.CharField(max_length=150)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]

@@ -1,0 +1,226 @@
+"""Writes to the domain database. Each function is one business operation."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from kit import imagepack
+from kit.errors import AppError
+from registry.blobs import blob_path, write_blob_file
+from registry.models import Alias, AliasChange, Blob, Dataset, ModelVersion, Prediction, Run
+
+
+def blob_store(*, data: bytes) -> Blob:
+    """Store bytes once under their hash; the file is durable before the row exists."""
+    if not data:
+        raise AppError("empty_body", "A blob must not be empty.")
+    sha256 = write_blob_file(data)
+    blob, _ = Blob.objects.get_or_create(sha256=sha256, defaults={"size": len(data)})
+    return blob
+
+
+def blob_delete_unreferenced(*, sha256: str) -> bool:
+    """Delete a blob that nothing refers to (e.g. weights of a run that then failed)."""
+    blob = Blob.objects.filter(pk=sha256).first()
+    if blob is None or blob.datasets.exists() or blob.model_versions.exists():
+        return False
+    blob.delete()
+    blob_path(sha256).unlink(missing_ok=True)
+    return True
+
+
+@transaction.atomic
+def dataset_create(
+    *, data: bytes, name: str, source: str, split: str, created_by: str, parent_ids: list[int] = ()
+) -> Dataset:
+    """Create an immutable dataset snapshot from an image pack; identical pixels share one blob."""
+    if split not in Dataset.Split.values:
+        raise AppError("invalid", f"split must be one of {', '.join(Dataset.Split.values)}", details={"split": split})
+    if not name or not source:
+        raise AppError("invalid", "name and source are required")
+    try:
+        images, labels = imagepack.unpack(data)
+    except imagepack.ImagePackError as exc:
+        raise AppError("invalid_dataset", str(exc)) from None
+    if len(labels) == 0:
+        raise AppError("invalid_dataset", "a dataset needs at least one image")
+    counts = np.bincount(labels, minlength=10)
+    blob = blob_store(data=data)
+    dataset = Dataset.objects.create(
+        name=name,
+        source=source,
+        split=split,
+        num_samples=int(len(labels)),
+        class_counts={str(digit): int(count) for digit, count in enumerate(counts)},
+        sha256=blob.sha256,
+        blob=blob,
+        created_by=created_by,
+    )
+    if parent_ids:
+        parents = list(Dataset.objects.filter(pk__in=parent_ids))
+        if len(parents) != len(set(parent_ids)):
+            raise AppError("not_found", "a parent dataset does not exist", status=404)
+        dataset.parents.set(parents)
+    return dataset
+
+
+def run_create(*, kind: str, params: dict, created_by: str) -> Run:
+    if kind not in Run.Kind.values:
+        raise AppError("invalid", f"kind must be one of {', '.join(Run.Kind.values)}")
+    return Run.objects.create(kind=kind, params=params or {}, created_by=created_by)
+
+
+_ALLOWED_MOVES = {
+    Run.Status.QUEUED: {Run.Status.RUNNING, Run.Status.FAILED, Run.Status.CANCELLED},
+    Run.Status.RUNNING: {Run.Status.RUNNING, *Run.FINISHED},
+}
+RUN_UPDATABLE_FIELDS = {"status", "progress", "message", "epochs", "result", "error", "heartbeat"}
+
+
+@transaction.atomic
+def run_update(*, run_id: int, changes: dict) -> Run:
+    """Record progress or an outcome; a finished run never changes again."""
+    unknown = set(changes) - RUN_UPDATABLE_FIELDS
+    if unknown:
+        raise AppError("invalid", f"unknown fields: {', '.join(sorted(unknown))}")
+    run = Run.objects.select_for_update().filter(pk=run_id).first()
+    if run is None:
+        raise AppError("not_found", f"run {run_id} does not exist", status=404)
+    if run.status in Run.FINISHED:
+        raise AppError("run_finished", f"run {run_id} already ended as {run.status}", status=409)
+    now = timezone.now()
+    new_status = changes.get("status", run.status)
+    if new_status != run.status and new_status not in _ALLOWED_MOVES.get(run.status, set()):
+        raise AppError("invalid_transition", f"a {run.status} run cannot become {new_status}", status=409)
+    if new_status == Run.Status.RUNNING and run.started_at is None:
+        run.started_at = now
+    if new_status in Run.FINISHED:
+        run.finished_at = now
+        if new_status == Run.Status.SUCCEEDED:
+            run.progress = 1.0
+    run.status = new_status
+    if "progress" in changes:
+        progress = float(changes["progress"])
+        if not 0.0 <= progress <= 1.0:
+            raise AppError("invalid", "progress must be between 0 and 1")
+        run.progress = progress
+    for field in ("message", "epochs", "result", "error"):
+        if field in changes:
+            setattr(run, field, changes[field])
+    run.message = run.message[:300]
+    run.heartbeat_at = now
+    run.save()
+    return run
+
+
+def runs_expire_stale() -> int:
+    """Mark runs whose worker stopped sending heartbeats as failed; returns how many."""
+    cutoff = timezone.now() - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT_S)
+    return Run.objects.filter(status=Run.Status.RUNNING, heartbeat_at__lt=cutoff).update(
+        status=Run.Status.FAILED,
+        error="the worker stopped responding (no heartbeat)",
+        finished_at=timezone.now(),
+    )
+
+
+@transaction.atomic
+def model_version_create(
+    *,
+    architecture: str,
+    hyperparameters: dict,
+    dataset_ids: list[int],
+    weights_sha256: str,
+    metrics: dict,
+    parameter_count: int,
+    created_by: str,
+    base_version_id: int | None = None,
+    run_id: int | None = None,
+    note: str = "",
+) -> ModelVersion:
+    weights = Blob.objects.filter(pk=weights_sha256).first()
+    if weights is None:
+        raise AppError("not_found", f"weights blob {weights_sha256} is not stored", status=404)
+    datasets = list(Dataset.objects.filter(pk__in=dataset_ids))
+    if len(datasets) != len(set(dataset_ids)):
+        raise AppError("not_found", "a dataset of this version does not exist", status=404)
+    version = ModelVersion.objects.create(
+        architecture=architecture,
+        hyperparameters=hyperparameters,
+        metrics=metrics,
+        weights=weights,
+        parameter_count=parameter_count,
+        created_by=created_by,
+        base_version_id=base_version_id,
+        run_id=run_id,
+        note=note,
+    )
+    version.datasets.set(datasets)
+    return version
+
+
+@transaction.atomic
+def alias_set(*, name: str, model_version_id: int, actor: str, reason: str) -> Alias:
+    """Point an alias at a version and append the move to the ledger."""
+    if name not in Alias.Name.values:
+        raise AppError("invalid", f"alias must be one of {', '.join(Alias.Name.values)}")
+    version = ModelVersion.objects.filter(pk=model_version_id).first()
+    if version is None:
+        raise AppError("not_found", f"model version {model_version_id} does not exist", status=404)
+    alias = Alias.objects.select_for_update().filter(name=name).first()
+    previous = alias.model_version if alias else None
+    if alias is None:
+        alias = Alias(name=name)
+    alias.model_version = version
+    alias.save()
+    AliasChange.objects.create(
+        alias=name, from_version=previous, to_version=version, actor=actor, reason=reason
+    )
+    return alias
+
+
+def decode_image_field(value: str, *, field: str, exact_size: int | None = None, max_size: int) -> bytes:
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise AppError("invalid", f"{field} must be base64", details={field: "not base64"}) from None
+    if exact_size is not None and len(data) != exact_size:
+        raise AppError("invalid", f"{field} must hold {exact_size} bytes", details={field: "wrong size"})
+    if len(data) > max_size:
+        raise AppError("invalid", f"{field} is larger than {max_size} bytes", details={field: "too large"})
+    return data
+
+
+def prediction_create(
+    *,
+    image_b64: str,
+    digit: int,
+    probabilities: list[float],
+    model_version_id: int,
+    latency_ms: float,
+    user: str,
+    raw_image_b64: str | None = None,
+) -> Prediction:
+    image = decode_image_field(image_b64, field="image", exact_size=28 * 28, max_size=784)
+    raw = (
+        decode_image_field(raw_image_b64, field="raw_image", max_size=2 * 1024 * 1024)
+        if raw_image_b64
+        else None
+    )
+    if not ModelVersion.objects.filter(pk=model_version_id).exists():
+        raise AppError("not_found", f"model version {model_version_id} does not exist", status=404)
+    return Prediction.objects.create(
+        image=image,
+        raw_image=raw,
+        digit=digit,
+        probabilities=probabilities,
+        model_version_id=model_version_id,
+        latency_ms=latency_ms,
+        user=user,
+    )

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from registry import views
+
+urlpatterns = [
+    path("blobs", views.blob_put),
+    path("blobs/<str:sha256>", views.blob_detail),
+    path("datasets", views.datasets),
+    path("datasets/<int:dataset_id>", views.dataset_detail),
+    path("datasets/<int:dataset_id>/data", views.dataset_data),
+    path("runs", views.runs),
+    path("runs/<int:run_id>", views.run_detail),
+    path("models", views.model_versions),
+    path("models/<int:version_id>", views.model_version_detail),
+    path("aliases/ledger", views.alias_ledger),
+    path("aliases/<str:name>", views.alias_detail),
+    path("predictions", views.predictions),
+]

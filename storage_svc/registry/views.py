@@ -1,0 +1,175 @@
+"""storage_svc's internal API: parse input, call a service or selector, render."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from rest_framework import status
+from rest_framework.decorators import api_view, parser_classes
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import BaseParser
+from rest_framework.response import Response
+
+from kit import imagepack
+from kit.errors import AppError
+from registry import selectors, services
+from registry.blobs import read_blob_file
+from registry.models import AliasChange, Blob
+from registry.serializers import (
+    AliasChangeSerializer,
+    AliasSerializer,
+    AliasSetInput,
+    DatasetSerializer,
+    ModelVersionCreateInput,
+    ModelVersionSerializer,
+    PredictionCreateInput,
+    PredictionSerializer,
+    RunCreateInput,
+    RunSerializer,
+    RunUpdateInput,
+)
+
+
+class RawBodyParser(BaseParser):
+    """Accepts any binary body; the view reads `request.body` itself."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream.read() if stream is not None else b""
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def __init__(self):
+        from django.conf import settings
+
+        self.page_size = settings.PAGE_SIZE
+
+
+def _paginated(request, queryset, serializer_class):
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# Blobs
+
+@api_view(["PUT"])
+@parser_classes([RawBodyParser])
+def blob_put(request):
+    blob = services.blob_store(data=request.data)
+    return Response({"sha256": blob.sha256, "size": blob.size}, status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET", "DELETE"])
+def blob_detail(request, sha256: str):
+    if request.method == "DELETE":
+        deleted = services.blob_delete_unreferenced(sha256=sha256)
+        return Response({"deleted": deleted})
+    if not Blob.objects.filter(pk=sha256).exists():
+        raise AppError("not_found", f"blob {sha256} is not stored", status=404)
+    return HttpResponse(read_blob_file(sha256), content_type="application/octet-stream")
+
+
+# Datasets
+
+@api_view(["GET", "POST"])
+@parser_classes([RawBodyParser])
+def datasets(request):
+    if request.method == "GET":
+        return _paginated(request, selectors.datasets_list(params=request.query_params), DatasetSerializer)
+    if request.content_type != imagepack.CONTENT_TYPE:
+        raise AppError("unsupported_media_type", f"send the pixels as {imagepack.CONTENT_TYPE}", status=415)
+    params = request.query_params
+    parents = [int(p) for p in params.get("parents", "").split(",") if p.strip().isdigit()]
+    dataset = services.dataset_create(
+        data=request.data,
+        name=params.get("name", ""),
+        source=params.get("source", ""),
+        split=params.get("split", "train"),
+        created_by=params.get("created_by", request.caller),
+        parent_ids=parents,
+    )
+    return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET"])
+def dataset_detail(request, dataset_id: int):
+    return Response(DatasetSerializer(selectors.dataset_get(dataset_id=dataset_id)).data)
+
+
+@api_view(["GET"])
+def dataset_data(request, dataset_id: int):
+    dataset = selectors.dataset_get(dataset_id=dataset_id)
+    return HttpResponse(read_blob_file(dataset.blob_id), content_type=imagepack.CONTENT_TYPE)
+
+
+# Runs
+
+@api_view(["GET", "POST"])
+def runs(request):
+    if request.method == "GET":
+        return _paginated(request, selectors.runs_list(params=request.query_params), RunSerializer)
+    data = _valid(RunCreateInput, request.data)
+    run = services.run_create(**data)
+    return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET", "PATCH"])
+def run_detail(request, run_id: int):
+    if request.method == "GET":
+        return Response(RunSerializer(selectors.run_get(run_id=run_id)).data)
+    changes = _valid(RunUpdateInput, request.data)
+    changes.pop("heartbeat", None)
+    return Response(RunSerializer(services.run_update(run_id=run_id, changes=changes)).data)
+
+
+# Model versions and aliases
+
+@api_view(["GET", "POST"])
+def model_versions(request):
+    if request.method == "GET":
+        return _paginated(
+            request, selectors.model_versions_list(params=request.query_params), ModelVersionSerializer
+        )
+    version = services.model_version_create(**_valid(ModelVersionCreateInput, request.data))
+    version = selectors.model_version_get(version_id=version.pk)
+    return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET"])
+def model_version_detail(request, version_id: int):
+    return Response(ModelVersionSerializer(selectors.model_version_get(version_id=version_id)).data)
+
+
+@api_view(["GET", "POST"])
+def alias_detail(request, name: str):
+    if request.method == "POST":
+        services.alias_set(name=name, **_valid(AliasSetInput, request.data))
+    return Response(AliasSerializer(selectors.alias_get(name=name)).data)
+
+
+@api_view(["GET"])
+def alias_ledger(request):
+    return _paginated(request, AliasChange.objects.all(), AliasChangeSerializer)
+
+
+# Predictions
+
+@api_view(["GET", "POST"])
+def predictions(request):
+    if request.method == "GET":
+        return _paginated(
+            request, selectors.predictions_list(params=request.query_params), PredictionSerializer
+        )
+    prediction = services.prediction_create(**_valid(PredictionCreateInput, request.data))
+    return Response(PredictionSerializer(prediction).data, status=status.HTTP_201_CREATED)
+

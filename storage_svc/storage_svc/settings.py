@@ -1,0 +1,53 @@
+"""storage_svc settings: read once from config/storage.yaml and the environment."""
+
+from __future__ import annotations
+
+from kit.config import REPO_ROOT, load_config
+from kit.settings_base import INTERNAL_MIDDLEWARE, REST_FRAMEWORK_INTERNAL, common_settings, database_settings
+
+CONFIG = load_config("storage", aliases={"database_url": "DATABASE_URL"})
+globals().update(common_settings(CONFIG))
+
+
+DATABASES = {"default": database_settings(str(CONFIG.get("database_url")))}
+BLOB_DIR = CONFIG.path("blob_dir")
+PAGE_SIZE = int(CONFIG.get("page_size"))
+RUN_HEARTBEAT_TIMEOUT_S = int(CONFIG.get("run_heartbeat_timeout_s"))
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "registry",
+]
+MIDDLEWARE = [
+    *INTERNAL_MIDDLEWARE,
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "storage_svc.urls"
+WSGI_APPLICATION = "storage_svc.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+STATIC_URL = "/static/"
+STATIC_ROOT = REPO_ROOT / "var" / "static" / "storage"
+REST_FRAMEWORK = REST_FRAMEWORK_INTERNAL
