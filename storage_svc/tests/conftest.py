@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+from django.db import connection
+
+from kit import imagepack
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _real_postgresql(django_db_setup, django_db_blocker):
+    """Storage is tested against PostgreSQL, never only SQLite."""
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            pytest.exit("storage tests need PostgreSQL: run `make test` or set DATABASE_URL", returncode=2)
+
+
+@pytest.fixture(autouse=True)
+def blob_dir(settings, tmp_path):
+    settings.BLOB_DIR = tmp_path / "blobs"
+    return settings.BLOB_DIR
+
+
+@pytest.fixture
+def api(client, settings):
+    """A test client that sends the service token, as every peer service does."""
+    client.defaults["HTTP_X_SERVICE_TOKEN"] = settings.SERVICE_TOKEN
+    return client
+
+
+def make_pack(n: int = 20, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    return imagepack.pack(images, labels)
+
+
+@pytest.fixture
+def dataset(api):
+    response = api.post(
+        "/datasets?name=digits&source=mnist-5k&split=train&created_by=alice",
+        data=make_pack(),
+        content_type=imagepack.CONTENT_TYPE,
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+@pytest.fixture
+def model_version(api, dataset):
+    blob = api.put("/blobs", data=b"weights-bytes", content_type="application/octet-stream").json()
+    response = api.post(
+        "/models",
+        {"architecture": "cnn", "dataset_ids": [dataset["id"]], "weights_sha256": blob["sha256"],
+         "metrics": {"accuracy": 0.9}, "created_by": "alice"},
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()

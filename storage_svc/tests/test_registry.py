@@ -1,0 +1,78 @@
+import base64
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def promote(api, name, version_id, actor="root", reason=""):
+    return api.post(f"/aliases/{name}", {"model_version_id": version_id, "actor": actor, "reason": reason}, content_type="application/json")
+
+
+def second_version(api, model_version):
+    blob = api.put("/blobs", data=b"other-weights", content_type="application/octet-stream").json()
+    return api.post("/models", {"architecture": "cnn", "weights_sha256": blob["sha256"], "created_by": "bob",
+                                "base_version_id": model_version["id"]}, content_type="application/json").json()
+
+
+def test_an_alias_moves_and_every_move_is_in_the_ledger(api, model_version):
+    newer = second_version(api, model_version)
+    assert promote(api, "production", model_version["id"], reason="first").status_code == 200
+    moved = promote(api, "production", newer["id"], actor="admin", reason="better").json()
+    assert moved["model_version"]["id"] == newer["id"]
+    rollback = promote(api, "production", model_version["id"], actor="admin", reason="rollback").json()
+    assert rollback["model_version"]["id"] == model_version["id"]
+    ledger = api.get("/aliases/ledger").json()["results"]
+    assert [(e["from_version"], e["to_version"], e["reason"]) for e in ledger] == [
+        (newer["id"], model_version["id"], "rollback"),
+        (model_version["id"], newer["id"], "better"),
+        (None, model_version["id"], "first"),
+    ]
+    assert api.get(f"/models/{model_version['id']}").json()["aliases"] == ["production"]
+
+
+def test_promoting_a_missing_version_is_a_404_and_changes_nothing(api, model_version):
+    promote(api, "production", model_version["id"])
+    assert promote(api, "production", 999999).status_code == 404
+    assert api.get("/aliases/production").json()["model_version"]["id"] == model_version["id"]
+    assert promote(api, "staging", model_version["id"]).status_code == 400
+
+
+def test_an_alias_that_points_nowhere_is_a_404(api):
+    assert api.get("/aliases/production").status_code == 404
+
+
+def test_a_model_version_needs_stored_weights(api, dataset):
+    response = api.post("/models", {"architecture": "cnn", "weights_sha256": "a" * 64, "created_by": "x"}, content_type="application/json")
+    assert response.status_code == 404
+
+
+def test_predictions_are_recorded_and_listed_per_user(api, model_version):
+    image = base64.b64encode(bytes(range(256)) * 3 + bytes(16)).decode()
+    for user in ("ann", "ann", "ben"):
+        response = api.post("/predictions", {"image_b64": image, "digit": 3, "probabilities": [0.1] * 10,
+                                             "model_version_id": model_version["id"], "latency_ms": 1.5, "user": user},
+                            content_type="application/json")
+        assert response.status_code == 201, response.content
+    assert api.get("/predictions?user=ann").json()["count"] == 2
+    listed = api.get("/predictions?user=ben").json()["results"][0]
+    assert listed["image"] == image and listed["model"] == {"id": model_version["id"], "version": f"v{model_version['id']}"}
+
+
+def test_a_prediction_with_a_wrong_sized_image_is_refused(api, model_version):
+    response = api.post("/predictions", {"image_b64": base64.b64encode(b"short").decode(), "digit": 3,
+                                         "probabilities": [0.1] * 10, "model_version_id": model_version["id"],
+                                         "latency_ms": 1, "user": "ann"}, content_type="application/json")
+    assert response.status_code == 400
+    assert api.get("/predictions").json()["count"] == 0
+
+
+def test_calls_without_the_service_token_are_refused(client):
+    assert client.get("/runs").status_code == 401
+    assert client.get("/runs", HTTP_X_SERVICE_TOKEN="wrong").status_code == 401
+    assert client.get("/health").status_code == 200
+
+
+def test_ready_reports_the_database(client):
+    body = client.get("/ready").json()
+    assert body["status"] == "ok" and body["checks"]["database"] == "ok"

@@ -1,0 +1,57 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from registry.models import Run
+
+pytestmark = pytest.mark.django_db
+
+
+def create_run(api, kind="train"):
+    response = api.post("/runs", {"kind": kind, "params": {"epochs": 2}, "created_by": "eve"}, content_type="application/json")
+    assert response.status_code == 201
+    return response.json()
+
+
+def patch(api, run_id, **fields):
+    return api.patch(f"/runs/{run_id}", fields, content_type="application/json")
+
+
+def test_a_run_goes_from_queued_to_running_to_succeeded(api):
+    run = create_run(api)
+    assert run["status"] == "queued"
+    running = patch(api, run["id"], status="running", progress=0.5, epochs=[{"epoch": 1, "loss": 0.3}]).json()
+    assert running["status"] == "running" and running["started_at"] and running["heartbeat_at"]
+    done = patch(api, run["id"], status="succeeded", result={"model_version_id": 3}).json()
+    assert done["progress"] == 1.0 and done["finished_at"] and done["result"] == {"model_version_id": 3}
+
+
+def test_a_finished_run_never_changes_again(api):
+    run = create_run(api)
+    patch(api, run["id"], status="cancelled")
+    response = patch(api, run["id"], status="running", progress=0.4)
+    assert response.status_code == 409
+    assert api.get(f"/runs/{run['id']}").json()["status"] == "cancelled"
+
+
+def test_progress_outside_zero_to_one_is_refused(api):
+    run = create_run(api)
+    assert patch(api, run["id"], progress=1.5).status_code == 400
+    assert patch(api, run["id"], bogus=1).status_code == 400
+
+
+def test_a_run_whose_worker_stopped_sending_heartbeats_is_marked_failed(api, settings):
+    run = create_run(api)
+    patch(api, run["id"], status="running")
+    Run.objects.filter(pk=run["id"]).update(heartbeat_at=timezone.now() - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT_S + 5))
+    fetched = api.get(f"/runs/{run['id']}").json()
+    assert fetched["status"] == "failed"
+    assert "heartbeat" in fetched["error"]
+
+
+def test_runs_are_filtered_by_kind_and_author(api):
+    create_run(api, "train")
+    create_run(api, "collect")
+    assert api.get("/runs?kind=collect").json()["count"] == 1
+    assert api.get("/runs?created_by=nobody").json()["count"] == 0
