@@ -1,7 +1,7 @@
 """`make test`: every suite against real PostgreSQL, then one summary line.
 
 PostgreSQL is the one at $DATABASE_URL (default 127.0.0.1:5432). Where none answers,
-a throwaway cluster is started with pytest-postgresql over Debian's postgresql, except
+a throwaway cluster is started from Debian's postgresql binaries, except
 in CI (CI=true), where an unreachable database is a failure.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ PYTHON = str(ROOT / ".venv" / "bin" / "python")
 RESULTS = ROOT / "var" / "test-results"
 SUITES = ["collector_svc", "storage_svc", "ml_svc", "gateway_site", "tests"]
 MIGRATING_SERVICES = ["storage_svc", "ml_svc", "gateway_site"]
+LINTED = ["kit", "storage_svc", "collector_svc", "ml_svc", "gateway_site", "scripts", "tests", "bench"]
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
 
@@ -35,22 +37,35 @@ def reachable(url: str) -> bool:
 
 
 def throwaway_postgres():
-    """Start a private cluster on a free port; returns (url, executor)."""
-    from port_for import get_port
-    from pytest_postgresql.executor import PostgreSQLExecutor
+    """Start a private cluster from Debian's postgresql binaries on a free port.
 
-    pg_ctls = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    if not pg_ctls:
+    Returns (url, stop). As root, the cluster runs as the `postgres` system user,
+    since initdb refuses to run as root.
+    """
+    bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    if not bindirs:
         sys.exit("No PostgreSQL is reachable and none is installed: apt-get install postgresql")
-    port = get_port(None)
+    bindir = bindirs[-1]
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     workdir = tempfile.mkdtemp(prefix="pg-test-")
-    executor = PostgreSQLExecutor(
-        executable=pg_ctls[-1], host="127.0.0.1", port=port, datadir=f"{workdir}/data",
-        unixsocketdir=workdir, logfile=f"{workdir}/log", startparams="-w", dbname="postgres",
-    )
-    executor.start()
+    if as_user:
+        shutil.chown(workdir, "postgres")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = f"{workdir}/data"
+    subprocess.run([*as_user, f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust"],
+                   check=True, stdout=subprocess.DEVNULL)
+    options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", data, "-o", options, "-l", f"{workdir}/log", "-w", "start"],
+                   check=True, stdout=subprocess.DEVNULL)
     print(f"started a throwaway PostgreSQL on port {port}", flush=True)
-    return f"postgres://postgres@127.0.0.1:{port}/postgres", executor, workdir
+
+    def stop() -> None:
+        subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "stop"], stdout=subprocess.DEVNULL)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    return f"postgres://postgres@127.0.0.1:{port}/postgres", stop
 
 
 def count(xml_file: Path) -> tuple[int, int, int]:
@@ -64,18 +79,21 @@ def count(xml_file: Path) -> tuple[int, int, int]:
 
 def main() -> int:
     url = os.environ.get("DATABASE_URL", DEFAULT_URL)
-    executor = workdir = None
+    stop_postgres = None
     if not reachable(url):
         if os.environ.get("CI"):
-            print(f"FAIL: PostgreSQL is unreachable at {url}; CI runs storage tests against it.", file=sys.stderr)
+            print(f"FAIL: PostgreSQL is unreachable at {url}; CI runs storage tests against it.", flush=True)
             return 2
-        url, executor, workdir = throwaway_postgres()
+        url, stop_postgres = throwaway_postgres()
     env = dict(os.environ, DATABASE_URL=url, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1")
     for name in ("SECRET_KEY", "SERVICE_TOKEN"):
         env.setdefault(name, "test-" + name.lower() + "-0123456789abcdef")
     shutil.rmtree(RESULTS, ignore_errors=True)
     RESULTS.mkdir(parents=True)
     problems = []
+    lint = subprocess.run([str(ROOT / ".venv" / "bin" / "ruff"), "check", "--quiet", *LINTED], cwd=ROOT)
+    if lint.returncode != 0:
+        problems.append("ruff found problems (run `make lint`)")
     try:
         for service in MIGRATING_SERVICES:
             check = subprocess.run(
@@ -101,9 +119,8 @@ def main() -> int:
                 p, f, s = count(xml)
                 passed, failed, skipped = passed + p, failed + f, skipped + s
     finally:
-        if executor is not None:
-            executor.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
+        if stop_postgres is not None:
+            stop_postgres()
     print()
     for problem in problems:
         print("FAIL:", problem)

@@ -1,0 +1,3 @@
+-- compose: one PostgreSQL server, one database per owner.
+CREATE DATABASE ml_queue;
+CREATE DATABASE gateway;

@@ -1,0 +1,48 @@
+import pytest
+from django.contrib.auth.models import Group, User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from gateway_site import peers
+from tests.fakes import FakeCollector, FakeML, FakeStorage
+
+PASSWORD = "a-long-test-password"
+PERSONAS = {"viewer": "viewer", "other_viewer": "viewer", "engineer": "ml_engineer", "admin": "admin"}
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def fake_peers(monkeypatch):
+    fakes = {"storage": FakeStorage(), "ml": FakeML(), "collector": FakeCollector()}
+    for name, fake in fakes.items():
+        monkeypatch.setattr(peers, name, lambda fake=fake: fake)
+    monkeypatch.setattr(peers, "all_peers", lambda: {f.service: f for f in fakes.values()})
+    return fakes
+
+
+@pytest.fixture
+def users(db):
+    made = {}
+    for username, role in PERSONAS.items():
+        user = User.objects.create_user(username=username, password=PASSWORD)
+        user.groups.add(Group.objects.get(name=role))
+        made[username] = user
+    return made
+
+
+@pytest.fixture
+def api_as(users):
+    """An API client authenticated with the token of a persona (None: anonymous)."""
+
+    def make(username: str | None) -> APIClient:
+        client = APIClient()
+        if username:
+            token, _ = Token.objects.get_or_create(user=users[username])
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make

@@ -1,0 +1,116 @@
+"""In-memory peers for the gateway's tests, replacing the typed clients (the seam)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+
+from kit.errors import AppError, PeerUnavailable
+
+
+class Peer:
+    service = "peer"
+
+    def __init__(self):
+        self.down = False
+
+    def _check(self):
+        if self.down:
+            raise PeerUnavailable(self.service, "connection refused or reset")
+
+    def ready(self):
+        self._check()
+
+
+class FakeML(Peer):
+    service = "ml_svc"
+
+    def predict(self, payload):
+        self._check()
+        if payload.get("pixels") == "blank":
+            raise AppError("blank_image", "The image is blank: draw a digit.", status=422)
+        probabilities = [0.01] * 10
+        probabilities[7] = 0.91
+        return {"digit": 7, "probabilities": probabilities, "model": {"id": 1, "version": "v1"},
+                "image": base64.b64encode(bytes(784)).decode(), "latency_ms": 1.0}
+
+    def start_collect(self, **params):
+        self._check()
+        return {"id": 11, "kind": "collect", "status": "queued", "params": params, "created_by": params["created_by"]}
+
+    def start_training(self, **params):
+        self._check()
+        return {"id": 12, "kind": "train", "status": "queued", "params": params, "created_by": params["created_by"]}
+
+
+def page(items):
+    return {"count": len(items), "next": None, "previous": None, "results": items}
+
+
+class FakeStorage(Peer):
+    service = "storage_svc"
+
+    def __init__(self):
+        super().__init__()
+        self.predictions: list[dict] = []
+        self.runs = {5: {"id": 5, "kind": "train", "status": "running", "progress": 0.5, "message": "epoch 1/2",
+                         "created_by": "engineer", "result": {}, "error": "", "epochs": [], "created_at": "2026-01-01T00:00:00Z"}}
+        self.aliases: list[tuple] = []
+        self._ids = itertools.count(1)
+
+    def create_prediction(self, payload):
+        self._check()
+        row = {"id": next(self._ids), "digit": payload["digit"], "probabilities": payload["probabilities"],
+               "model": {"id": payload["model_version_id"], "version": f"v{payload['model_version_id']}"},
+               "user": payload["user"], "image": payload["image_b64"], "created_at": "2026-01-01T00:00:00Z"}
+        self.predictions.insert(0, row)
+        return row
+
+    def list_predictions(self, **filters):
+        self._check()
+        rows = [p for p in self.predictions if "user" not in filters or p["user"] == filters["user"]]
+        return page(rows)
+
+    def list_runs(self, **filters):
+        self._check()
+        return page([r for r in self.runs.values() if "created_by" not in filters or r["created_by"] == filters["created_by"]])
+
+    def get_run(self, run_id):
+        self._check()
+        if run_id not in self.runs:
+            raise AppError("not_found", f"run {run_id} does not exist", status=404)
+        return self.runs[run_id]
+
+    def update_run(self, run_id, **fields):
+        run = self.get_run(run_id)
+        run.update(fields)
+        return run
+
+    def list_datasets(self, **filters):
+        self._check()
+        return page([{"id": 1, "name": "mnist-5k-train"}])
+
+    def get_dataset(self, dataset_id):
+        self._check()
+        return {"id": dataset_id}
+
+    def list_model_versions(self, **filters):
+        self._check()
+        return page([{"id": 1, "version": "v1"}])
+
+    def get_model_version(self, version_id):
+        self._check()
+        return {"id": version_id, "version": f"v{version_id}"}
+
+    def set_alias(self, name, *, model_version_id, actor, reason):
+        self._check()
+        self.aliases.append((name, model_version_id, actor, reason))
+        return {"name": name, "model_version": {"id": model_version_id}}
+
+    def alias_ledger(self):
+        self._check()
+        return page([])
+
+
+class FakeCollector(Peer):
+    service = "collector_svc"

@@ -1,0 +1,80 @@
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def browser(client, users, fake_peers):
+    assert client.login(username="viewer", password=PASSWORD)
+    return client
+
+
+def canvas_data_url() -> str:
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[60:220, 130:150, 3] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_the_login_page_logs_a_user_in(client, users):
+    page = client.get("/login")
+    assert b'name="username"' in page.content and b"csrfmiddlewaretoken" in page.content
+    response = client.post("/login", {"username": "viewer", "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
+
+
+def test_the_recognize_page_has_a_canvas_and_the_user(browser):
+    page = browser.get("/").content.decode()
+    assert '<canvas id="pad"' in page and "viewer" in page and "Log out" in page
+    assert "/static/django_htmx/htmx-2.min.js" in page or "htmx" in page
+
+
+def test_a_drawn_digit_gets_an_answer_fragment_with_what_the_model_saw(browser, fake_peers):
+    response = browser.post("/recognize", {"image_data": canvas_data_url()}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="predicted-digit">7<' in html and "data:image/png;base64," in html and "91.0%" in html
+    assert "<html" not in html, "an htmx request gets only the fragment"
+    assert fake_peers["storage"].predictions[0]["user"] == "viewer"
+
+
+def test_an_empty_canvas_gets_a_friendly_message(browser, fake_peers):
+    response = browser.post("/recognize", {"image_data": ""}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    assert "Draw a digit" in response.content.decode()
+    assert fake_peers["storage"].predictions == []
+
+
+def test_history_shows_the_users_predictions(browser):
+    browser.post("/recognize", {"image_data": canvas_data_url()}, HTTP_HX_REQUEST="true")
+    html = browser.get("/history").content.decode()
+    assert "My predictions" in html and "91.0%" in html and "1 in all" in html
+
+
+def test_a_page_says_which_service_is_down(browser, fake_peers):
+    fake_peers["storage"].down = True
+    response = browser.get("/history")
+    assert response.status_code == 503
+    assert "storage_svc" in response.content.decode()
+    fake_peers["storage"].down = False
+    fake_peers["ml"].down = True
+    response = browser.post("/recognize", {"image_data": canvas_data_url()}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 503 and "ml_svc" in response.content.decode()
+
+
+def test_the_runs_page_polls_unfinished_runs(client, users, fake_peers):
+    client.login(username="engineer", password=PASSWORD)
+    html = client.get("/runs").content.decode()
+    assert 'hx-get="/runs/5/row"' in html and "epoch 1/2" in html and "50%" in html
+    fake_peers["storage"].runs[5].update(status="succeeded", progress=1.0)
+    row = client.get("/runs/5/row").content.decode()
+    assert "hx-trigger" not in row and "100%" in row

