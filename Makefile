@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 .PHONY: run test install lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -15,12 +18,17 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# Browser tests drive Debian's chromium (Playwright's own browser download cannot work here).
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq chromium
+
 ## Start the whole platform on embedded defaults and print the URL.
 run: install
 	$(PY) scripts/run_local.py
 
 ## Install what the tests need and run every test against real PostgreSQL.
-test: install
+test: install $(CHROMIUM)
 	$(PY) scripts/run_tests.py
 
 lint: install

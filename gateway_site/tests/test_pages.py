@@ -49,8 +49,9 @@ def test_a_drawn_digit_gets_an_answer_fragment_with_what_the_model_saw(browser, 
 
 def test_an_empty_canvas_gets_a_friendly_message(browser, fake_peers):
     response = browser.post("/recognize", {"image_data": ""}, HTTP_HX_REQUEST="true")
-    assert response.status_code == 422
-    assert "Draw a digit" in response.content.decode()
+    assert response.status_code == 200
+    assert "Draw a digit" in response.content.decode() and "predicted-digit" not in response.content.decode()
+    assert browser.post("/recognize", {"image_data": ""}).status_code == 422
     assert fake_peers["storage"].predictions == []
 
 

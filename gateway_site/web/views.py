@@ -48,10 +48,11 @@ def recognize_submit(request):
         if exc.status >= 500:
             raise
         context["error"] = exc.message
-        status = exc.status
+        # For htmx the fragment with the message is the answer; a full page keeps the 4xx status.
+        status = 200 if request.htmx else exc.status
     except ValueError:
         context["error"] = "The drawing could not be read; please try again."
-        status = 400
+        status = 200 if request.htmx else 400
     else:
         context["result"] = {
             **result,

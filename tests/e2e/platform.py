@@ -69,6 +69,7 @@ class Platform:
         for service in ("storage_svc", "ml_svc", "gateway_site"):
             self.manage(service, "migrate", "--no-input", "-v0")
         self.manage("gateway_site", "seed_demo_accounts")
+        self.manage("gateway_site", "collectstatic", "--no-input", "-v0")
         for name in SERVICES:
             self.start_service(name)
         self.start_worker()
@@ -82,6 +83,22 @@ class Platform:
         if done.returncode != 0:
             raise RuntimeError(f"{service} {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
+
+    def ensure_production_model(self, timeout_s: float = 180) -> dict:
+        """Run the first-start job unless a model serves; returns the production version."""
+        storage = {"X-Service-Token": self.env["SERVICE_TOKEN"]}
+        alias = requests.get(self.url("storage") + "/aliases/production", headers=storage, timeout=5)
+        if alias.status_code == 200:
+            return alias.json()["model_version"]
+        assert "queued" in self.manage("ml_svc", "bootstrap_first_model", "--epochs", "2")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            alias = requests.get(self.url("storage") + "/aliases/production", headers=storage, timeout=5)
+            if alias.status_code == 200:
+                time.sleep(1.0)  # serving processes re-read the alias every 0.5 s
+                return alias.json()["model_version"]
+            time.sleep(1)
+        raise TimeoutError("no production model after the first-start job")
 
     def start_service(self, name: str) -> None:
         service = SERVICES[name]

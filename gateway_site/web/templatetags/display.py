@@ -1,0 +1,15 @@
+"""Display filters for values that arrive as JSON strings from peer services."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.dateparse import parse_datetime
+
+register = template.Library()
+
+
+@register.filter
+def when(value: str | None) -> str:
+    """An ISO timestamp as `2026-11-23 06:02:08 UTC`; empty stays empty."""
+    moment = parse_datetime(value) if value else None
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
