@@ -4,8 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages the tests use: the browser for browser tests, Fashion-MNIST for the data tests.
+DEB_PACKAGES := chromium dataset-fashion-mnist
+DEB_STAMP := var/.debian-packages-stamp
 
 .PHONY: run test install lint clean
 
@@ -18,17 +20,17 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-# Browser tests drive Debian's chromium (Playwright's own browser download cannot work here).
-$(CHROMIUM):
-	$(SUDO) apt-get update -qq
-	$(SUDO) apt-get install -y -qq chromium
+# Playwright drives Debian's chromium: its own browser download cannot work here.
+$(DEB_STAMP):
+	dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEB_PACKAGES); }
+	mkdir -p var && touch $(DEB_STAMP)
 
 ## Start the whole platform on embedded defaults and print the URL.
 run: install
 	$(PY) scripts/run_local.py
 
 ## Install what the tests need and run every test against real PostgreSQL.
-test: install $(CHROMIUM)
+test: install $(DEB_STAMP)
 	$(PY) scripts/run_tests.py
 
 lint: install

@@ -4,6 +4,7 @@ idempotent calls are retried; a peer that is down, slow or failing becomes
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -13,6 +14,15 @@ from kit import imagepack
 from kit.errors import AppError, PeerUnavailable
 from kit.requestlog import REQUEST_ID_HEADER, current_request_id
 from kit.service_auth import SERVICE_TOKEN_HEADER
+
+
+def _reported_error(response: requests.Response) -> bool:
+    """A 5xx that the peer explains itself (e.g. a failed download), rather than the peer failing."""
+    try:
+        code = response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return code not in {"internal_error", "service_unavailable"}
 
 
 class ServiceClient:
@@ -65,7 +75,7 @@ class ServiceClient:
             except requests.ConnectionError:
                 reason = "connection refused or reset"
             else:
-                if response.status_code < 500:
+                if response.status_code < 500 or _reported_error(response):
                     break
                 reason = f"it answered {response.status_code}"
             if attempt == attempts - 1:
@@ -118,12 +128,17 @@ class StorageClient(ServiceClient):
         return self.request("PATCH", f"/runs/{run_id}", json=fields, idempotent=True).json()
 
     # Datasets
-    def create_dataset(self, data: bytes, *, name: str, source: str, split: str, created_by: str) -> dict:
+    def create_dataset(
+        self, data: bytes, *, name: str, source: str, split: str, created_by: str, meta: dict | None = None
+    ) -> dict:
+        params = {"name": name, "source": source, "split": split, "created_by": created_by}
+        if meta:
+            params["meta"] = json.dumps(meta)
         return self.request(
             "POST",
             "/datasets",
             data=data,
-            params={"name": name, "source": source, "split": split, "created_by": created_by},
+            params=params,
             headers={"Content-Type": imagepack.CONTENT_TYPE},
             timeout=60.0,
         ).json()
@@ -170,6 +185,27 @@ class StorageClient(ServiceClient):
     def alias_ledger(self) -> dict:
         return self.get_json("/aliases/ledger")
 
+    # User samples
+    def accepted_samples(self):
+        """Every accepted user sample as (images, labels), oldest first."""
+        content = self.request("GET", "/samples/export", params={"status": "accepted"}, timeout=60.0).content
+        return imagepack.unpack(content)
+
+    def create_sample(self, payload: dict) -> dict:
+        return self.post_json("/samples", payload)
+
+    def list_samples(self, **filters: Any) -> dict:
+        return self.get_json("/samples", params=filters)
+
+    def review_sample(self, sample_id: int, *, status: str, reviewer: str) -> dict:
+        return self.post_json(f"/samples/{sample_id}/review", {"status": status, "reviewer": reviewer})
+
+    def prediction_feedback(self, prediction_id: int, *, label: int, user: str) -> dict:
+        return self.post_json(f"/predictions/{prediction_id}/feedback", {"label": label, "user": user})
+
+    def get_prediction(self, prediction_id: int) -> dict:
+        return self.get_json(f"/predictions/{prediction_id}")
+
     # Predictions
     def create_prediction(self, payload: dict) -> dict:
         return self.post_json("/predictions", payload)
@@ -181,8 +217,11 @@ class StorageClient(ServiceClient):
 class CollectorClient(ServiceClient):
     service = "collector_svc"
 
-    def info(self, source: str) -> dict:
-        return self.get_json("/info", params={"source": source})
+    def info(self, source: str | None = None) -> dict:
+        return self.get_json("/info", params={"source": source} if source else {}, timeout=120.0)
+
+    def request_log(self, limit: int = 100) -> dict:
+        return self.get_json("/log", params={"limit": limit})
 
     def batch(self, *, source: str, split: str, size: int, offset: int):
         """One batch as (images, labels, next_offset or None)."""
@@ -207,15 +246,13 @@ class MLClient(ServiceClient):
     def architectures(self) -> dict:
         return self.get_json("/architectures")
 
-    def start_collect(self, *, source: str, batch_size: int, max_samples: int | None, split: str, created_by: str) -> dict:
-        payload = {
-            "source": source,
-            "batch_size": batch_size,
-            "max_samples": max_samples,
-            "split": split,
-            "created_by": created_by,
-        }
-        return self.post_json("/jobs/collect", payload)
+    def canonicalize(self, payload: dict) -> dict:
+        """The canonical 28x28 image of an upload, as ml_svc would see it."""
+        return self.request("POST", "/canonicalize", json=payload, idempotent=True).json()
+
+    def start_collect(self, **params: Any) -> dict:
+        """Queue a collect-and-store run: source, split, batch_size, max_samples, created_by."""
+        return self.post_json("/jobs/collect", params)
 
     def start_training(self, *, dataset_id: int, architecture: str, hyperparameters: dict, created_by: str) -> dict:
         payload = {

@@ -106,6 +106,7 @@ class RequestLogMiddleware:
                     "latency_ms": round(latency_ms, 2),
                     "caller": caller,
                     "bytes": len(response.content) if not response.streaming else None,
+                    **getattr(request, "log_fields", {}),
                 }
             },
         )

@@ -8,6 +8,8 @@ urlpatterns = [
     path("ready", ready_view("collector_svc", {})),
     path("info", views.info),
     path("batch", views.batch),
+    path("reset", views.reset),
+    path("log", views.request_log),
 ]
 
 handler404 = "kit.errors.json_404"

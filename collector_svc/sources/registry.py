@@ -1,12 +1,16 @@
-"""The sources this collector serves, by name. Adding one is one class and one line here."""
+"""The sources this collector serves, by name. Adding one is one class and one entry here."""
 
 from __future__ import annotations
 
 from kit.errors import AppError
 from sources.base import Source
+from sources.idx_sources import FashionMnistSource, MnistSource
 from sources.mnist5k import Mnist5kSource
+from sources.user import UserSource
 
-SOURCE_CLASSES: dict[str, type[Source]] = {cls.name: cls for cls in (Mnist5kSource,)}
+SOURCE_CLASSES: dict[str, type[Source]] = {
+    cls.name: cls for cls in (Mnist5kSource, MnistSource, FashionMnistSource, UserSource)
+}
 _instances: dict[str, Source] = {}
 
 
@@ -21,3 +25,10 @@ def get_source(name: str) -> Source:
     if name not in _instances:
         _instances[name] = SOURCE_CLASSES[name]()
     return _instances[name]
+
+
+def reset_sources(name: str | None = None) -> list[str]:
+    names = [name] if name else list(_instances)
+    for each in names:
+        get_source(each).reset()
+    return names

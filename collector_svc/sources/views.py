@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from collections import deque
+
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
 from kit import imagepack
 from kit.errors import AppError
-from sources.registry import SOURCE_CLASSES, get_source
+from sources.registry import SOURCE_CLASSES, get_source, reset_sources
 
 
 def _int_param(request, name: str, default: int | None, *, minimum: int, maximum: int) -> int:
@@ -33,7 +37,10 @@ def info(request):
     name = request.GET.get("source")
     if name is None:
         return JsonResponse(
-            {"sources": [{"source": cls.name, "description": cls.description} for cls in SOURCE_CLASSES.values()]}
+            {"sources": [
+                {"source": name, "description": cls.description, "splits": list(get_source(name).splits)}
+                for name, cls in SOURCE_CLASSES.items()
+            ]}
         )
     return JsonResponse(get_source(name).describe())
 
@@ -42,12 +49,7 @@ def info(request):
 def batch(request):
     """`?source=&split=&size=&offset=`: images [offset, offset+size) in a stable order."""
     source = get_source(request.GET.get("source", ""))
-    split = request.GET.get("split", "train")
-    if split not in source.splits:
-        raise AppError(
-            "unknown_split", f"{source.name} has splits {', '.join(source.splits)}", details={"split": split}
-        )
-    images, labels = source.arrays(split)
+    images, labels = source.arrays(request.GET.get("split", "train"))
     total = len(labels)
     size = _int_param(request, "size", None, minimum=1, maximum=settings.MAX_BATCH_SIZE)
     offset = _int_param(request, "offset", 0, minimum=0, maximum=max(total - 1, 0))
@@ -55,5 +57,36 @@ def batch(request):
     response = HttpResponse(imagepack.pack(images[offset:end], labels[offset:end]), content_type=imagepack.CONTENT_TYPE)
     response["X-Total"] = str(total)
     response["X-Next-Offset"] = str(end) if end < total else ""
-    request.caller_detail = {"rows": end - offset}
+    request.log_fields = {"rows": end - offset}
     return response
+
+
+@csrf_exempt
+@require_POST
+def reset(request):
+    """Forget cached source data (`?source=` for one), so the next request reads it again."""
+    name = request.GET.get("source") or None
+    return JsonResponse({"reset": reset_sources(name)})
+
+
+@require_GET
+def request_log(request):
+    """The most recent request-log lines (newest first), `?limit=` up to LOG_TAIL_MAX."""
+    limit = _int_param(request, "limit", 100, minimum=1, maximum=settings.LOG_TAIL_MAX)
+    lines: deque[str] = deque(maxlen=limit * 4)
+    try:
+        with open(settings.LOG_FILE, encoding="utf-8", errors="replace") as handle:
+            lines.extend(handle)
+    except FileNotFoundError:
+        pass
+    entries = []
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("logger") == "platform.access" and entry.get("path") != "/log":
+            entries.append(entry)
+        if len(entries) == limit:
+            break
+    return JsonResponse({"entries": entries})

@@ -32,6 +32,12 @@ def test_batches_cover_the_source_in_a_stable_order(api):
     assert imagepack.unpack(last.content)[0].shape[0] == 1000
 
 
+def test_any_prefix_of_mnist_5k_covers_every_class(api):
+    _, labels = imagepack.unpack(api.get("/batch?source=mnist-5k&size=500").content)
+    counts = np.bincount(labels, minlength=10)
+    assert counts.min() >= 30, counts
+
+
 def test_the_checksum_matches_the_pixels_served(api):
     info = api.get("/info?source=mnist-5k").json()["splits"]["train"]
     images, labels = imagepack.unpack(api.get("/batch?source=mnist-5k&size=5000").content)

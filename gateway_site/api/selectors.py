@@ -6,7 +6,8 @@ from accounts.roles import has_role
 from gateway_site import peers
 from kit.errors import AppError
 
-PREDICTION_FILTERS = ("digit", "model", "user", "page", "page_size")
+PREDICTION_FILTERS = ("digit", "model", "user", "corrected", "page", "page_size")
+SAMPLE_FILTERS = ("status", "user", "page", "page_size")
 RUN_FILTERS = ("kind", "status", "created_by", "page", "page_size")
 
 
@@ -27,6 +28,11 @@ def runs_for(user, params) -> dict:
     if not has_role(user, "ml_engineer"):
         filters["created_by"] = user.get_username()
     return page_of(peers.storage().list_runs(**filters), filters)
+
+
+def samples(params) -> dict:
+    filters = _filters(params, SAMPLE_FILTERS)
+    return page_of(peers.storage().list_samples(**filters), filters)
 
 
 def run_for(user, run_id: int) -> dict:

@@ -9,6 +9,7 @@ import base64
 from concurrent.futures import ThreadPoolExecutor
 
 from accounts.models import audit
+from accounts.roles import has_role
 from gateway_site import peers
 from kit.errors import AppError, PeerUnavailable
 
@@ -52,8 +53,43 @@ def collect_start(*, username: str, source: str, batch_size: int, max_samples: i
     run = peers.ml().start_collect(
         source=source, batch_size=batch_size, max_samples=max_samples, split=split, created_by=username
     )
-    audit(actor=username, action="collect.start", target=f"run:{run['id']}", details={"source": source})
+    audit(actor=username, action="collect.start", target=f"run:{run['id']}", details={"source": source, "split": split})
     return run
+
+
+def prediction_correct(*, user, prediction_id: int, label: int) -> dict:
+    """The user's right label for their prediction; it becomes a sample pending review."""
+    prediction_visible_to(user, prediction_id)
+    sample = peers.storage().prediction_feedback(prediction_id, label=label, user=user.get_username())
+    audit(actor=user.get_username(), action="prediction.correct", target=f"prediction:{prediction_id}", details={"label": label})
+    return sample
+
+
+def prediction_visible_to(user, prediction_id: int) -> dict:
+    """The prediction if it is the user's own (engineers: any); another's is reported missing."""
+    prediction = peers.storage().get_prediction(prediction_id)
+    if prediction["user"] != user.get_username() and not has_role(user, "ml_engineer"):
+        raise AppError("not_found", f"prediction {prediction_id} does not exist", status=404)
+    return prediction
+
+
+def sample_upload(*, username: str, payload: dict, label: int, raw_image: bytes | None = None) -> dict:
+    """A labelled drawing or image, canonicalised by ml_svc, pending review."""
+    if raw_image is not None:
+        if len(raw_image) > MAX_IMAGE_BYTES:
+            raise AppError("too_large", f"The image is larger than {MAX_IMAGE_BYTES // 1024} KiB.", status=413)
+        payload = {"image_base64": base64.b64encode(raw_image).decode()}
+    canonical = peers.ml().canonicalize(payload)
+    sample = peers.storage().create_sample({"image_b64": canonical["image"], "label": label, "user": username})
+    audit(actor=username, action="sample.upload", target=f"sample:{sample['id']}", details={"label": label})
+    return sample
+
+
+def sample_review(*, username: str, sample_id: int, decision: str) -> dict:
+    status = {"accept": "accepted", "reject": "rejected"}[decision]
+    sample = peers.storage().review_sample(sample_id, status=status, reviewer=username)
+    audit(actor=username, action=f"sample.{decision}", target=f"sample:{sample_id}")
+    return sample
 
 
 def training_start(*, username: str, dataset_id: int, architecture: str, hyperparameters: dict) -> dict:

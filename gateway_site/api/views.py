@@ -6,9 +6,11 @@ from django.contrib.auth import authenticate
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import api_view, permission_classes
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from accounts.roles import has_role
 from api import selectors, services
 from api.permissions import RoleRequired
 from gateway_site import peers
@@ -62,6 +64,71 @@ def predictions(request):
             raise AppError("invalid", "The body must be a JSON object.")
     result = services.prediction_create(username=request.user.get_username(), payload=dict(payload), raw_image=raw)
     return Response(result, status=status.HTTP_201_CREATED)
+
+
+class FeedbackInput(serializers.Serializer):
+    label = serializers.IntegerField(min_value=0, max_value=9)
+
+
+@api_view(["POST"])
+@permission_classes([Viewer])
+def prediction_feedback(request, prediction_id: int):
+    data = validated(FeedbackInput, request.data)
+    sample = services.prediction_correct(user=request.user, prediction_id=prediction_id, label=data["label"])
+    return Response(sample, status=status.HTTP_201_CREATED)
+
+
+class SampleUploadInput(serializers.Serializer):
+    label = serializers.IntegerField(min_value=0, max_value=9)
+    image_base64 = serializers.CharField(required=False)
+    pixels = serializers.ListField(required=False)
+
+
+@api_view(["GET", "POST"])
+@permission_classes([Viewer])
+def samples(request):
+    """GET: the review queue (engineers). POST: a labelled drawing, pending review (viewers)."""
+    if request.method == "GET":
+        if not has_role(request.user, "ml_engineer"):
+            raise PermissionDenied("This needs the ml_engineer role.")
+        return Response(selectors.samples(request.query_params))
+    if request.content_type and request.content_type.startswith("multipart/"):
+        upload = request.FILES.get("image")
+        data = validated(FeedbackInput, {"label": request.data.get("label")})
+        if upload is None:
+            raise AppError("invalid", "Attach the image as the multipart field `image`.", details={"image": "required"})
+        sample = services.sample_upload(username=request.user.get_username(), payload={}, label=data["label"], raw_image=upload.read())
+    else:
+        data = validated(SampleUploadInput, request.data)
+        label = data.pop("label")
+        sample = services.sample_upload(username=request.user.get_username(), payload=data, label=label)
+    return Response(sample, status=status.HTTP_201_CREATED)
+
+
+class ReviewInput(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["accept", "reject"])
+
+
+@api_view(["POST"])
+@permission_classes([Engineer])
+def sample_review(request, sample_id: int):
+    data = validated(ReviewInput, request.data)
+    return Response(services.sample_review(username=request.user.get_username(), sample_id=sample_id, **data))
+
+
+@api_view(["GET"])
+@permission_classes([Engineer])
+def sources(request):
+    return Response(peers.collector().info())
+
+
+@api_view(["GET"])
+@permission_classes([Engineer])
+def collector_log(request):
+    limit = request.query_params.get("limit", "100")
+    if not limit.isdigit():
+        raise AppError("invalid", "limit must be a positive integer", details={"limit": limit})
+    return Response(peers.collector().request_log(int(limit)))
 
 
 class CollectInput(serializers.Serializer):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import plotly
+
 from kit.config import REPO_ROOT, load_config
 from kit.settings_base import common_settings, database_settings
 
@@ -61,6 +65,8 @@ TEMPLATES = [
     }
 ]
 STATIC_URL = "/static/"
+# plotly's own bundled plotly.min.js, served locally (no CDN).
+STATICFILES_DIRS = [("plotly", str(Path(plotly.__file__).parent / "package_data"))]
 STATIC_ROOT = REPO_ROOT / "var" / "static" / "gateway"
 LOGIN_URL = "/login"
 LOGIN_REDIRECT_URL = "/"

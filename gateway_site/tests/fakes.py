@@ -24,6 +24,7 @@ class Peer:
 
 class FakeML(Peer):
     service = "ml_svc"
+    sees_blank = False
 
     def predict(self, payload):
         self._check()
@@ -33,6 +34,12 @@ class FakeML(Peer):
         probabilities[7] = 0.91
         return {"digit": 7, "probabilities": probabilities, "model": {"id": 1, "version": "v1"},
                 "image": base64.b64encode(bytes(784)).decode(), "latency_ms": 1.0}
+
+    def canonicalize(self, payload):
+        self._check()
+        if self.sees_blank:
+            raise AppError("blank_image", "The image is blank: draw a digit.", status=422)
+        return {"image": base64.b64encode(bytes(784)).decode()}
 
     def start_collect(self, **params):
         self._check()
@@ -56,6 +63,7 @@ class FakeStorage(Peer):
         self.runs = {5: {"id": 5, "kind": "train", "status": "running", "progress": 0.5, "message": "epoch 1/2",
                          "created_by": "engineer", "result": {}, "error": "", "epochs": [], "created_at": "2026-01-01T00:00:00Z"}}
         self.aliases: list[tuple] = []
+        self.samples: list[dict] = []
         self._ids = itertools.count(1)
 
     def create_prediction(self, payload):
@@ -86,9 +94,41 @@ class FakeStorage(Peer):
         run.update(fields)
         return run
 
+    def get_prediction(self, prediction_id):
+        self._check()
+        for row in self.predictions:
+            if row["id"] == prediction_id:
+                return row
+        raise AppError("not_found", f"prediction {prediction_id} does not exist", status=404)
+
+    def prediction_feedback(self, prediction_id, *, label, user):
+        row = self.get_prediction(prediction_id)
+        row["corrected_label"] = label
+        return self.create_sample({"image_b64": row["image"], "label": label, "user": user, "prediction": prediction_id})
+
+    def create_sample(self, payload):
+        self._check()
+        sample = {"id": next(self._ids), "status": "pending", "prediction": None, "reviewed_by": "",
+                  "image": payload["image_b64"], **{k: v for k, v in payload.items() if k != "image_b64"}}
+        self.samples.append(sample)
+        return sample
+
+    def list_samples(self, **filters):
+        self._check()
+        return page([s for s in self.samples if s["status"] == filters.get("status", s["status"])])
+
+    def review_sample(self, sample_id, *, status, reviewer):
+        for sample in self.samples:
+            if sample["id"] == sample_id:
+                sample.update(status=status, reviewed_by=reviewer)
+                return sample
+        raise AppError("not_found", f"sample {sample_id} does not exist", status=404)
+
     def list_datasets(self, **filters):
         self._check()
-        return page([{"id": 1, "name": "mnist-5k-train"}])
+        return page([{"id": 1, "name": "mnist-5k-train", "source": "mnist-5k", "split": "train", "num_samples": 5000,
+                      "class_counts": {str(d): 500 for d in range(10)}, "sha256": "ab" * 32, "created_by": "system",
+                      "created_at": "2026-01-01T00:00:00Z", "meta": {"validation": {"fraction": 0.1, "seed": 0, "validation": 500}}}])
 
     def get_dataset(self, dataset_id):
         self._check()
@@ -114,3 +154,12 @@ class FakeStorage(Peer):
 
 class FakeCollector(Peer):
     service = "collector_svc"
+
+    def info(self, source=None):
+        self._check()
+        return {"sources": [{"source": "mnist-5k", "description": "5,000 digits", "splits": ["train"]}]}
+
+    def request_log(self, limit=100):
+        self._check()
+        return {"entries": [{"time": "2026-01-01T00:00:00Z", "caller": "ml_svc", "method": "GET", "path": "/batch",
+                             "query": "source=mnist-5k&size=1000", "status": 200, "rows": 1000, "bytes": 784256, "latency_ms": 3.2}]}

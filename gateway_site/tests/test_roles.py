@@ -17,6 +17,12 @@ TABLE = [
     ("GET", "/api/health", None, "anyone"),
     ("GET", "/api/predictions", None, "viewer"),
     ("POST", "/api/predictions", {"pixels": [[0] * 28] * 28}, "viewer"),
+    ("POST", "/api/predictions/1/feedback", {"label": 3}, "viewer"),
+    ("GET", "/api/samples", None, "engineer"),
+    ("POST", "/api/samples", {"label": 3, "pixels": [[0] * 28] * 28}, "viewer"),
+    ("POST", "/api/samples/1/review", {"decision": "accept"}, "engineer"),
+    ("GET", "/api/sources", None, "engineer"),
+    ("GET", "/api/collector/log", None, "engineer"),
     ("POST", "/api/scenarios/collect-and-store", {"source": "mnist-5k"}, "engineer"),
     ("POST", "/api/scenarios/train-model", {"dataset_id": 1}, "engineer"),
     ("GET", "/api/runs", None, "viewer"),
@@ -34,7 +40,7 @@ TABLE = [
 def api_routes() -> set[str]:
     resolver = get_resolver()
     api = next(p for p in resolver.url_patterns if str(p.pattern) == "api/")
-    return {"/api/" + str(p.pattern).replace("<int:run_id>", "5").replace("<int:dataset_id>", "1").replace("<int:version_id>", "1")
+    return {"/api/" + str(p.pattern).replace("<int:run_id>", "5").replace("<int:dataset_id>", "1").replace("<int:version_id>", "1").replace("<int:prediction_id>", "1").replace("<int:sample_id>", "1")
             for p in api.url_patterns if isinstance(p, URLPattern)}
 
 
@@ -57,7 +63,17 @@ def test_each_role_reaches_exactly_what_it_may(api_as, fake_peers, role, method,
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/", "/history", "/runs"])
+@pytest.mark.parametrize("path", ["/", "/history", "/runs", "/datasets", "/review"])
 def test_pages_send_anonymous_visitors_to_the_login_page(client, path):
     response = client.get(path)
     assert response.status_code == 302 and response["Location"].startswith("/login")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/datasets", "/review"])
+def test_engineer_pages_are_a_clear_403_for_a_viewer(client, users, fake_peers, path):
+    client.login(username="viewer", password=PASSWORD)
+    response = client.get(path)
+    assert response.status_code == 403 and "Not allowed" in response.content.decode()
+    client.login(username="engineer", password=PASSWORD)
+    assert client.get(path).status_code == 200

@@ -8,7 +8,12 @@ urlpatterns = [
     path("logout", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.recognize, name="recognize"),
     path("recognize", views.recognize_submit, name="recognize-submit"),
+    path("predictions/<int:prediction_id>/feedback", views.prediction_feedback, name="prediction-feedback"),
     path("history", views.history, name="history"),
+    path("datasets", views.datasets, name="datasets"),
+    path("datasets/collect", views.collect, name="collect"),
+    path("review", views.review, name="review"),
+    path("review/<int:sample_id>", views.review_decide, name="review-decide"),
     path("runs", views.runs, name="runs"),
     path("runs/<int:run_id>/row", views.run_row, name="run-row"),
 ]

@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import base64
+from functools import wraps
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import has_role
 from api import selectors, services
-from kit.errors import AppError
+from gateway_site import peers
+from kit.errors import AppError, PeerUnavailable
 from web.images import pixels_png_data_url
 
 MAX_UPLOAD_BYTES = services.MAX_IMAGE_BYTES
+
+
+def role_required(role: str):
+    """A page for `role` and above; others get the 403 page."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(request, *args, **kwargs):
+            if not has_role(request.user, role):
+                raise PermissionDenied(f"This page needs the {role} role.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
 
 
 def _top(probabilities: list[float], n: int = 3) -> list[dict]:
@@ -93,6 +112,84 @@ def runs(request):
 def run_row(request, run_id: int):
     """One run's row; htmx polls it while the run is unfinished."""
     return render(request, "web/_run_row.html", {"run": selectors.run_for(request.user, run_id)})
+
+
+@require_POST
+@login_required
+def prediction_feedback(request, prediction_id: int):
+    """'Wrong? pick the right digit': the correction goes to the review queue."""
+    label = request.POST.get("label", "")
+    if not (label.isdigit() and len(label) == 1):
+        return render(request, "web/_feedback.html", {"error": "Pick a digit from 0 to 9."})
+    services.prediction_correct(user=request.user, prediction_id=prediction_id, label=int(label))
+    return render(request, "web/_feedback.html", {"label": label})
+
+
+def _optional(call, default):
+    """A section that needs a peer shows why it is empty instead of failing the whole page."""
+    try:
+        return call(), None
+    except PeerUnavailable as exc:
+        return default, exc.message
+
+
+@require_GET
+@role_required("ml_engineer")
+def datasets(request):
+    sources, sources_error = _optional(lambda: peers.collector().info()["sources"], [])
+    log, log_error = _optional(lambda: peers.collector().request_log(30)["entries"], [])
+    params = {k: request.GET[k] for k in ("source", "page") if request.GET.get(k)}
+    listing = selectors.page_of(peers.storage().list_datasets(**params), params)
+    for dataset in listing["results"]:
+        dataset["chart"] = {"x": [str(d) for d in range(10)], "y": [dataset["class_counts"][str(d)] for d in range(10)]}
+        dataset["chart_id"] = f"chart-{dataset['id']}"
+    context = {
+        "page": "datasets", "sources": sources, "sources_error": sources_error, "log": log,
+        "log_error": log_error, "listing": listing,
+    }
+    return render(request, "web/datasets.html", context)
+
+
+@require_POST
+@role_required("ml_engineer")
+def collect(request):
+    form = request.POST
+    try:
+        batch_size = int(form.get("batch_size") or 1000)
+        max_samples = int(form["max_samples"]) if form.get("max_samples") else None
+    except ValueError:
+        return render(request, "web/_collect_result.html", {"error": "Batch size and maximum must be whole numbers."})
+    try:
+        run = services.collect_start(
+            username=request.user.get_username(), source=form.get("source", ""), split=form.get("split", "train"),
+            batch_size=batch_size, max_samples=max_samples,
+        )
+    except AppError as exc:
+        if exc.status >= 500:
+            raise
+        return render(request, "web/_collect_result.html", {"error": exc.message})
+    return render(request, "web/_collect_result.html", {"run": run})
+
+
+@require_GET
+@role_required("ml_engineer")
+def review(request):
+    status = request.GET.get("status", "pending")
+    listing = selectors.samples({"status": status, "page": request.GET.get("page", "1")})
+    for sample in listing["results"]:
+        sample["image_url"] = pixels_png_data_url(sample["image"], scale=3)
+    return render(request, "web/review.html", {"page": "review", "listing": listing, "status": status})
+
+
+@require_POST
+@role_required("ml_engineer")
+def review_decide(request, sample_id: int):
+    decision = request.POST.get("decision", "")
+    if decision not in ("accept", "reject"):
+        raise AppError("invalid", "decision must be accept or reject")
+    sample = services.sample_review(username=request.user.get_username(), sample_id=sample_id, decision=decision)
+    sample["image_url"] = pixels_png_data_url(sample["image"], scale=3)
+    return render(request, "web/_sample_card.html", {"sample": sample})
 
 
 def forbidden(request, exception=None):

@@ -58,7 +58,6 @@ TRAINING_HYPERPARAMETERS = (
     HyperParameter("learning_rate", float, 0.003, 1e-5, 1.0, "peak learning rate (one-cycle schedule)"),
     HyperParameter("weight_decay", float, 0.0005, 0.0, 0.1, "AdamW weight decay"),
     HyperParameter("augment", bool, True, help="random small rotations, shifts and scalings"),
-    HyperParameter("validation_fraction", float, 0.1, 0.02, 0.5, "held-out share for evaluation"),
     HyperParameter("seed", int, 0, 0, 2**31 - 1, "random seed"),
 )
 

@@ -94,10 +94,17 @@ def collect_body(reporter: RunReporter, run: dict) -> dict:
         labels.append(batch_labels)
         done = sum(len(b) for b in labels)
         reporter.progress(0.9 * done / wanted, f"collected {done} of {wanted} images")
-    data = imagepack.pack(np.concatenate(images), np.concatenate(labels))
+    all_labels = np.concatenate(labels)
+    data = imagepack.pack(np.concatenate(images), all_labels)
+    meta = {}
+    if split == "train":
+        fraction, seed = float(params.get("validation_fraction", 0.1)), int(params.get("split_seed", 0))
+        train_idx, val_idx = stratified_split(all_labels, fraction, seed)
+        meta["validation"] = {"fraction": fraction, "seed": seed, "train": int(len(train_idx)), "validation": int(len(val_idx))}
     name = f"{source}-{split}" + (f"-first{wanted}" if wanted < total else "")
+    reporter.progress(0.92, f"storing {len(all_labels)} images")
     dataset = peers.storage().create_dataset(
-        data, name=name, source=source, split=split, created_by=run["created_by"]
+        data, name=name, source=source, split=split, created_by=run["created_by"], meta=meta
     )
     return {"dataset_id": dataset["id"], "num_samples": dataset["num_samples"], "sha256": dataset["sha256"]}
 
@@ -108,8 +115,12 @@ def train_body(reporter: RunReporter, run: dict) -> dict:
     architecture = get_architecture(params["architecture"])
     hp = validate_hyperparameters(architecture, params.get("hyperparameters"))
     storage = peers.storage()
+    dataset = storage.get_dataset(params["dataset_id"])
     images, labels = storage.dataset_arrays(params["dataset_id"])
-    train_idx, val_idx = stratified_split(labels, hp["validation_fraction"], hp["seed"])
+    # The split recorded with the dataset at collection, so every version is evaluated on the same digits.
+    recorded = dataset.get("meta", {}).get("validation", {})
+    split_fraction, split_seed = recorded.get("fraction", 0.1), recorded.get("seed", 0)
+    train_idx, val_idx = stratified_split(labels, split_fraction, split_seed)
     model = architecture.build(hp)
     started = time.perf_counter()
 
@@ -128,7 +139,7 @@ def train_body(reporter: RunReporter, run: dict) -> dict:
         "curves": epochs,
         "train_seconds": round(seconds, 2),
         "images_per_second": round(len(train_idx) * hp["epochs"] / seconds, 1),
-        "split": {"train": int(len(train_idx)), "validation": int(len(val_idx)), "seed": hp["seed"]},
+        "split": {"train": int(len(train_idx)), "validation": int(len(val_idx)), "fraction": split_fraction, "seed": split_seed},
     })
     blob = storage.put_blob(weights_to_bytes(model))
     try:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("health", health_view("ml_svc")),
     path("ready", ready_view("ml_svc", {"queue_database": database_check(), "storage_svc": storage_ready})),
     path("predict", views.predict),
+    path("canonicalize", views.canonicalize),
     path("architectures", views.architectures),
     path("jobs/train", views.start_training),
     path("jobs/collect", views.start_collect),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
@@ -15,6 +17,13 @@ from ml_svc.architectures import ARCHITECTURES, get_architecture, validate_hyper
 @api_view(["POST"])
 def predict(request):
     return Response(inference.predict(request.data))
+
+
+@api_view(["POST"])
+def canonicalize(request):
+    """The canonical 28x28 image of an upload (base64 bytes), or the reason it is refused."""
+    image = inference.canonical_input(request.data)
+    return Response({"image": base64.b64encode(image.tobytes()).decode()})
 
 
 @api_view(["GET"])
@@ -34,6 +43,8 @@ class CollectInput(serializers.Serializer):
     split = serializers.CharField(max_length=10, required=False, default="train")
     batch_size = serializers.IntegerField(min_value=1, max_value=10000, required=False, default=1000)
     max_samples = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    validation_fraction = serializers.FloatField(min_value=0.02, max_value=0.5, required=False, default=0.1)
+    split_seed = serializers.IntegerField(min_value=0, required=False, default=0)
     created_by = serializers.CharField(max_length=150)
 
 
@@ -63,10 +74,17 @@ def start_training(request):
 @api_view(["POST"])
 def start_collect(request):
     params = validated(CollectInput, request.data)
-    info = peers.collector().info(params["source"])  # 404 for an unknown source
-    if params["split"] not in info["splits"]:
+    sources = {s["source"]: s for s in peers.collector().info()["sources"]}
+    if params["source"] not in sources:
         raise AppError(
-            "unknown_split", f"{params['source']} has splits {', '.join(info['splits'])}", details={"split": params["split"]}
+            "unknown_source", f"unknown source {params['source']!r}; known: {', '.join(sorted(sources))}",
+            status=404, details={"source": params["source"]},
+        )
+    splits = sources[params["source"]]["splits"]
+    if params["split"] not in splits:
+        raise AppError(
+            "unknown_split", f"{params['source']} has splits {', '.join(splits) or '(none available)'}",
+            details={"split": params["split"]},
         )
     created_by = params.pop("created_by")
     run = peers.storage().create_run(kind="collect", params=params, created_by=created_by)

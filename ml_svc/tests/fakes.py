@@ -14,6 +14,7 @@ class FakeStorage:
         self.blobs: dict[str, bytes] = {}
         self.runs: dict[int, dict] = {}
         self.datasets: dict[int, bytes] = {}
+        self.dataset_rows: dict[int, dict] = {}
         self.versions: dict[int, dict] = {}
         self.aliases: dict[str, int] = {}
         self.down = False
@@ -52,16 +53,18 @@ class FakeStorage:
         run.update(fields)
         return dict(run)
 
-    def create_dataset(self, data: bytes, **meta) -> dict:
+    def create_dataset(self, data: bytes, *, meta=None, **fields) -> dict:
         dataset_id = next(self._ids)
-        self.datasets[dataset_id] = data
         images, labels = imagepack.unpack(data)
-        return {"id": dataset_id, "num_samples": len(labels), "sha256": hashlib.sha256(data).hexdigest(), **meta}
+        self.datasets[dataset_id] = data
+        self.dataset_rows[dataset_id] = {"id": dataset_id, "num_samples": len(labels),
+                                         "sha256": hashlib.sha256(data).hexdigest(), "meta": meta or {}, **fields}
+        return dict(self.dataset_rows[dataset_id])
 
     def get_dataset(self, dataset_id: int) -> dict:
         if dataset_id not in self.datasets:
             raise AppError("not_found", f"dataset {dataset_id} does not exist", status=404)
-        return {"id": dataset_id}
+        return dict(self.dataset_rows[dataset_id])
 
     def dataset_arrays(self, dataset_id: int):
         return imagepack.unpack(self.datasets[dataset_id])
@@ -94,7 +97,9 @@ class FakeCollector:
     def __init__(self, images, labels):
         self.images, self.labels = images, labels
 
-    def info(self, source: str) -> dict:
+    def info(self, source: str | None = None) -> dict:
+        if source is None:
+            return {"sources": [{"source": "mnist-5k", "splits": ["train"]}]}
         if source != "mnist-5k":
             raise AppError("unknown_source", f"unknown source {source!r}", status=404)
         return {"source": source, "splits": {"train": {"count": len(self.labels)}}}

@@ -13,6 +13,18 @@ def test_collect_stores_the_source_as_one_dataset(storage, collector):
     assert finished["status"] == "succeeded" and finished["result"]["dataset_id"] == result["dataset_id"]
 
 
+def test_collect_records_a_stratified_validation_split_and_training_uses_it(storage, collector):
+    run = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 5000, "validation_fraction": 0.2,
+                                                    "split_seed": 3}, created_by="eve")
+    dataset_id = run_scenario(run["id"], collect_body)["dataset_id"]
+    assert storage.get_dataset(dataset_id)["meta"]["validation"] == {"fraction": 0.2, "seed": 3, "train": 4000, "validation": 1000}
+    train = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
+                                                    "hyperparameters": {"epochs": 1, "width": 8}}, created_by="eve")
+    version = storage.versions[run_scenario(train["id"], train_body)["model_version_id"]]
+    assert version["metrics"]["split"] == {"train": 4000, "validation": 1000, "fraction": 0.2, "seed": 3}
+    assert version["metrics"]["evaluated_on"] == 1000
+
+
 def test_collect_honours_max_samples(storage, collector):
     run = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 300, "max_samples": 1000}, created_by="eve")
     assert run_scenario(run["id"], collect_body)["num_samples"] == 1000
@@ -30,7 +42,7 @@ def test_training_registers_an_evaluated_version_and_reports_epochs(storage, col
     result = run_scenario(run["id"], train_body)
     version = storage.versions[result["model_version_id"]]
     assert version["metrics"]["accuracy"] == result["accuracy"] > 0.5
-    assert version["metrics"]["split"] == {"train": 4500, "validation": 500, "seed": 0}
+    assert version["metrics"]["split"] == {"train": 4500, "validation": 500, "fraction": 0.1, "seed": 0}
     assert len(version["metrics"]["confusion_matrix"]) == 10
     finished = storage.get_run(run["id"])
     assert finished["status"] == "succeeded" and [e["epoch"] for e in finished["epochs"]] == [1, 2]

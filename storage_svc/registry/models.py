@@ -36,6 +36,7 @@ class Dataset(models.Model):
     sha256 = models.CharField(max_length=64, db_index=True)
     blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="datasets")
     parents = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="children")
+    meta = models.JSONField(default=dict, blank=True, help_text="e.g. the recorded train/validation split")
     created_by = models.CharField(max_length=150)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -178,8 +179,10 @@ class Sample(models.Model):
     prediction = models.ForeignKey(
         Prediction, null=True, blank=True, on_delete=models.SET_NULL, related_name="samples"
     )
-    user = models.CharField(max_length=150)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    user = models.CharField(max_length=150, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    reviewed_by = models.CharField(max_length=150, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

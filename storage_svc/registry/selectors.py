@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from kit.errors import AppError
-from registry.models import Alias, Dataset, ModelVersion, Prediction, Run
+from registry.models import Alias, Dataset, ModelVersion, Prediction, Run, Sample
 from registry.services import runs_expire_stale
 
 
@@ -75,6 +75,8 @@ def predictions_list(*, params) -> QuerySet[Prediction]:
     predictions = Prediction.objects.select_related("model_version")
     if params.get("user"):
         predictions = predictions.filter(user=params["user"])
+    if params.get("corrected") in ("true", "false"):
+        predictions = predictions.filter(corrected_label__isnull=params["corrected"] == "false")
     digit = _int_filter(params.get("digit"), "digit")
     if digit is not None:
         predictions = predictions.filter(digit=digit)
@@ -82,3 +84,18 @@ def predictions_list(*, params) -> QuerySet[Prediction]:
     if model is not None:
         predictions = predictions.filter(model_version_id=model)
     return predictions
+
+
+def prediction_get(*, prediction_id: int) -> Prediction:
+    prediction = Prediction.objects.filter(pk=prediction_id).first()
+    if prediction is None:
+        raise AppError("not_found", f"prediction {prediction_id} does not exist", status=404)
+    return prediction
+
+
+def samples_list(*, params) -> QuerySet[Sample]:
+    samples = Sample.objects.all()
+    for field in ("status", "user"):
+        if params.get(field):
+            samples = samples.filter(**{field: params[field]})
+    return samples

@@ -6,7 +6,7 @@ import base64
 
 from rest_framework import serializers
 
-from registry.models import Alias, AliasChange, Dataset, ModelVersion, Prediction, Run
+from registry.models import Alias, AliasChange, Dataset, ModelVersion, Prediction, Run, Sample
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -15,7 +15,7 @@ class DatasetSerializer(serializers.ModelSerializer):
     class Meta:
         model = Dataset
         fields = ["id", "name", "source", "split", "num_samples", "class_counts", "sha256",
-                  "parents", "created_by", "created_at"]
+                  "parents", "meta", "created_by", "created_at"]
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -72,6 +72,17 @@ class PredictionSerializer(serializers.ModelSerializer):
         return {"id": prediction.model_version_id, "version": f"v{prediction.model_version_id}"}
 
 
+class SampleSerializer(serializers.ModelSerializer):
+    image = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Sample
+        fields = ["id", "label", "user", "status", "prediction", "reviewed_by", "reviewed_at", "created_at", "image"]
+
+    def get_image(self, sample: Sample) -> str:
+        return base64.b64encode(bytes(sample.image)).decode()
+
+
 # Input shapes.
 
 class RunCreateInput(serializers.Serializer):
@@ -118,4 +129,21 @@ class PredictionCreateInput(serializers.Serializer):
     )
     model_version_id = serializers.IntegerField()
     latency_ms = serializers.FloatField(min_value=0.0)
+    user = serializers.CharField(max_length=150)
+
+
+class SampleCreateInput(serializers.Serializer):
+    image_b64 = serializers.CharField()
+    label = serializers.IntegerField(min_value=0, max_value=9)
+    user = serializers.CharField(max_length=150)
+    prediction_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class SampleReviewInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["accepted", "rejected"])
+    reviewer = serializers.CharField(max_length=150)
+
+
+class FeedbackInput(serializers.Serializer):
+    label = serializers.IntegerField(min_value=0, max_value=9)
     user = serializers.CharField(max_length=150)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from kit import imagepack
 from kit.errors import AppError
 from registry.blobs import blob_path, write_blob_file
-from registry.models import Alias, AliasChange, Blob, Dataset, ModelVersion, Prediction, Run
+from registry.models import Alias, AliasChange, Blob, Dataset, ModelVersion, Prediction, Run, Sample
 
 
 def blob_store(*, data: bytes) -> Blob:
@@ -38,7 +38,8 @@ def blob_delete_unreferenced(*, sha256: str) -> bool:
 
 @transaction.atomic
 def dataset_create(
-    *, data: bytes, name: str, source: str, split: str, created_by: str, parent_ids: list[int] = ()
+    *, data: bytes, name: str, source: str, split: str, created_by: str, parent_ids: list[int] = (),
+    meta: dict | None = None,
 ) -> Dataset:
     """Create an immutable dataset snapshot from an image pack; identical pixels share one blob."""
     if split not in Dataset.Split.values:
@@ -61,6 +62,7 @@ def dataset_create(
         class_counts={str(digit): int(count) for digit, count in enumerate(counts)},
         sha256=blob.sha256,
         blob=blob,
+        meta=meta or {},
         created_by=created_by,
     )
     if parent_ids:
@@ -224,3 +226,48 @@ def prediction_create(
         latency_ms=latency_ms,
         user=user,
     )
+
+
+def sample_create(*, image_b64: str, label: int, user: str, prediction_id: int | None = None) -> Sample:
+    """A labelled 28x28 user image, pending review."""
+    image = decode_image_field(image_b64, field="image", exact_size=28 * 28, max_size=784)
+    return Sample.objects.create(image=image, label=label, user=user, prediction_id=prediction_id)
+
+
+@transaction.atomic
+def prediction_feedback(*, prediction_id: int, label: int, user: str) -> Sample:
+    """Record the right label on a prediction and queue its image for review."""
+    prediction = Prediction.objects.select_for_update().filter(pk=prediction_id).first()
+    if prediction is None:
+        raise AppError("not_found", f"prediction {prediction_id} does not exist", status=404)
+    prediction.corrected_label = label
+    prediction.save(update_fields=["corrected_label"])
+    existing = Sample.objects.filter(prediction=prediction, status=Sample.Status.PENDING).first()
+    if existing is not None:
+        # A second correction before review replaces the label instead of queueing twice.
+        existing.label = label
+        existing.save(update_fields=["label"])
+        return existing
+    return Sample.objects.create(image=prediction.image, label=label, user=user, prediction=prediction)
+
+
+@transaction.atomic
+def sample_review(*, sample_id: int, status: str, reviewer: str) -> Sample:
+    if status not in (Sample.Status.ACCEPTED, Sample.Status.REJECTED):
+        raise AppError("invalid", "status must be accepted or rejected", details={"status": status})
+    sample = Sample.objects.select_for_update().filter(pk=sample_id).first()
+    if sample is None:
+        raise AppError("not_found", f"sample {sample_id} does not exist", status=404)
+    sample.status = status
+    sample.reviewed_by = reviewer
+    sample.reviewed_at = timezone.now()
+    sample.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+    return sample
+
+
+def samples_pack(*, status: str) -> bytes:
+    """All samples with `status`, oldest first, as an image pack."""
+    rows = list(Sample.objects.filter(status=status).order_by("id").values_list("image", "label"))
+    images = np.frombuffer(b"".join(bytes(image) for image, _ in rows), dtype=np.uint8).reshape(-1, 28, 28)
+    labels = np.array([label for _, label in rows], dtype=np.uint8)
+    return imagepack.pack(images, labels)

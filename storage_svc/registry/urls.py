@@ -15,4 +15,9 @@ urlpatterns = [
     path("aliases/ledger", views.alias_ledger),
     path("aliases/<str:name>", views.alias_detail),
     path("predictions", views.predictions),
+    path("predictions/<int:prediction_id>", views.prediction_detail),
+    path("predictions/<int:prediction_id>/feedback", views.prediction_feedback),
+    path("samples", views.samples),
+    path("samples/export", views.samples_export),
+    path("samples/<int:sample_id>/review", views.sample_review),
 ]

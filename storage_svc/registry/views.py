@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.http import HttpResponse
 from rest_framework import status
 from rest_framework.decorators import api_view, parser_classes
@@ -20,6 +22,7 @@ from registry.serializers import (
     AliasSerializer,
     AliasSetInput,
     DatasetSerializer,
+    FeedbackInput,
     ModelVersionCreateInput,
     ModelVersionSerializer,
     PredictionCreateInput,
@@ -27,6 +30,9 @@ from registry.serializers import (
     RunCreateInput,
     RunSerializer,
     RunUpdateInput,
+    SampleCreateInput,
+    SampleReviewInput,
+    SampleSerializer,
 )
 
 
@@ -85,7 +91,14 @@ def datasets(request):
         raise AppError("unsupported_media_type", f"send the pixels as {imagepack.CONTENT_TYPE}", status=415)
     params = request.query_params
     parents = [int(p) for p in params.get("parents", "").split(",") if p.strip().isdigit()]
+    try:
+        meta = json.loads(params.get("meta", "{}"))
+    except ValueError:
+        raise AppError("invalid", "meta must be a JSON object", details={"meta": "not JSON"}) from None
+    if not isinstance(meta, dict):
+        raise AppError("invalid", "meta must be a JSON object", details={"meta": "not an object"})
     dataset = services.dataset_create(
+        meta=meta,
         data=request.data,
         name=params.get("name", ""),
         source=params.get("source", ""),
@@ -168,3 +181,39 @@ def predictions(request):
     prediction = services.prediction_create(**validated(PredictionCreateInput, request.data))
     return Response(PredictionSerializer(prediction).data, status=status.HTTP_201_CREATED)
 
+
+
+@api_view(["GET"])
+def prediction_detail(request, prediction_id: int):
+    return Response(PredictionSerializer(selectors.prediction_get(prediction_id=prediction_id)).data)
+
+
+@api_view(["POST"])
+def prediction_feedback(request, prediction_id: int):
+    data = validated(FeedbackInput, request.data)
+    sample = services.prediction_feedback(prediction_id=prediction_id, **data)
+    return Response(SampleSerializer(sample).data, status=status.HTTP_201_CREATED)
+
+
+# User samples
+
+@api_view(["GET", "POST"])
+def samples(request):
+    if request.method == "GET":
+        return _paginated(request, selectors.samples_list(params=request.query_params), SampleSerializer)
+    sample = services.sample_create(**validated(SampleCreateInput, request.data))
+    return Response(SampleSerializer(sample).data, status=status.HTTP_201_CREATED)
+
+
+@api_view(["POST"])
+def sample_review(request, sample_id: int):
+    sample = services.sample_review(sample_id=sample_id, **validated(SampleReviewInput, request.data))
+    return Response(SampleSerializer(sample).data)
+
+
+@api_view(["GET"])
+def samples_export(request):
+    wanted = request.query_params.get("status", "accepted")
+    if wanted not in ("pending", "accepted", "rejected"):
+        raise AppError("invalid", "status must be pending, accepted or rejected", details={"status": wanted})
+    return HttpResponse(services.samples_pack(status=wanted), content_type=imagepack.CONTENT_TYPE)

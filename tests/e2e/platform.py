@@ -63,6 +63,11 @@ class Platform:
             GATEWAY_COLLECTOR_URL=self.url("collector"),
             GATEWAY_ML_URL=self.url("ml"),
             ML_ALIAS_REFRESH_S="0.5",
+            COLLECTOR_STORAGE_URL=self.url("storage"),
+            # Offline: full MNIST only from the official test set beside the repository.
+            COLLECTOR_MNIST_DIR=str(ROOT.parent / "shared" / "datasets" / "mnist-t10k"),
+            COLLECTOR_MNIST_MIRRORS="",
+            COLLECTOR_DOWNLOAD_CACHE_DIR=str(self.workdir / "downloads"),
         )
         for name in SERVICES:
             self.env[f"{name.upper()}_LOG_FILE"] = str(logs / f"{name}.jsonl")

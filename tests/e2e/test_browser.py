@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+import requests
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -94,8 +95,6 @@ def test_a_viewer_draws_a_digit_and_sees_the_answer_and_the_history(page, platfo
 
 
 def digit_text(page, base, platform) -> str:
-    import requests
-
     token = requests.post(f"{base}/api/auth/token", json={"username": "viewer", "password": platform.demo_password}, timeout=10).json()["token"]
     latest = requests.get(f"{base}/api/predictions", headers={"Authorization": f"Token {token}"}, timeout=10).json()["results"][0]
     return str(latest["digit"])
@@ -122,3 +121,24 @@ def test_a_phone_sized_screen_shows_the_whole_pad(browser, platform):
     assert box["x"] >= 0 and box["x"] + box["width"] <= 390
     shot(page, "recognize-phone")
     context.close()
+
+
+def test_an_engineer_collects_from_the_datasets_page_and_sees_the_distribution(page, platform):
+    base = platform.url("gateway")
+    log_in(page, base, "engineer", platform.demo_password)
+    page.get_by_role("link", name="Datasets").click()
+    page.wait_for_url(f"{base}/datasets")
+    page.get_by_label("Source").select_option("mnist-5k")
+    page.get_by_label("At most (optional)").fill("2000")
+    page.get_by_role("button", name="Collect and store").click()
+    page.locator("#collect-result .status-succeeded").wait_for(timeout=60000)
+    page.reload()
+    chart = page.locator(".dataset .chart .main-svg").first
+    chart.wait_for()
+    assert page.locator(".dataset h3").first.inner_text().endswith("mnist-5k-train-first2000")
+    assert len(page.locator(".checksum code").first.inner_text()) == 64
+    shot(page, "datasets")
+    page.get_by_role("link", name="Review").click()
+    page.wait_for_url(f"{base}/review")
+    shot(page, "review")
+    assert page.console_errors == [] and page.outside_requests == []

@@ -13,3 +13,10 @@ def when(value: str | None) -> str:
     """An ISO timestamp as `2026-11-23 06:02:08 UTC`; empty stays empty."""
     moment = parse_datetime(value) if value else None
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
+
+
+@register.filter
+def clock(value: str | None) -> str:
+    """An ISO timestamp as `06:02:08` (for dense tables of recent events)."""
+    moment = parse_datetime(value) if value else None
+    return moment.strftime("%H:%M:%S") if moment else ""

@@ -1,0 +1,95 @@
+import base64
+
+import numpy as np
+import pytest
+
+from kit import imagepack
+from registry.models import Prediction, Sample
+from tests.conftest import make_pack
+
+pytestmark = pytest.mark.django_db
+
+
+def image_b64(value: int) -> str:
+    return base64.b64encode(bytes([value]) * 784).decode()
+
+
+@pytest.fixture
+def prediction(api, model_version):
+    response = api.post("/predictions", {"image_b64": image_b64(7), "digit": 1, "probabilities": [0.1] * 10,
+                                         "model_version_id": model_version["id"], "latency_ms": 1, "user": "ann"},
+                        content_type="application/json")
+    return response.json()
+
+
+def feedback(api, prediction_id, label, user="ann"):
+    return api.post(f"/predictions/{prediction_id}/feedback", {"label": label, "user": user}, content_type="application/json")
+
+
+def test_a_correction_labels_the_prediction_and_queues_its_image(api, prediction):
+    response = feedback(api, prediction["id"], 7)
+    assert response.status_code == 201
+    sample = response.json()
+    assert (sample["label"], sample["status"], sample["prediction"], sample["user"]) == (7, "pending", prediction["id"], "ann")
+    assert sample["image"] == image_b64(7)
+    assert api.get(f"/predictions/{prediction['id']}").json()["corrected_label"] == 7
+    assert api.get("/predictions?corrected=true").json()["count"] == 1
+
+
+def test_correcting_twice_before_review_updates_the_one_pending_sample(api, prediction):
+    feedback(api, prediction["id"], 7)
+    feedback(api, prediction["id"], 9)
+    assert Sample.objects.count() == 1 and Sample.objects.get().label == 9
+
+
+def test_a_correction_of_a_missing_prediction_is_a_404_and_writes_nothing(api):
+    assert feedback(api, 424242, 3).status_code == 404
+    assert feedback(api, 424242, 11).status_code == 400
+    assert Sample.objects.count() == 0
+
+
+def test_review_moves_samples_and_only_accepted_ones_are_exported(api):
+    ids = [api.post("/samples", {"image_b64": image_b64(v), "label": v % 10, "user": "bo"},
+                    content_type="application/json").json()["id"] for v in (11, 22, 33)]
+    api.post(f"/samples/{ids[0]}/review", {"status": "accepted", "reviewer": "eng"}, content_type="application/json")
+    reviewed = api.post(f"/samples/{ids[2]}/review", {"status": "accepted", "reviewer": "eng"}, content_type="application/json").json()
+    assert reviewed["reviewed_by"] == "eng" and reviewed["reviewed_at"]
+    api.post(f"/samples/{ids[1]}/review", {"status": "rejected", "reviewer": "eng"}, content_type="application/json")
+    assert api.get("/samples?status=pending").json()["count"] == 0
+    images, labels = imagepack.unpack(api.get("/samples/export?status=accepted").content)
+    assert labels.tolist() == [1, 3] and images[0].max() == 11 and images[1].max() == 33
+
+
+def test_an_empty_export_is_a_valid_empty_pack(api):
+    images, labels = imagepack.unpack(api.get("/samples/export").content)
+    assert images.shape == (0, 28, 28) and labels.shape == (0,)
+
+
+@pytest.mark.parametrize("body", [
+    {"image_b64": image_b64(1), "label": 10, "user": "x"},
+    {"image_b64": base64.b64encode(b"abc").decode(), "label": 1, "user": "x"},
+    {"image_b64": image_b64(1), "label": 1},
+])
+def test_bad_samples_are_refused(api, body):
+    assert api.post("/samples", body, content_type="application/json").status_code == 400
+    assert Sample.objects.count() == 0
+
+
+def test_a_review_must_accept_or_reject(api):
+    sample = api.post("/samples", {"image_b64": image_b64(5), "label": 5, "user": "x"}, content_type="application/json").json()
+    assert api.post(f"/samples/{sample['id']}/review", {"status": "maybe", "reviewer": "e"}, content_type="application/json").status_code == 400
+    assert api.post("/samples/999999/review", {"status": "accepted", "reviewer": "e"}, content_type="application/json").status_code == 404
+
+
+def test_a_dataset_records_its_split_metadata(api):
+    meta = '{"validation": {"fraction": 0.1, "seed": 0, "train": 18, "validation": 2}}'
+    response = api.post(f"/datasets?name=d&source=s&split=train&meta={meta}", data=make_pack(20),
+                        content_type=imagepack.CONTENT_TYPE)
+    assert response.json()["meta"]["validation"]["validation"] == 2
+    bad = api.post("/datasets?name=d&source=s&split=train&meta={oops", data=make_pack(20), content_type=imagepack.CONTENT_TYPE)
+    assert bad.status_code == 400
+
+
+def test_prediction_images_keep_their_bytes(api, prediction):
+    stored = Prediction.objects.get(pk=prediction["id"])
+    assert np.frombuffer(bytes(stored.image), np.uint8).max() == 7
