@@ -96,7 +96,9 @@ def collect_body(reporter: RunReporter, run: dict) -> dict:
         reporter.progress(0.9 * done / wanted, f"collected {done} of {wanted} images")
     all_labels = np.concatenate(labels)
     data = imagepack.pack(np.concatenate(images), all_labels)
-    meta = {}
+    # Lineage: exactly which source data this snapshot was taken from.
+    meta = {"lineage": {"source": source, "split": split, "source_sha256": info["splits"][split].get("sha256"),
+                        "first": int(len(all_labels)), "of": int(total)}}
     if split == "train":
         fraction, seed = float(params.get("validation_fraction", 0.1)), int(params.get("split_seed", 0))
         train_idx, val_idx = stratified_split(all_labels, fraction, seed)

@@ -102,7 +102,7 @@ class FakeCollector:
             return {"sources": [{"source": "mnist-5k", "splits": ["train"]}]}
         if source != "mnist-5k":
             raise AppError("unknown_source", f"unknown source {source!r}", status=404)
-        return {"source": source, "splits": {"train": {"count": len(self.labels)}}}
+        return {"source": source, "splits": {"train": {"count": len(self.labels), "sha256": "f" * 64}}}
 
     def batch(self, *, source, split, size, offset):
         end = min(offset + size, len(self.labels))

@@ -17,7 +17,9 @@ def test_collect_records_a_stratified_validation_split_and_training_uses_it(stor
     run = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 5000, "validation_fraction": 0.2,
                                                     "split_seed": 3}, created_by="eve")
     dataset_id = run_scenario(run["id"], collect_body)["dataset_id"]
-    assert storage.get_dataset(dataset_id)["meta"]["validation"] == {"fraction": 0.2, "seed": 3, "train": 4000, "validation": 1000}
+    meta = storage.get_dataset(dataset_id)["meta"]
+    assert meta["validation"] == {"fraction": 0.2, "seed": 3, "train": 4000, "validation": 1000}
+    assert meta["lineage"] == {"source": "mnist-5k", "split": "train", "source_sha256": "f" * 64, "first": 5000, "of": 5000}
     train = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
                                                     "hyperparameters": {"epochs": 1, "width": 8}}, created_by="eve")
     version = storage.versions[run_scenario(train["id"], train_body)["model_version_id"]]

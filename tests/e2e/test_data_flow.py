@@ -23,7 +23,9 @@ def collect(engineer: Api, **params) -> dict:
 def test_mnist_from_a_local_idx_directory_and_fashion_mnist_become_datasets(engineer):
     mnist = collect(engineer, source="mnist", split="test", batch_size=2500)
     assert mnist["num_samples"] == 10000 and mnist["class_counts"]["1"] == 1135 and len(mnist["sha256"]) == 64
-    assert mnist["meta"] == {}, "a test split records no train/validation split"
+    assert "validation" not in mnist["meta"], "a test split records no train/validation split"
+    assert mnist["meta"]["lineage"]["source"] == "mnist" and mnist["meta"]["lineage"]["of"] == 10000
+    assert mnist["meta"]["lineage"]["source_sha256"] == mnist["sha256"], "the whole split: same pixels, same hash"
     fashion = collect(engineer, source="fashion-mnist", split="test", batch_size=5000)
     assert fashion["num_samples"] == 10000 and set(fashion["class_counts"].values()) == {1000}
     mnist5k = collect(engineer, source="mnist-5k", batch_size=1000)
