@@ -5,8 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages the tests use: the browser for browser tests, Fashion-MNIST for the data tests.
-DEB_PACKAGES := chromium dataset-fashion-mnist
+# Debian packages the tests use: the browser, Fashion-MNIST, and poppler (pdftotext, pdftoppm) for reports.
+DEB_PACKAGES := chromium dataset-fashion-mnist poppler-utils
 DEB_STAMP := var/.debian-packages-stamp
 
 .PHONY: run test install lint clean

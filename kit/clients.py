@@ -129,11 +129,14 @@ class StorageClient(ServiceClient):
 
     # Datasets
     def create_dataset(
-        self, data: bytes, *, name: str, source: str, split: str, created_by: str, meta: dict | None = None
+        self, data: bytes, *, name: str, source: str, split: str, created_by: str, meta: dict | None = None,
+        parents: list[int] | None = None,
     ) -> dict:
         params = {"name": name, "source": source, "split": split, "created_by": created_by}
         if meta:
             params["meta"] = json.dumps(meta)
+        if parents:
+            params["parents"] = ",".join(str(p) for p in parents)
         return self.request(
             "POST",
             "/datasets",
@@ -175,6 +178,22 @@ class StorageClient(ServiceClient):
     def list_model_versions(self, **filters: Any) -> dict:
         return self.get_json("/models", params=filters)
 
+    def annotate_model_version(self, version_id: int, note: str) -> dict:
+        return self.request("PATCH", f"/models/{version_id}", json={"note": note}).json()
+
+    def stored_report(self, version_id: int, *, kind: str, input_sha256: str) -> bytes | None:
+        try:
+            return self.request("GET", f"/models/{version_id}/report",
+                                params={"kind": kind, "input_sha256": input_sha256}, timeout=30.0).content
+        except AppError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def store_report(self, version_id: int, data: bytes, *, kind: str, input_sha256: str) -> None:
+        self.request("PUT", f"/models/{version_id}/report", params={"kind": kind, "input_sha256": input_sha256},
+                     data=data, headers={"Content-Type": "application/octet-stream"}, timeout=30.0)
+
     def get_alias(self, name: str) -> dict:
         return self.get_json(f"/aliases/{name}")
 
@@ -182,8 +201,8 @@ class StorageClient(ServiceClient):
         payload = {"model_version_id": model_version_id, "actor": actor, "reason": reason}
         return self.post_json(f"/aliases/{name}", payload)
 
-    def alias_ledger(self) -> dict:
-        return self.get_json("/aliases/ledger")
+    def alias_ledger(self, **filters: Any) -> dict:
+        return self.get_json("/aliases/ledger", params=filters)
 
     # User samples
     def accepted_samples(self):
@@ -210,6 +229,9 @@ class StorageClient(ServiceClient):
     def create_prediction(self, payload: dict) -> dict:
         return self.post_json("/predictions", payload)
 
+    def create_predictions(self, items: list[dict]) -> list[int]:
+        return self.post_json("/predictions/bulk", {"predictions": items})["ids"]
+
     def list_predictions(self, **filters: Any) -> dict:
         return self.get_json("/predictions", params=filters)
 
@@ -219,6 +241,11 @@ class CollectorClient(ServiceClient):
 
     def info(self, source: str | None = None) -> dict:
         return self.get_json("/info", params={"source": source} if source else {}, timeout=120.0)
+
+    def user_samples(self):
+        """Every accepted user sample, as (images, labels), through the collector's `user` source."""
+        images, labels, _ = self.batch(source="user", split="train", size=10000, offset=0)
+        return images, labels
 
     def request_log(self, limit: int = 100) -> dict:
         return self.get_json("/log", params={"limit": limit})
@@ -245,6 +272,16 @@ class MLClient(ServiceClient):
 
     def architectures(self) -> dict:
         return self.get_json("/architectures")
+
+    def predict_batch(self, payload: dict) -> dict:
+        return self.request("POST", "/predict/batch", json=payload, idempotent=True).json()
+
+    def compare(self, baseline_id: int, candidate_id: int) -> dict:
+        return self.get_json("/compare", params={"baseline": baseline_id, "candidate": candidate_id}, timeout=30.0)
+
+    def start_fine_tune(self, *, base_model_id: int, hyperparameters: dict, created_by: str) -> dict:
+        payload = {"base_model_id": base_model_id, "hyperparameters": hyperparameters, "created_by": created_by}
+        return self.post_json("/jobs/fine-tune", payload)
 
     def canonicalize(self, payload: dict) -> dict:
         """The canonical 28x28 image of an upload, as ml_svc would see it."""

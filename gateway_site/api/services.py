@@ -49,6 +49,29 @@ def prediction_create(*, username: str, payload: dict, raw_image: bytes | None =
     }
 
 
+def predictions_create_batch(*, username: str, payload: dict) -> dict:
+    """Classify up to 256 images in one call; every answered one is recorded in the history."""
+    if not isinstance(payload, dict) or set(payload) - {"images", "model_id"}:
+        raise AppError("invalid", "Send {\"images\": [...], \"model_id\"?}.")
+    answer = peers.ml().predict_batch(payload)
+    answered = [r for r in answer["results"] if "digit" in r]
+    share = answer["latency_ms"] / max(len(answered), 1)
+    ids = peers.storage().create_predictions([
+        {"image_b64": r["image"], "digit": r["digit"], "probabilities": r["probabilities"],
+         "model_version_id": answer["model"]["id"], "latency_ms": round(share, 3), "user": username}
+        for r in answered
+    ]) if answered else []
+    for result, prediction_id in zip(answered, ids, strict=True):
+        result["id"] = prediction_id
+    return {"model": answer["model"], "results": answer["results"]}
+
+
+def fine_tune_start(*, username: str, base_model_id: int, hyperparameters: dict) -> dict:
+    run = peers.ml().start_fine_tune(base_model_id=base_model_id, hyperparameters=hyperparameters, created_by=username)
+    audit(actor=username, action="fine_tune.start", target=f"run:{run['id']}", details={"base_model_id": base_model_id})
+    return run
+
+
 def collect_start(*, username: str, source: str, batch_size: int, max_samples: int | None, split: str = "train") -> dict:
     run = peers.ml().start_collect(
         source=source, batch_size=batch_size, max_samples=max_samples, split=split, created_by=username

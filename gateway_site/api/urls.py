@@ -1,11 +1,13 @@
 from django.urls import path
 
+import gateway_site.converters  # noqa: F401 - registers <report_kind:>
 from api import views
 
 urlpatterns = [
     path("auth/token", views.token_create),
     path("health", views.health),
     path("predictions", views.predictions),
+    path("predictions/batch", views.predictions_batch),
     path("predictions/<int:prediction_id>/feedback", views.prediction_feedback),
     path("samples", views.samples),
     path("samples/<int:sample_id>/review", views.sample_review),
@@ -13,6 +15,8 @@ urlpatterns = [
     path("collector/log", views.collector_log),
     path("scenarios/collect-and-store", views.collect_and_store),
     path("scenarios/train-model", views.train_model),
+    path("scenarios/fine-tune", views.fine_tune),
+    path("architectures", views.architectures),
     path("runs", views.runs),
     path("runs/<int:run_id>", views.run_detail),
     path("runs/<int:run_id>/cancel", views.run_cancel),
@@ -22,4 +26,6 @@ urlpatterns = [
     path("models/ledger", views.alias_ledger),
     path("models/<int:version_id>", views.model_detail),
     path("models/<int:version_id>/promote", views.model_promote),
+    path("models/<int:version_id>/compare", views.model_compare),
+    path("models/<int:version_id>/report.<report_kind:kind>", views.model_report),
 ]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
+from django.http import HttpResponse
+from reports.data import report_inputs
+from reports.services import model_report as model_report_bytes
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import api_view, permission_classes
@@ -10,6 +13,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from accounts.models import audit
 from accounts.roles import has_role
 from api import selectors, services
 from api.permissions import RoleRequired
@@ -63,6 +67,13 @@ def predictions(request):
         if not isinstance(payload, dict):
             raise AppError("invalid", "The body must be a JSON object.")
     result = services.prediction_create(username=request.user.get_username(), payload=dict(payload), raw_image=raw)
+    return Response(result, status=status.HTTP_201_CREATED)
+
+
+@api_view(["POST"])
+@permission_classes([Viewer])
+def predictions_batch(request):
+    result = services.predictions_create_batch(username=request.user.get_username(), payload=request.data)
     return Response(result, status=status.HTTP_201_CREATED)
 
 
@@ -160,6 +171,34 @@ def train_model(request):
     return Response(run, status=status.HTTP_202_ACCEPTED)
 
 
+class FineTuneInput(serializers.Serializer):
+    base_model_id = serializers.IntegerField(min_value=1)
+    hyperparameters = serializers.DictField(required=False, default=dict)
+
+
+@api_view(["POST"])
+@permission_classes([Engineer])
+def fine_tune(request):
+    data = validated(FineTuneInput, request.data)
+    run = services.fine_tune_start(username=request.user.get_username(), **data)
+    return Response(run, status=status.HTTP_202_ACCEPTED)
+
+
+@api_view(["GET"])
+@permission_classes([Viewer])
+def model_compare(request, version_id: int):
+    other = request.query_params.get("with", "")
+    if not other.isdigit():
+        raise AppError("invalid", "Name the version to compare with: ?with=<id>.", details={"with": other or "required"})
+    return Response(peers.ml().compare(int(other), version_id))
+
+
+@api_view(["GET"])
+@permission_classes([Engineer])
+def architectures(request):
+    return Response(peers.ml().architectures())
+
+
 @api_view(["GET"])
 @permission_classes([Viewer])
 def runs(request):
@@ -198,10 +237,35 @@ def models(request):
     return Response(selectors.page_of(peers.storage().list_model_versions(**params), params))
 
 
-@api_view(["GET"])
+class NoteInput(serializers.Serializer):
+    note = serializers.CharField(allow_blank=True, max_length=5000)
+
+
+@api_view(["GET", "PATCH"])
 @permission_classes([Viewer])
 def model_detail(request, version_id: int):
+    if request.method == "PATCH":
+        if not has_role(request.user, "ml_engineer"):
+            raise PermissionDenied("This needs the ml_engineer role.")
+        note = validated(NoteInput, request.data)["note"]
+        audit(actor=request.user.get_username(), action="model.note", target=f"model:{version_id}")
+        return Response(peers.storage().annotate_model_version(version_id, note))
     return Response(peers.storage().get_model_version(version_id))
+
+
+REPORT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8"}
+
+
+@api_view(["GET"])
+@permission_classes([Viewer])
+def model_report(request, version_id: int, kind: str):
+    """The model card as PDF, HTML or the JSON it is made from."""
+    if kind == "json":
+        return Response(report_inputs(version_id))
+    response = HttpResponse(model_report_bytes(version_id, kind), content_type=REPORT_TYPES[kind])
+    if kind == "pdf":
+        response["Content-Disposition"] = f'attachment; filename="model-v{version_id}-report.pdf"'
+    return response
 
 
 class PromoteInput(serializers.Serializer):

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "accounts",
     "api",
     "web",
+    "reports",
 ]
 MIDDLEWARE = [
     "kit.requestlog.RequestLogMiddleware",

@@ -35,6 +35,24 @@ class FakeML(Peer):
         return {"digit": 7, "probabilities": probabilities, "model": {"id": 1, "version": "v1"},
                 "image": base64.b64encode(bytes(784)).decode(), "latency_ms": 1.0}
 
+    def predict_batch(self, payload):
+        self._check()
+        one = self.predict({})
+        results = [{k: one[k] for k in ("digit", "probabilities", "image")} for _ in payload["images"]]
+        return {"model": one["model"], "results": results, "latency_ms": 2.0}
+
+    def start_fine_tune(self, **params):
+        self._check()
+        return {"id": 13, "kind": "fine-tune", "status": "queued", "params": params, "created_by": params["created_by"]}
+
+    def compare(self, baseline_id, candidate_id):
+        self._check()
+        return {"baseline": {"id": baseline_id}, "candidate": {"id": candidate_id}, "accuracy": {"delta": 0.01}}
+
+    def architectures(self):
+        self._check()
+        return {"architectures": [{"name": "cnn", "hyperparameters": []}], "fine_tune": []}
+
     def canonicalize(self, payload):
         self._check()
         if self.sees_blank:
@@ -64,6 +82,10 @@ class FakeStorage(Peer):
                          "created_by": "engineer", "result": {}, "error": "", "epochs": [], "created_at": "2026-01-01T00:00:00Z"}}
         self.aliases: list[tuple] = []
         self.samples: list[dict] = []
+        self.versions: dict[int, dict] = {}
+        self.alias_targets: dict[str, int] = {}
+        self.reports: dict[tuple, bytes] = {}
+        self.ledger: list[dict] = []
         self._ids = itertools.count(1)
 
     def create_prediction(self, payload):
@@ -93,6 +115,9 @@ class FakeStorage(Peer):
         run = self.get_run(run_id)
         run.update(fields)
         return run
+
+    def create_predictions(self, items):
+        return [self.create_prediction(item)["id"] for item in items]
 
     def get_prediction(self, prediction_id):
         self._check()
@@ -132,7 +157,7 @@ class FakeStorage(Peer):
 
     def get_dataset(self, dataset_id):
         self._check()
-        return {"id": dataset_id}
+        return self.list_datasets()["results"][0] | {"id": dataset_id}
 
     def list_model_versions(self, **filters):
         self._check()
@@ -140,16 +165,36 @@ class FakeStorage(Peer):
 
     def get_model_version(self, version_id):
         self._check()
-        return {"id": version_id, "version": f"v{version_id}"}
+        if version_id in self.versions:
+            return self.versions[version_id]
+        return {"id": version_id, "version": f"v{version_id}", "datasets": [], "metrics": {}, "aliases": [],
+                "hyperparameters": {}, "created_at": "2026-01-01T00:00:00Z"}
+
+    def annotate_model_version(self, version_id, note):
+        self.versions[version_id]["note"] = note
+        return self.versions[version_id]
+
+    def get_alias(self, name):
+        self._check()
+        if name not in self.alias_targets:
+            raise AppError("not_found", f"alias {name} points nowhere yet", status=404)
+        return {"name": name, "model_version": self.get_model_version(self.alias_targets[name])}
+
+    def stored_report(self, version_id, *, kind, input_sha256):
+        self._check()
+        return self.reports.get((version_id, kind, input_sha256))
+
+    def store_report(self, version_id, data, *, kind, input_sha256):
+        self.reports[(version_id, kind, input_sha256)] = data
 
     def set_alias(self, name, *, model_version_id, actor, reason):
         self._check()
         self.aliases.append((name, model_version_id, actor, reason))
         return {"name": name, "model_version": {"id": model_version_id}}
 
-    def alias_ledger(self):
+    def alias_ledger(self, **filters):
         self._check()
-        return page([])
+        return page(self.ledger)
 
 
 class FakeCollector(Peer):

@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+import gateway_site.converters  # noqa: F401 - registers <report_kind:>
 from web import views
 
 urlpatterns = [
@@ -15,5 +16,7 @@ urlpatterns = [
     path("review", views.review, name="review"),
     path("review/<int:sample_id>", views.review_decide, name="review-decide"),
     path("runs", views.runs, name="runs"),
+    path("models", views.models, name="models"),
+    path("models/<int:version_id>/report.<report_kind:kind>", views.model_report, name="model-report"),
     path("runs/<int:run_id>/row", views.run_row, name="run-row"),
 ]

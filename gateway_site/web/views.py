@@ -7,8 +7,10 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
+from reports.services import model_report as model_report_bytes
 
 from accounts.roles import has_role
 from api import selectors, services
@@ -190,6 +192,27 @@ def review_decide(request, sample_id: int):
     sample = services.sample_review(username=request.user.get_username(), sample_id=sample_id, decision=decision)
     sample["image_url"] = pixels_png_data_url(sample["image"], scale=3)
     return render(request, "web/_sample_card.html", {"sample": sample})
+
+
+@require_GET
+@login_required
+def models(request):
+    listing = selectors.page_of(peers.storage().list_model_versions(), {})
+    return render(request, "web/models.html", {"page": "models", "listing": listing})
+
+
+@require_GET
+@login_required
+def model_report(request, version_id: int, kind: str):
+    """The model card: HTML in the browser, or the PDF as a download."""
+    if kind == "json":
+        raise AppError("not_found", "The JSON report is in the API: /api/models/<id>/report.json", status=404)
+    data = model_report_bytes(version_id, kind)
+    if kind == "html":
+        return HttpResponse(data, content_type="text/html; charset=utf-8")
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="model-v{version_id}-report.pdf"'
+    return response
 
 
 def forbidden(request, exception=None):

@@ -53,11 +53,23 @@ class HyperParameter:
 
 # Every architecture trains with these; each may add its own.
 TRAINING_HYPERPARAMETERS = (
-    HyperParameter("epochs", int, 12, 1, 200, "passes over the training data"),
-    HyperParameter("batch_size", int, 64, 8, 1024, "images per optimiser step"),
-    HyperParameter("learning_rate", float, 0.003, 1e-5, 1.0, "peak learning rate (one-cycle schedule)"),
+    HyperParameter("epochs", int, 25, 1, 200, "passes over the training data"),
+    HyperParameter("batch_size", int, 128, 8, 1024, "images per optimiser step"),
+    HyperParameter("learning_rate", float, 0.006, 1e-5, 1.0, "peak learning rate (one-cycle schedule)"),
     HyperParameter("weight_decay", float, 0.0005, 0.0, 0.1, "AdamW weight decay"),
     HyperParameter("augment", bool, True, help="random small rotations, shifts and scalings"),
+    HyperParameter("seed", int, 0, 0, 2**31 - 1, "random seed"),
+)
+
+# Fine-tuning continues from a version's weights with these (its architecture's own stay as they were).
+FINE_TUNE_HYPERPARAMETERS = (
+    HyperParameter("epochs", int, 4, 1, 50, "passes over user samples plus replay"),
+    HyperParameter("batch_size", int, 64, 8, 1024, "images per optimiser step"),
+    HyperParameter("learning_rate", float, 0.0005, 1e-6, 0.1, "peak learning rate, lower than for training"),
+    HyperParameter("weight_decay", float, 0.0005, 0.0, 0.1, "AdamW weight decay"),
+    HyperParameter("augment", bool, True, help="random small rotations, shifts and scalings"),
+    HyperParameter("replay_size", int, 2000, 0, 100000, "base training images replayed so old skills stay"),
+    HyperParameter("user_repeats", int, 5, 1, 100, "how often each user sample appears per epoch"),
     HyperParameter("seed", int, 0, 0, 2**31 - 1, "random seed"),
 )
 
@@ -104,11 +116,16 @@ def get_architecture(name: str) -> type[Architecture]:
 
 
 def validate_hyperparameters(architecture: type[Architecture], given: dict | None) -> dict:
+    """An architecture's hyperparameters with defaults filled in; bad ones are a 400 naming the field."""
+    return validate_values(architecture.all_hyperparameters(), given)
+
+
+def validate_values(specs: tuple[HyperParameter, ...], given: dict | None) -> dict:
     """Defaults filled in; unknown or out-of-bounds values are a 400 naming the field."""
     given = given or {}
     if not isinstance(given, dict):
         raise AppError("invalid_hyperparameters", "hyperparameters must be an object")
-    declared = {h.name: h for h in architecture.all_hyperparameters()}
+    declared = {h.name: h for h in specs}
     errors = {name: "unknown hyperparameter" for name in given if name not in declared}
     values = {}
     for name, spec in declared.items():
@@ -122,6 +139,59 @@ def validate_hyperparameters(architecture: type[Architecture], given: dict | Non
     return values
 
 
+@register
+class LinearBaseline(Architecture):
+    """Multinomial logistic regression on the 784 pixels: the floor every model must beat."""
+
+    name = "linear"
+    title = "Linear baseline (logistic regression)"
+
+    @classmethod
+    def build(cls, hp: dict) -> nn.Module:
+        return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+
+
+@register
+class MLP(Architecture):
+    """Two hidden fully-connected layers with ReLU and dropout."""
+
+    name = "mlp"
+    title = "Multi-layer perceptron"
+    hyperparameters = (
+        HyperParameter("hidden", int, 256, 16, 2048, "units in each hidden layer"),
+        HyperParameter("dropout", float, 0.2, 0.0, 0.8, "dropout after each hidden layer"),
+    )
+
+    @classmethod
+    def build(cls, hp: dict) -> nn.Module:
+        hidden, dropout = int(hp["hidden"]), float(hp["dropout"])
+        return nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(28 * 28, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(hidden, 10),
+        )
+
+
+@register
+class LeNet5(Architecture):
+    """LeCun et al. (1998): two convolution/pooling stages and three dense layers."""
+
+    name = "lenet5"
+    title = "LeNet-5"
+
+    @classmethod
+    def build(cls, hp: dict) -> nn.Module:
+        return nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(inplace=True), nn.AvgPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(inplace=True), nn.AvgPool2d(2),
+            nn.Flatten(),
+            nn.Linear(16 * 5 * 5, 120), nn.ReLU(inplace=True),
+            nn.Linear(120, 84), nn.ReLU(inplace=True),
+            nn.Linear(84, 10),
+        )
+
+
 def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
@@ -133,7 +203,7 @@ class CompactCNN(Architecture):
     name = "cnn"
     title = "Compact CNN with batch-norm"
     hyperparameters = (
-        HyperParameter("width", int, 24, 8, 128, "channels of the first block (doubles twice)"),
+        HyperParameter("width", int, 16, 8, 128, "channels of the first block (doubles twice)"),
         HyperParameter("dropout", float, 0.1, 0.0, 0.8, "dropout before the classifier"),
     )
 

@@ -150,3 +150,48 @@ def predict(payload: dict) -> dict:
         "image": base64.b64encode(image.tobytes()).decode(),
         "latency_ms": round((time.perf_counter() - started) * 1000, 3),
     }
+
+
+MAX_BATCH = 256
+
+
+def predict_batch(payload: dict) -> dict:
+    """Classify up to MAX_BATCH images in one pass; a bad image is reported in its place, not fatal."""
+    images = payload.get("images") if isinstance(payload, dict) else None
+    if not isinstance(images, list) or not 1 <= len(images) <= MAX_BATCH:
+        raise AppError("invalid", f"images must be a list of 1 to {MAX_BATCH} items, each like a /predict body.")
+    model_id = payload.get("model_id")
+    if model_id is not None and (isinstance(model_id, bool) or not isinstance(model_id, int)):
+        raise AppError("invalid", "model_id must be an integer.")
+    started = time.perf_counter()
+    canonical, results = [], []
+    for item in images:
+        try:
+            canonical.append(canonical_input(item))
+            results.append(None)
+        except AppError as exc:
+            results.append({"error": {"code": exc.code, "message": exc.message}})
+    loaded = model_cache().version(model_id) if model_id is not None else model_cache().production()
+    if canonical:
+        probabilities = predict_proba(loaded.module, np.stack(canonical))
+    answers = iter(zip(canonical, probabilities if canonical else [], strict=True))
+    for position, result in enumerate(results):
+        if result is None:
+            image, probs = next(answers)
+            results[position] = {
+                "digit": int(probs.argmax()),
+                "probabilities": [round(float(p), 6) for p in probs],
+                "image": base64.b64encode(image.tobytes()).decode(),
+            }
+    return {"model": loaded.info, "results": results, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
+
+
+def compare_versions(baseline_id: int, candidate_id: int) -> dict:
+    """Both versions on the held-out digits of the baseline's first dataset."""
+    from ml_svc.evaluation import compare, dataset_split, held_out_dataset_id
+
+    cache = model_cache()
+    baseline, candidate = cache.version(baseline_id), cache.version(candidate_id)
+    data = dataset_split(peers.storage(), held_out_dataset_id(peers.storage().get_model_version(baseline_id)))
+    result = compare(baseline.module, candidate.module, data.val_images, data.val_labels)
+    return {"baseline": baseline.info, "candidate": candidate.info, "dataset_id": data.dataset_id, **result}

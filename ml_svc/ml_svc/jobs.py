@@ -19,8 +19,16 @@ from django_tasks import task
 from kit import imagepack
 from kit.errors import AppError
 from ml_svc import peers
-from ml_svc.architectures import get_architecture, parameter_count, validate_hyperparameters
-from ml_svc.training import TrainingCancelled, evaluate, stratified_split, train
+from ml_svc.architectures import (
+    FINE_TUNE_HYPERPARAMETERS,
+    get_architecture,
+    parameter_count,
+    validate_hyperparameters,
+    validate_values,
+)
+from ml_svc.evaluation import SplitData, compare, dataset_split, evaluate_with_images, held_out_dataset_id
+from ml_svc.inference import load_model_version, model_cache
+from ml_svc.training import TrainingCancelled, predict_proba, stratified_split, train
 from ml_svc.weights import weights_to_bytes
 
 logger = logging.getLogger(__name__)
@@ -116,49 +124,94 @@ def train_body(reporter: RunReporter, run: dict) -> dict:
     params = run["params"]
     architecture = get_architecture(params["architecture"])
     hp = validate_hyperparameters(architecture, params.get("hyperparameters"))
-    storage = peers.storage()
-    dataset = storage.get_dataset(params["dataset_id"])
-    images, labels = storage.dataset_arrays(params["dataset_id"])
-    # The split recorded with the dataset at collection, so every version is evaluated on the same digits.
-    recorded = dataset.get("meta", {}).get("validation", {})
-    split_fraction, split_seed = recorded.get("fraction", 0.1), recorded.get("seed", 0)
-    train_idx, val_idx = stratified_split(labels, split_fraction, split_seed)
+    data = dataset_split(peers.storage(), params["dataset_id"])
     model = architecture.build(hp)
+    epochs, seconds = _train_with_progress(reporter, model, data.train_images, data.train_labels, hp, data)
+    metrics = _metrics(reporter, model, data, epochs, seconds, trained_on=len(data.train_labels) * hp["epochs"])
+    version = _register(model, run, {
+        "architecture": architecture.name, "hyperparameters": hp, "dataset_ids": [params["dataset_id"]], "metrics": metrics,
+    })
+    return {"model_version_id": version["id"], "accuracy": metrics["accuracy"]}
+
+
+def fine_tune_body(reporter: RunReporter, run: dict) -> dict:
+    """From a base version: train on accepted user samples plus a replay of the base data, compare, make it candidate."""
+    params = run["params"]
+    storage = peers.storage()
+    base = storage.get_model_version(params["base_model_id"])
+    architecture = get_architecture(base["architecture"])
+    tuning = validate_values(FINE_TUNE_HYPERPARAMETERS, params.get("hyperparameters"))
+    user_images, user_labels = peers.collector().user_samples()
+    if len(user_labels) == 0:
+        raise AppError("no_user_samples", "There are no accepted user samples to fine-tune on.")
+    reporter.progress(0.02, f"{len(user_labels)} accepted user samples")
+    user_dataset = storage.create_dataset(
+        imagepack.pack(user_images, user_labels), name="user-accepted", source="user", split="train",
+        created_by=run["created_by"], parents=[held_out_dataset_id(base)],
+        meta={"lineage": {"source": "user", "split": "train", "first": int(len(user_labels)), "of": int(len(user_labels))}},
+    )
+    data = dataset_split(storage, held_out_dataset_id(base))
+    rng = np.random.default_rng(tuning["seed"])
+    replay = rng.choice(len(data.train_labels), size=min(tuning["replay_size"], len(data.train_labels)), replace=False)
+    images = np.concatenate([np.repeat(user_images, tuning["user_repeats"], axis=0), data.train_images[replay]])
+    labels = np.concatenate([np.repeat(user_labels, tuning["user_repeats"]), data.train_labels[replay]])
+    model = load_model_version(base).module
+    hp = {**base["hyperparameters"], **tuning}
+    epochs, seconds = _train_with_progress(reporter, model, images, labels, hp, data)
+    metrics = _metrics(reporter, model, data, epochs, seconds, trained_on=len(labels) * hp["epochs"])
+    production = model_cache().production()
+    metrics["comparison"] = {"against": production.info, **compare(production.module, model, data.val_images, data.val_labels)}
+    metrics["user_samples"] = {
+        "count": int(len(user_labels)),
+        "accuracy_before": float((predict_proba(production.module, user_images).argmax(1) == user_labels).mean()),
+        "accuracy_after": float((predict_proba(model, user_images).argmax(1) == user_labels).mean()),
+    }
+    version = _register(model, run, {
+        "architecture": architecture.name, "hyperparameters": hp, "dataset_ids": [user_dataset["id"], data.dataset_id],
+        "metrics": metrics, "base_version_id": base["id"],
+    })
+    storage.set_alias("candidate", model_version_id=version["id"], actor=run["created_by"],
+                      reason=f"fine-tune of v{base['id']} on {len(user_labels)} user samples")
+    return {"model_version_id": version["id"], "accuracy": metrics["accuracy"],
+            "accuracy_delta": metrics["comparison"]["accuracy"]["delta"]}
+
+
+def _train_with_progress(reporter, model, images, labels, hp, data: SplitData):
     started = time.perf_counter()
 
     def on_progress(fraction: float, epoch: dict | None) -> None:
         text = f"epoch {epoch['epoch']}/{hp['epochs']}, loss {epoch['loss']:.4f}" if epoch else "training"
-        reporter.progress(0.95 * fraction, text, epoch)
+        reporter.progress(0.05 + 0.9 * fraction, text, epoch)
 
-    epochs = train(
-        model, images[train_idx], labels[train_idx], hp, on_progress=on_progress,
-        val_images=images[val_idx], val_labels=labels[val_idx],
-    )
-    seconds = time.perf_counter() - started
+    epochs = train(model, images, labels, hp, on_progress=on_progress,
+                   val_images=data.val_images, val_labels=data.val_labels)
+    return epochs, time.perf_counter() - started
+
+
+def _metrics(reporter, model, data: SplitData, epochs: list[dict], seconds: float, *, trained_on: int) -> dict:
     reporter.progress(0.96, "evaluating")
-    metrics = evaluate(model, images[val_idx], labels[val_idx], mistakes=12)
+    metrics = evaluate_with_images(model, data.val_images, data.val_labels)
     metrics.update({
         "curves": epochs,
         "train_seconds": round(seconds, 2),
-        "images_per_second": round(len(train_idx) * hp["epochs"] / seconds, 1),
-        "split": {"train": int(len(train_idx)), "validation": int(len(val_idx)), "fraction": split_fraction, "seed": split_seed},
+        "images_per_second": round(trained_on / seconds, 1),
+        "split": data.info,
     })
+    return metrics
+
+
+def _register(model, run: dict, fields: dict) -> dict:
+    """Store the weights, then the version; weights of a version that fails to register are removed."""
+    storage = peers.storage()
     blob = storage.put_blob(weights_to_bytes(model))
     try:
-        version = storage.create_model_version({
-            "architecture": architecture.name,
-            "hyperparameters": hp,
-            "dataset_ids": [params["dataset_id"]],
-            "weights_sha256": blob["sha256"],
-            "metrics": metrics,
-            "parameter_count": parameter_count(model),
-            "created_by": run["created_by"],
-            "run_id": run["id"],
+        return storage.create_model_version({
+            **fields, "weights_sha256": blob["sha256"], "parameter_count": parameter_count(model),
+            "created_by": run["created_by"], "run_id": run["id"],
         })
     except AppError:
         storage.delete_blob(blob["sha256"])  # no orphan weights for a version that does not exist
         raise
-    return {"model_version_id": version["id"], "accuracy": metrics["accuracy"]}
 
 
 @task()
@@ -169,6 +222,11 @@ def collect_dataset(run_id: int) -> None:
 @task()
 def train_model(run_id: int) -> None:
     run_scenario(run_id, train_body)
+
+
+@task()
+def fine_tune_model(run_id: int) -> None:
+    run_scenario(run_id, fine_tune_body)
 
 
 @task()

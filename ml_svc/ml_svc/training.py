@@ -63,7 +63,7 @@ def train(
     torch.manual_seed(hp["seed"])
     generator = torch.Generator().manual_seed(hp["seed"])
     x = to_model_input(images)
-    y = torch.as_tensor(labels, dtype=torch.long)
+    y = torch.tensor(np.asarray(labels), dtype=torch.long)
     epochs, batch_size = int(hp["epochs"]), int(hp["batch_size"])
     steps_per_epoch = math.ceil(len(y) / batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp["learning_rate"], weight_decay=hp["weight_decay"])

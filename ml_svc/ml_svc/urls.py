@@ -14,10 +14,13 @@ urlpatterns = [
     path("health", health_view("ml_svc")),
     path("ready", ready_view("ml_svc", {"queue_database": database_check(), "storage_svc": storage_ready})),
     path("predict", views.predict),
+    path("predict/batch", views.predict_batch),
+    path("compare", views.compare),
     path("canonicalize", views.canonicalize),
     path("architectures", views.architectures),
     path("jobs/train", views.start_training),
     path("jobs/collect", views.start_collect),
+    path("jobs/fine-tune", views.start_fine_tune),
 ]
 
 handler404 = "kit.errors.json_404"

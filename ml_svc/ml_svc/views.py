@@ -11,12 +11,33 @@ from rest_framework.response import Response
 from kit.errors import AppError
 from kit.validation import validated
 from ml_svc import inference, jobs, peers
-from ml_svc.architectures import ARCHITECTURES, get_architecture, validate_hyperparameters
+from ml_svc.architectures import (
+    ARCHITECTURES,
+    FINE_TUNE_HYPERPARAMETERS,
+    get_architecture,
+    validate_hyperparameters,
+    validate_values,
+)
 
 
 @api_view(["POST"])
 def predict(request):
     return Response(inference.predict(request.data))
+
+
+@api_view(["POST"])
+def predict_batch(request):
+    return Response(inference.predict_batch(request.data))
+
+
+@api_view(["GET"])
+def compare(request):
+    """Two versions on the held-out digits of the baseline's training data."""
+    try:
+        baseline_id, candidate_id = int(request.GET["baseline"]), int(request.GET["candidate"])
+    except (KeyError, ValueError):
+        raise AppError("invalid", "baseline and candidate must be model version ids") from None
+    return Response(inference.compare_versions(baseline_id, candidate_id))
 
 
 @api_view(["POST"])
@@ -28,7 +49,10 @@ def canonicalize(request):
 
 @api_view(["GET"])
 def architectures(request):
-    return Response({"architectures": [cls.describe() for cls in ARCHITECTURES.values()]})
+    return Response({
+        "architectures": [cls.describe() for cls in ARCHITECTURES.values()],
+        "fine_tune": [h.describe() for h in FINE_TUNE_HYPERPARAMETERS],
+    })
 
 
 class TrainInput(serializers.Serializer):
@@ -69,6 +93,25 @@ def start_training(request):
         created_by=params["created_by"],
     )
     return _enqueue(run, jobs.train_model)
+
+
+class FineTuneInput(serializers.Serializer):
+    base_model_id = serializers.IntegerField(min_value=1)
+    hyperparameters = serializers.DictField(required=False, default=dict)
+    created_by = serializers.CharField(max_length=150)
+
+
+@api_view(["POST"])
+def start_fine_tune(request):
+    params = validated(FineTuneInput, request.data)
+    hp = validate_values(FINE_TUNE_HYPERPARAMETERS, params["hyperparameters"])
+    base = peers.storage().get_model_version(params["base_model_id"])  # 404 if it does not exist
+    if peers.storage().list_samples(status="accepted", page_size=1)["count"] == 0:
+        raise AppError("no_user_samples", "There are no accepted user samples to fine-tune on: review some first.")
+    run = peers.storage().create_run(
+        kind="fine-tune", params={"base_model_id": base["id"], "hyperparameters": hp}, created_by=params["created_by"]
+    )
+    return _enqueue(run, jobs.fine_tune_model)
 
 
 @api_view(["POST"])

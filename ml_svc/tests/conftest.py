@@ -27,8 +27,8 @@ def storage(monkeypatch):
 
 
 @pytest.fixture
-def collector(monkeypatch, digits):
-    fake = FakeCollector(*digits)
+def collector(monkeypatch, digits, storage):
+    fake = FakeCollector(*digits, storage=storage)
     monkeypatch.setattr(peers, "collector", lambda: fake)
     return fake
 

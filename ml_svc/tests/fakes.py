@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 
+import numpy as np
+
 from kit import imagepack
 from kit.errors import AppError, PeerUnavailable
 
@@ -17,6 +19,8 @@ class FakeStorage:
         self.dataset_rows: dict[int, dict] = {}
         self.versions: dict[int, dict] = {}
         self.aliases: dict[str, int] = {}
+        self.ledger: list[tuple] = []
+        self.accepted = (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
         self.down = False
         self._ids = itertools.count(1)
 
@@ -73,7 +77,8 @@ class FakeStorage:
         if payload["weights_sha256"] not in self.blobs:
             raise AppError("not_found", "weights blob is not stored", status=404)
         version_id = next(self._ids)
-        self.versions[version_id] = {"id": version_id, "version": f"v{version_id}", **payload}
+        self.versions[version_id] = {"id": version_id, "version": f"v{version_id}", "datasets": payload.get("dataset_ids", []),
+                                     "metrics": {}, **payload}
         return dict(self.versions[version_id])
 
     def get_model_version(self, version_id: int) -> dict:
@@ -90,12 +95,20 @@ class FakeStorage:
 
     def set_alias(self, name: str, *, model_version_id: int, actor: str, reason: str) -> dict:
         self.aliases[name] = model_version_id
+        self.ledger.append((name, model_version_id, actor, reason))
         return self.get_alias(name)
+
+    def list_samples(self, **filters) -> dict:
+        return {"count": len(self.accepted[1]), "results": []}
 
 
 class FakeCollector:
-    def __init__(self, images, labels):
+    def __init__(self, images, labels, storage=None):
         self.images, self.labels = images, labels
+        self.storage = storage
+
+    def user_samples(self):
+        return self.storage.accepted
 
     def info(self, source: str | None = None) -> dict:
         if source is None:

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from kit.errors import AppError
@@ -23,7 +24,7 @@ def test_collect_records_a_stratified_validation_split_and_training_uses_it(stor
     train = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
                                                     "hyperparameters": {"epochs": 1, "width": 8}}, created_by="eve")
     version = storage.versions[run_scenario(train["id"], train_body)["model_version_id"]]
-    assert version["metrics"]["split"] == {"train": 4000, "validation": 1000, "fraction": 0.2, "seed": 3}
+    assert version["metrics"]["split"] == {"dataset_id": dataset_id, "train": 4000, "validation": 1000, "fraction": 0.2, "seed": 3}
     assert version["metrics"]["evaluated_on"] == 1000
 
 
@@ -44,7 +45,7 @@ def test_training_registers_an_evaluated_version_and_reports_epochs(storage, col
     result = run_scenario(run["id"], train_body)
     version = storage.versions[result["model_version_id"]]
     assert version["metrics"]["accuracy"] == result["accuracy"] > 0.5
-    assert version["metrics"]["split"] == {"train": 4500, "validation": 500, "fraction": 0.1, "seed": 0}
+    assert version["metrics"]["split"] == {"dataset_id": dataset_id, "train": 4500, "validation": 500, "fraction": 0.1, "seed": 0}
     assert len(version["metrics"]["confusion_matrix"]) == 10
     finished = storage.get_run(run["id"])
     assert finished["status"] == "succeeded" and [e["epoch"] for e in finished["epochs"]] == [1, 2]
@@ -101,8 +102,68 @@ def test_the_train_endpoint_queues_a_job_and_answers_202(api, storage, collector
     response = api.post("/jobs/train", {"dataset_id": dataset_id, "architecture": "cnn", "created_by": "eve"}, content_type="application/json")
     assert response.status_code == 202
     run = response.json()
-    assert run["status"] == "queued" and run["params"]["hyperparameters"]["epochs"] == 12
+    assert run["status"] == "queued" and run["params"]["hyperparameters"]["epochs"] == 25
     from django_tasks_db.models import DBTaskResult
 
     queued = DBTaskResult.objects.get()
     assert queued.task_path == "ml_svc.jobs.train_model" and queued.args_kwargs["args"] == [run["id"]]
+
+
+def trained_production(storage, collector) -> int:
+    dataset_id = collected(storage, collector)
+    run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
+                                                  "hyperparameters": {"epochs": 2, "width": 8}}, created_by="eve")
+    version_id = run_scenario(run["id"], train_body)["model_version_id"]
+    storage.set_alias("production", model_version_id=version_id, actor="admin", reason="first")
+    return version_id
+
+
+def test_fine_tuning_learns_user_samples_compares_with_production_and_becomes_candidate(storage, collector, digits, settings):
+    settings.ALIAS_REFRESH_S = 0.0
+    base_id = trained_production(storage, collector)
+    images, labels = digits
+    # Users keep correcting inverted-looking sevens: a style the base data never showed.
+    user_images = np.ascontiguousarray(images[3500:3540, ::-1, :])
+    storage.accepted = (user_images, np.full(40, 7, np.uint8))
+    run = storage.create_run(kind="fine-tune", params={"base_model_id": base_id, "hyperparameters": {"epochs": 3}}, created_by="eve")
+    result = run_scenario(run["id"], jobs.fine_tune_body)
+    assert result is not None, storage.get_run(run["id"])["error"]
+    version = storage.versions[result["model_version_id"]]
+    assert version["base_version_id"] == base_id
+    comparison = version["metrics"]["comparison"]
+    assert comparison["against"]["id"] == base_id and comparison["evaluated_on"] == 500
+    assert set(comparison["per_class"]) == {str(d) for d in range(10)}
+    assert comparison["fixed_count"] == len([s for s in comparison["fixed"]]) or comparison["fixed_count"] > 24
+    assert all("image" in s for s in comparison["fixed"] + comparison["broken"])
+    user = version["metrics"]["user_samples"]
+    assert user["count"] == 40 and user["accuracy_after"] > user["accuracy_before"]
+    assert storage.aliases["candidate"] == version["id"] and storage.aliases["production"] == base_id
+    assert ("candidate", version["id"], "eve") == storage.ledger[-1][:3]
+
+
+def test_fine_tuning_without_accepted_samples_fails_clearly(storage, collector, settings):
+    settings.ALIAS_REFRESH_S = 0.0
+    base_id = trained_production(storage, collector)
+    run = storage.create_run(kind="fine-tune", params={"base_model_id": base_id}, created_by="eve")
+    assert run_scenario(run["id"], jobs.fine_tune_body) is None
+    assert "no accepted user samples" in storage.get_run(run["id"])["error"]
+
+
+def test_the_fine_tune_endpoint_refuses_when_nothing_was_accepted(api, storage, collector, settings):
+    settings.ALIAS_REFRESH_S = 0.0
+    base_id = trained_production(storage, collector)
+    response = api.post("/jobs/fine-tune", {"base_model_id": base_id, "created_by": "eve"}, content_type="application/json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "no_user_samples"
+    bad = api.post("/jobs/fine-tune", {"base_model_id": base_id, "hyperparameters": {"epochs": 0}, "created_by": "eve"},
+                   content_type="application/json")
+    assert bad.status_code == 400 and "epochs" in bad.json()["error"]["details"]
+
+
+def test_two_versions_are_compared_on_the_same_held_out_digits(api, storage, collector, settings):
+    settings.ALIAS_REFRESH_S = 0.0
+    first = trained_production(storage, collector)
+    second = trained_production(storage, collector)
+    body = api.get(f"/compare?baseline={first}&candidate={second}").json()
+    assert body["baseline"]["id"] == first and body["candidate"]["id"] == second and body["evaluated_on"] == 500
+    assert len(body["confusion_matrix_delta"]) == 10
+    assert api.get("/compare?baseline=x").status_code == 400

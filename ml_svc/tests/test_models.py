@@ -17,7 +17,7 @@ def small_hp(**overrides):
 
 def test_defaults_are_filled_in_and_declared():
     hp = validate_hyperparameters(CNN, {})
-    assert hp["epochs"] == 12 and hp["width"] == 24
+    assert hp["epochs"] == 25 and hp["width"] == 16 and hp["batch_size"] == 128
     described = {h["name"] for h in CNN.describe()["hyperparameters"]}
     assert {"epochs", "learning_rate", "width"} <= described
 

@@ -117,3 +117,17 @@ def test_a_request_may_name_a_version(api, storage, digits, trained_weights):
     storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
     assert predict(api, {"pixels": digits[0][0].tolist(), "model_id": pinned}).json()["model"]["id"] == pinned
     assert predict(api, {"pixels": digits[0][0].tolist(), "model_id": 999}).status_code == 404
+
+
+def test_a_batch_is_answered_item_by_item(api, storage, digits, trained_weights):
+    storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
+    images = digits[0]
+    items = [{"pixels": images[i].tolist()} for i in (4100, 4600)] + [{"pixels": [[0] * 28] * 28}]
+    body = api.post("/predict/batch", {"images": items}, content_type="application/json").json()
+    singles = [predict(api, item).json() for item in items[:2]]
+    for batched, single in zip(body["results"][:2], singles, strict=True):
+        assert batched["probabilities"] == pytest.approx(single["probabilities"], abs=1e-5)
+    assert [r["digit"] for r in body["results"][:2]] == [s["digit"] for s in singles]
+    assert body["results"][2]["error"]["code"] == "blank_image"
+    too_many = api.post("/predict/batch", {"images": [{"pixels": [[0] * 28] * 28}] * 257}, content_type="application/json")
+    assert too_many.status_code == 400

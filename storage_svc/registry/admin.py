@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from registry.models import Alias, AliasChange, Blob, Dataset, ModelVersion, Prediction, Run, Sample
+from registry.models import Alias, AliasChange, Blob, Dataset, ModelVersion, Prediction, Report, Run, Sample
 
 
 @admin.register(Dataset)
@@ -34,3 +34,4 @@ admin.site.register(Blob)
 admin.site.register(Alias)
 admin.site.register(AliasChange)
 admin.site.register(Sample)
+admin.site.register(Report)

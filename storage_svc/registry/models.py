@@ -187,3 +187,23 @@ class Sample(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+
+class Report(models.Model):
+    """A rendered model report, reused while the data it was made from (its input hash) is unchanged."""
+
+    class Kind(models.TextChoices):
+        PDF = "pdf"
+        HTML = "html"
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="reports")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    input_sha256 = models.CharField(max_length=64)
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="reports")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "kind", "input_sha256"], name="one_report_per_input")
+        ]

@@ -14,7 +14,7 @@ from django.utils import timezone
 from kit import imagepack
 from kit.errors import AppError
 from registry.blobs import blob_path, write_blob_file
-from registry.models import Alias, AliasChange, Blob, Dataset, ModelVersion, Prediction, Run, Sample
+from registry.models import Alias, AliasChange, Blob, Dataset, ModelVersion, Prediction, Report, Run, Sample
 
 
 def blob_store(*, data: bytes) -> Blob:
@@ -199,6 +199,24 @@ def decode_image_field(value: str, *, field: str, exact_size: int | None = None,
     return data
 
 
+@transaction.atomic
+def predictions_create_bulk(*, items: list[dict]) -> list[Prediction]:
+    """Several answered predictions in one transaction: all are recorded, or none."""
+    version_ids = {item["model_version_id"] for item in items}
+    known = set(ModelVersion.objects.filter(pk__in=version_ids).values_list("pk", flat=True))
+    if version_ids - known:
+        raise AppError("not_found", f"model versions {sorted(version_ids - known)} do not exist", status=404)
+    rows = [
+        Prediction(
+            image=decode_image_field(item["image_b64"], field="image", exact_size=784, max_size=784),
+            raw_image=None, digit=item["digit"], probabilities=item["probabilities"],
+            model_version_id=item["model_version_id"], latency_ms=item["latency_ms"], user=item["user"],
+        )
+        for item in items
+    ]
+    return Prediction.objects.bulk_create(rows)
+
+
 def prediction_create(
     *,
     image_b64: str,
@@ -271,3 +289,21 @@ def samples_pack(*, status: str) -> bytes:
     images = np.frombuffer(b"".join(bytes(image) for image, _ in rows), dtype=np.uint8).reshape(-1, 28, 28)
     labels = np.array([label for _, label in rows], dtype=np.uint8)
     return imagepack.pack(images, labels)
+
+
+def model_version_annotate(*, version_id: int, note: str) -> ModelVersion:
+    """The one thing that may change on a version: the engineers' note."""
+    updated = ModelVersion.objects.filter(pk=version_id).update(note=note)
+    if not updated:
+        raise AppError("not_found", f"model version {version_id} does not exist", status=404)
+    return ModelVersion.objects.get(pk=version_id)
+
+
+def report_store(*, version_id: int, kind: str, input_sha256: str, data: bytes) -> Report:
+    if not ModelVersion.objects.filter(pk=version_id).exists():
+        raise AppError("not_found", f"model version {version_id} does not exist", status=404)
+    blob = blob_store(data=data)
+    report, _ = Report.objects.get_or_create(
+        model_version_id=version_id, kind=kind, input_sha256=input_sha256, defaults={"blob": blob}
+    )
+    return report

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from django.db.models import Q
 from django.http import HttpResponse
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import BaseParser
@@ -16,7 +17,7 @@ from kit.errors import AppError
 from kit.validation import validated
 from registry import selectors, services
 from registry.blobs import read_blob_file
-from registry.models import AliasChange, Blob
+from registry.models import AliasChange, Blob, Report
 from registry.serializers import (
     AliasChangeSerializer,
     AliasSerializer,
@@ -153,9 +154,33 @@ def model_versions(request):
     return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
-@api_view(["GET"])
+class NoteInput(serializers.Serializer):
+    note = serializers.CharField(allow_blank=True, max_length=5000)
+
+
+@api_view(["GET", "PATCH"])
 def model_version_detail(request, version_id: int):
+    if request.method == "PATCH":
+        services.model_version_annotate(version_id=version_id, **validated(NoteInput, request.data))
     return Response(ModelVersionSerializer(selectors.model_version_get(version_id=version_id)).data)
+
+
+class ReportInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["pdf", "html"])
+    input_sha256 = serializers.RegexField(r"^[0-9a-f]{64}$")
+
+
+@api_view(["GET", "PUT"])
+@parser_classes([RawBodyParser])
+def model_report(request, version_id: int):
+    """GET ?kind=&input_sha256=: the stored report for exactly these inputs (404 if none). PUT: store one."""
+    params = validated(ReportInput, dict(request.query_params.items()))
+    if request.method == "PUT":
+        services.report_store(version_id=version_id, data=request.data, **params)
+    report = Report.objects.filter(model_version_id=version_id, **params).first()
+    if report is None:
+        raise AppError("not_found", "no report for these inputs yet", status=404)
+    return HttpResponse(read_blob_file(report.blob_id), content_type="application/octet-stream")
 
 
 @api_view(["GET", "POST"])
@@ -167,7 +192,13 @@ def alias_detail(request, name: str):
 
 @api_view(["GET"])
 def alias_ledger(request):
-    return _paginated(request, AliasChange.objects.all(), AliasChangeSerializer)
+    changes = AliasChange.objects.all()
+    version = request.query_params.get("version")
+    if version:
+        if not version.isdigit():
+            raise AppError("invalid", "version must be an id", details={"version": version})
+        changes = changes.filter(Q(to_version_id=version) | Q(from_version_id=version))
+    return _paginated(request, changes, AliasChangeSerializer)
 
 
 # Predictions
@@ -181,6 +212,19 @@ def predictions(request):
     prediction = services.prediction_create(**validated(PredictionCreateInput, request.data))
     return Response(PredictionSerializer(prediction).data, status=status.HTTP_201_CREATED)
 
+
+
+@api_view(["POST"])
+def predictions_bulk(request):
+    items = request.data.get("predictions") if isinstance(request.data, dict) else None
+    if not isinstance(items, list) or not 1 <= len(items) <= 1000:
+        raise AppError("invalid", "predictions must be a list of 1 to 1000 items")
+    serializer = PredictionCreateInput(data=items, many=True)
+    serializer.is_valid(raise_exception=True)
+    for item in serializer.validated_data:
+        item.pop("raw_image_b64", None)
+    created = services.predictions_create_bulk(items=serializer.validated_data)
+    return Response({"ids": [p.pk for p in created]}, status=status.HTTP_201_CREATED)
 
 
 @api_view(["GET"])

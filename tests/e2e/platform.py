@@ -134,9 +134,9 @@ class Platform:
             time.sleep(0.3)
         raise TimeoutError(f"{name} was not ready within {timeout_s} s")
 
-    def stop_service(self, name: str) -> None:
+    def stop_service(self, name: str, sig: int = signal.SIGTERM) -> None:
         process = self.processes.pop(name)
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, sig)
         process.wait(timeout=30)
 
     def stop(self) -> None:

