@@ -232,6 +232,9 @@ class StorageClient(ServiceClient):
     def create_predictions(self, items: list[dict]) -> list[int]:
         return self.post_json("/predictions/bulk", {"predictions": items})["ids"]
 
+    def prediction_stats(self, days: int = 14) -> dict:
+        return self.get_json("/predictions/stats", params={"days": days})
+
     def list_predictions(self, **filters: Any) -> dict:
         return self.get_json("/predictions", params=filters)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from django.http import HttpResponse
-from reports.data import report_inputs
-from reports.services import model_report as model_report_bytes
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import api_view, permission_classes
@@ -20,6 +18,8 @@ from api.permissions import RoleRequired
 from gateway_site import peers
 from kit.errors import AppError
 from kit.validation import validated
+from reports.data import report_inputs
+from reports.services import model_report as model_report_bytes
 
 Viewer, Engineer, Admin = RoleRequired("viewer"), RoleRequired("ml_engineer"), RoleRequired("admin")
 

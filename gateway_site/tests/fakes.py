@@ -51,7 +51,13 @@ class FakeML(Peer):
 
     def architectures(self):
         self._check()
-        return {"architectures": [{"name": "cnn", "hyperparameters": []}], "fine_tune": []}
+        epochs = {"name": "epochs", "type": "int", "default": 25, "minimum": 1, "maximum": 200, "help": "passes"}
+        augment = {"name": "augment", "type": "bool", "default": True, "minimum": None, "maximum": None, "help": "shifts"}
+        rate = {"name": "learning_rate", "type": "float", "default": 0.006, "minimum": 1e-5, "maximum": 1.0, "help": "peak"}
+        return {"architectures": [{"name": "cnn", "title": "Compact CNN", "hyperparameters": [epochs, rate, augment]},
+                                  {"name": "mlp", "title": "MLP", "hyperparameters": [epochs]}],
+                "fine_tune": [epochs, {"name": "replay_size", "type": "int", "default": 2000, "minimum": 0,
+                                       "maximum": 100000, "help": "replay"}]}
 
     def canonicalize(self, payload):
         self._check()
@@ -65,6 +71,9 @@ class FakeML(Peer):
 
     def start_training(self, **params):
         self._check()
+        if params["hyperparameters"].get("epochs", 1) > 200:
+            raise AppError("invalid_hyperparameters", "invalid hyperparameters: epochs",
+                           details={"epochs": "must be at most 200"})
         return {"id": 12, "kind": "train", "status": "queued", "params": params, "created_by": params["created_by"]}
 
 
@@ -115,6 +124,14 @@ class FakeStorage(Peer):
         run = self.get_run(run_id)
         run.update(fields)
         return run
+
+    def prediction_stats(self, days=14):
+        self._check()
+        return {"days": days, "series": [
+            {"day": "2026-11-22", "model_version_id": 1, "count": 4, "digits": [1, 0, 0, 0, 0, 0, 0, 3, 0, 0],
+             "mean_confidence": 0.91, "correction_rate": 0.25},
+            {"day": "2026-11-23", "model_version_id": 2, "count": 2, "digits": [0, 0, 0, 0, 0, 0, 0, 2, 0, 0],
+             "mean_confidence": 0.95, "correction_rate": 0.0}]}
 
     def create_predictions(self, items):
         return [self.create_prediction(item)["id"] for item in items]

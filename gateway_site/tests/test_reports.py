@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reports import render, services
 
+from reports import render, services
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -68,17 +68,20 @@ def test_each_role_reaches_exactly_what_it_may(api_as, fake_peers, role, method,
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/", "/history", "/runs", "/datasets", "/review"])
+@pytest.mark.parametrize("path", ["/", "/dashboard", "/history", "/runs", "/models", "/datasets", "/review", "/train", "/console"])
 def test_pages_send_anonymous_visitors_to_the_login_page(client, path):
     response = client.get(path)
     assert response.status_code == 302 and response["Location"].startswith("/login")
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/datasets", "/review"])
-def test_engineer_pages_are_a_clear_403_for_a_viewer(client, users, fake_peers, path):
-    client.login(username="viewer", password=PASSWORD)
-    response = client.get(path)
-    assert response.status_code == 403 and "Not allowed" in response.content.decode()
-    client.login(username="engineer", password=PASSWORD)
-    assert client.get(path).status_code == 200
+@pytest.mark.parametrize("path, least", [("/datasets", "engineer"), ("/review", "engineer"), ("/train", "engineer"),
+                                         ("/console", "admin")])
+def test_engineer_and_admin_pages_are_a_clear_403_below_their_role(client, users, fake_peers, path, least):
+    for username in ("viewer", "engineer", "admin"):
+        client.login(username=username, password=PASSWORD)
+        response = client.get(path)
+        if RANK[username] >= NEED[least]:
+            assert response.status_code == 200, (username, path)
+        else:
+            assert response.status_code == 403 and "Not allowed" in response.content.decode(), (username, path)

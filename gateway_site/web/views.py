@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import base64
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_POST
-from reports.services import model_report as model_report_bytes
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.roles import has_role
+from accounts.models import AuditEvent
+from accounts.roles import ROLE_TITLES, has_role, role_of
+from accounts.services import account_set_role
 from api import selectors, services
 from gateway_site import peers
 from kit.errors import AppError, PeerUnavailable
+from reports.services import model_report as model_report_bytes
+from web import charts
 from web.images import pixels_png_data_url
 
 MAX_UPLOAD_BYTES = services.MAX_IMAGE_BYTES
@@ -85,28 +91,238 @@ def recognize_submit(request):
     return render(request, template, context, status=status)
 
 
+HISTORY_FILTERS = ("digit", "model", "corrected", "since", "until", "user")
+
+
 @require_GET
 @login_required
 def history(request):
-    listing = selectors.predictions_for(request.user, request.GET)
+    filters = {k: request.GET[k] for k in HISTORY_FILTERS if request.GET.get(k)}
+    if request.GET.get("format") == "csv":
+        return _history_csv(request, filters)
+    listing = selectors.predictions_for(request.user, {**filters, "page": request.GET.get("page", "1")})
     for item in listing["results"]:
         item["image_url"] = pixels_png_data_url(item["image"], scale=2)
         item["confidence"] = round(max(item["probabilities"]) * 100, 1)
     context = {
         "page": "history",
         "listing": listing,
-        "digit": request.GET.get("digit", ""),
+        "filters": filters,
+        "query": urlencode(filters),
         "show_user": has_role(request.user, "ml_engineer"),
     }
     template = "web/_history_table.html" if request.htmx else "web/history.html"
     return render(request, template, context)
 
 
+def _history_csv(request, filters: dict) -> StreamingHttpResponse:
+    """Every matching prediction (up to 10,000) as CSV, page by page from storage."""
+
+    def rows():
+        yield "id,created_at,user,digit,confidence,model_version,corrected_label\r\n"
+        for page in range(1, 21):
+            listing = selectors.predictions_for(request.user, {**filters, "page": str(page), "page_size": "500"})
+            for p in listing["results"]:
+                confidence = f"{max(p['probabilities']):.4f}"
+                corrected = "" if p["corrected_label"] is None else p["corrected_label"]
+                yield f"{p['id']},{p['created_at']},{_csv_cell(p['user'])},{p['digit']},{confidence},{p['model']['version']},{corrected}\r\n"
+            if not listing["has_next"]:
+                break
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="predictions.csv"'
+    return response
+
+
+def _csv_cell(value: str) -> str:
+    """Quote a user-controlled cell, and defuse formulas for spreadsheet programs."""
+    value = str(value)
+    if value[:1] in ("=", "+", "-", "@"):
+        value = "'" + value
+    return '"' + value.replace('"', '""') + '"'
+
+
 @require_GET
 @login_required
 def runs(request):
-    listing = selectors.runs_for(request.user, request.GET)
-    return render(request, "web/runs.html", {"page": "runs", "listing": listing})
+    filters = {k: request.GET[k] for k in ("kind", "status", "created_by") if request.GET.get(k)}
+    listing = selectors.runs_for(request.user, {**filters, "page": request.GET.get("page", "1")})
+    context = {"page": "runs", "listing": listing, "filters": filters, "query": urlencode(filters),
+               "kinds": ["collect", "train", "fine-tune"], "statuses": ["queued", "running", "succeeded", "failed", "cancelled"]}
+    return render(request, "web/runs.html", context)
+
+
+@require_GET
+@login_required
+def run_detail(request, run_id: int):
+    """One run with live progress: the panel re-renders itself every 2 s until the run ends."""
+    return _run_page(request, run_id)
+
+
+def _run_page(request, run_id: int):
+    run = selectors.run_for(request.user, run_id)
+    context = {"page": "runs", "run": run, "chart": charts.training_curves(run["epochs"]) if run["epochs"] else None,
+               "can_cancel": has_role(request.user, "ml_engineer") and run["status"] in ("queued", "running")}
+    template = "web/_run_panel.html" if request.htmx else "web/run_detail.html"
+    return render(request, template, context)
+
+
+@require_POST
+@role_required("ml_engineer")
+def run_cancel(request, run_id: int):
+    try:
+        services.run_cancel(username=request.user.get_username(), run_id=run_id)
+    except AppError as exc:
+        if exc.status != 409:
+            raise
+    return _run_page(request, run_id) if request.htmx else redirect("run-detail", run_id=run_id)
+
+
+def _hp_fields(specs: list[dict], values: dict, errors: dict) -> list[dict]:
+    """Form fields from declared hyperparameters: type, bounds, the value shown and its error."""
+    fields = []
+    for spec in specs:
+        kind = {"int": "number", "float": "number", "bool": "checkbox"}[spec["type"]]
+        step = "1" if spec["type"] == "int" else "any"
+        fields.append({**spec, "input": kind, "step": step, "value": values.get(spec["name"], spec["default"]),
+                       "error": errors.get(spec["name"], ""), "id": f"hp-{spec['name']}"})
+    return fields
+
+
+def _hp_from_form(post, specs: list[dict]) -> tuple[dict, dict]:
+    """Typed hyperparameters from a form; what cannot be read as its type is an error for that field."""
+    values, errors = {}, {}
+    for spec in specs:
+        name = spec["name"]
+        if spec["type"] == "bool":
+            values[name] = post.get(name) == "on"
+            continue
+        raw = post.get(name, "").strip()
+        if raw == "":
+            continue
+        try:
+            values[name] = int(raw) if spec["type"] == "int" else float(raw)
+        except ValueError:
+            errors[name] = f"must be a{'n integer' if spec['type'] == 'int' else ' number'}"
+            values[name] = raw
+    return values, errors
+
+
+@require_http_methods(["GET", "POST"])
+@role_required("ml_engineer")
+def train(request):
+    """Start a training (architecture's declared hyperparameters) or a fine-tune; errors stay inline."""
+    catalogue = peers.ml().architectures()
+    architectures = {a["name"]: a for a in catalogue["architectures"]}
+    datasets = peers.storage().list_datasets(page_size=100)["results"]
+    models = peers.storage().list_model_versions(page_size=100)["results"]
+    mode = request.POST.get("mode", request.GET.get("mode", "train"))
+    chosen = request.POST.get("architecture", request.GET.get("architecture", "cnn"))
+    if chosen not in architectures:
+        chosen = "cnn"
+    values, errors, message = {}, {}, ""
+    specs = catalogue["fine_tune"] if mode == "fine-tune" else architectures[chosen]["hyperparameters"]
+    if request.method == "POST":
+        values, errors = _hp_from_form(request.POST, specs)
+        if not errors:
+            try:
+                if mode == "fine-tune":
+                    run = services.fine_tune_start(username=request.user.get_username(),
+                                                   base_model_id=int(request.POST.get("base_model_id") or 0), hyperparameters=values)
+                else:
+                    run = services.training_start(username=request.user.get_username(), architecture=chosen,
+                                                  dataset_id=int(request.POST.get("dataset_id") or 0), hyperparameters=values)
+            except AppError as exc:
+                if exc.status >= 500:
+                    raise
+                message = exc.message
+                errors = {k: v for k, v in (exc.details or {}).items() if isinstance(v, str)}
+            else:
+                target = reverse("run-detail", args=[run["id"]])
+                if request.htmx:
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = target
+                    return response
+                return redirect(target)
+    context = {
+        "page": "train", "mode": mode, "architectures": architectures.values(), "chosen": chosen,
+        "datasets": datasets, "models": models, "fields": _hp_fields(specs, values, errors), "message": message,
+        "selected_dataset": request.POST.get("dataset_id", ""), "selected_base": request.POST.get("base_model_id", ""),
+    }
+    return render(request, "web/train.html", context, status=400 if (errors or message) and not request.htmx else 200)
+
+
+@require_GET
+@login_required
+def dashboard(request):
+    health = services.services_health()
+    serving, serving_error = _optional(lambda: peers.storage().get_alias("production")["model_version"], None)
+    stats, stats_error = _optional(lambda: peers.storage().prediction_stats(14)["series"], [])
+    recent, _ = _optional(lambda: selectors.runs_for(request.user, {"page_size": "8"})["results"], [])
+    context = {"page": "dashboard", "health": health, "serving": serving, "serving_error": serving_error,
+               "stats_error": stats_error, "charts": charts.monitoring(stats) if stats else None, "recent": recent}
+    return render(request, "web/dashboard.html", context)
+
+
+@require_GET
+@login_required
+def compare(request):
+    """Two versions side by side: per-class deltas, confusion-matrix difference, samples fixed and broken."""
+    versions = peers.storage().list_model_versions(page_size=100)["results"]
+    baseline, candidate = request.GET.get("baseline", ""), request.GET.get("candidate", "")
+    result, error = None, ""
+    if baseline.isdigit() and candidate.isdigit():
+        try:
+            result = peers.ml().compare(int(baseline), int(candidate))
+        except AppError as exc:
+            if exc.status >= 500 and not isinstance(exc, PeerUnavailable):
+                raise
+            error = exc.message
+        if result:
+            for key in ("fixed", "broken"):
+                for sample in result[key]:
+                    sample["image_url"] = pixels_png_data_url(sample["image"], scale=2)
+            result["per_class_rows"] = [{"digit": d, **v} for d, v in sorted(result["per_class"].items())]
+            result["delta_rows"] = [{"label": i, "cells": row} for i, row in enumerate(result["confusion_matrix_delta"])]
+    context = {"page": "models", "versions": versions, "baseline": baseline, "candidate": candidate,
+               "result": result, "error": error}
+    return render(request, "web/compare.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required("admin")
+def console(request):
+    """Admin console: promote or roll back with a reason, the alias ledger, the audit log, users and roles."""
+    message, error = "", ""
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "promote":
+                version_id = int(request.POST.get("version_id") or 0)
+                reason = request.POST.get("reason", "").strip()
+                if not reason:
+                    raise AppError("invalid", "Say why: a reason is required for every alias move.")
+                services.model_promote(username=request.user.get_username(), version_id=version_id,
+                                       alias=request.POST.get("alias", "production"), reason=reason)
+                message = f"v{version_id} is now {request.POST.get('alias', 'production')}."
+            elif action == "role":
+                user = User.objects.get(pk=int(request.POST.get("user_id") or 0))
+                role = request.POST.get("role", "")
+                account_set_role(actor=request.user, user=user, role=role)
+                message = f"{user.get_username()} is now {ROLE_TITLES[role]}."
+        except AppError as exc:
+            if exc.status >= 500:
+                raise
+            error = exc.message
+        except (User.DoesNotExist, ValueError, KeyError):
+            error = "That user or role does not exist."
+    versions = peers.storage().list_model_versions(page_size=100)["results"]
+    ledger = peers.storage().alias_ledger(page_size=50)["results"]
+    users = [{"id": u.pk, "username": u.get_username(), "role": role_of(u), "last_login": u.last_login}
+             for u in User.objects.order_by("username")]
+    context = {"page": "console", "versions": versions, "ledger": ledger, "audit": AuditEvent.objects.all()[:50],
+               "users": users, "roles": ROLE_TITLES.items(), "message": message, "error": error}
+    return render(request, "web/console.html", context, status=400 if error else 200)
 
 
 @require_GET
@@ -143,7 +359,7 @@ def datasets(request):
     params = {k: request.GET[k] for k in ("source", "page") if request.GET.get(k)}
     listing = selectors.page_of(peers.storage().list_datasets(**params), params)
     for dataset in listing["results"]:
-        dataset["chart"] = {"x": [str(d) for d in range(10)], "y": [dataset["class_counts"][str(d)] for d in range(10)]}
+        dataset["chart"] = charts.class_counts(dataset["class_counts"])
         dataset["chart_id"] = f"chart-{dataset['id']}"
     context = {
         "page": "datasets", "sources": sources, "sources_error": sources_error, "log": log,

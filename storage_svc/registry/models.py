@@ -156,6 +156,7 @@ class Prediction(models.Model):
     raw_image = models.BinaryField(null=True, blank=True, help_text="the uploaded drawing, if any")
     digit = models.PositiveSmallIntegerField()
     probabilities = models.JSONField()
+    confidence = models.FloatField(default=0.0, help_text="the probability of the predicted digit")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
     latency_ms = models.FloatField()
     user = models.CharField(max_length=150, db_index=True)

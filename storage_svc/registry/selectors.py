@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import timedelta
+
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.dateparse import parse_date
 
 from kit.errors import AppError
 from registry.models import Alias, Dataset, ModelVersion, Prediction, Run, Sample
@@ -83,7 +88,39 @@ def predictions_list(*, params) -> QuerySet[Prediction]:
     model = _int_filter(params.get("model"), "model")
     if model is not None:
         predictions = predictions.filter(model_version_id=model)
+    for bound, lookup in (("since", "created_at__date__gte"), ("until", "created_at__date__lte")):
+        if params.get(bound):
+            day = parse_date(params[bound]) if len(params[bound]) == 10 else None
+            if day is None:
+                raise AppError("invalid", f"{bound} must be a date like 2026-11-23", details={bound: params[bound]})
+            predictions = predictions.filter(**{lookup: day})
     return predictions
+
+
+def prediction_stats(*, days: int) -> list[dict]:
+    """Per day and model version: count, digit mix, mean confidence, corrections."""
+    since = timezone.now().date() - timedelta(days=days - 1)
+    rows = (
+        Prediction.objects.filter(created_at__date__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "model_version_id", "digit")
+        .annotate(count=Count("id"), confidence_sum=Sum("confidence"), corrected=Count("corrected_label"))
+        .order_by("day", "model_version_id", "digit")
+    )
+    grouped: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["day"].isoformat(), row["model_version_id"])
+        entry = grouped.setdefault(key, {"day": key[0], "model_version_id": key[1], "count": 0,
+                                          "digits": [0] * 10, "confidence_sum": 0.0, "corrected": 0})
+        entry["count"] += row["count"]
+        entry["digits"][row["digit"]] += row["count"]
+        entry["confidence_sum"] += row["confidence_sum"] or 0.0
+        entry["corrected"] += row["corrected"]
+    return [
+        {"day": e["day"], "model_version_id": e["model_version_id"], "count": e["count"], "digits": e["digits"],
+         "mean_confidence": round(e["confidence_sum"] / e["count"], 4), "correction_rate": round(e["corrected"] / e["count"], 4)}
+        for e in grouped.values()
+    ]
 
 
 def prediction_get(*, prediction_id: int) -> Prediction:

@@ -62,7 +62,7 @@ class PredictionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Prediction
-        fields = ["id", "digit", "probabilities", "model", "latency_ms", "user", "created_at",
+        fields = ["id", "digit", "probabilities", "confidence", "model", "latency_ms", "user", "created_at",
                   "corrected_label", "image"]
 
     def get_image(self, prediction: Prediction) -> str:

@@ -210,6 +210,7 @@ def predictions_create_bulk(*, items: list[dict]) -> list[Prediction]:
         Prediction(
             image=decode_image_field(item["image_b64"], field="image", exact_size=784, max_size=784),
             raw_image=None, digit=item["digit"], probabilities=item["probabilities"],
+            confidence=max(item["probabilities"]),
             model_version_id=item["model_version_id"], latency_ms=item["latency_ms"], user=item["user"],
         )
         for item in items
@@ -240,6 +241,7 @@ def prediction_create(
         raw_image=raw,
         digit=digit,
         probabilities=probabilities,
+        confidence=max(probabilities),
         model_version_id=model_version_id,
         latency_ms=latency_ms,
         user=user,

@@ -17,6 +17,7 @@ urlpatterns = [
     path("aliases/<str:name>", views.alias_detail),
     path("predictions", views.predictions),
     path("predictions/bulk", views.predictions_bulk),
+    path("predictions/stats", views.prediction_stats),
     path("predictions/<int:prediction_id>", views.prediction_detail),
     path("predictions/<int:prediction_id>/feedback", views.prediction_feedback),
     path("samples", views.samples),

@@ -214,6 +214,14 @@ def predictions(request):
 
 
 
+@api_view(["GET"])
+def prediction_stats(request):
+    days = request.query_params.get("days", "14")
+    if not days.isdigit() or not 1 <= int(days) <= 365:
+        raise AppError("invalid", "days must be 1 to 365", details={"days": days})
+    return Response({"days": int(days), "series": selectors.prediction_stats(days=int(days))})
+
+
 @api_view(["POST"])
 def predictions_bulk(request):
     items = request.data.get("predictions") if isinstance(request.data, dict) else None

@@ -93,3 +93,19 @@ def test_a_dataset_records_its_split_metadata(api):
 def test_prediction_images_keep_their_bytes(api, prediction):
     stored = Prediction.objects.get(pk=prediction["id"])
     assert np.frombuffer(bytes(stored.image), np.uint8).max() == 7
+
+
+def test_daily_statistics_per_version_count_mix_confidence_and_corrections(api, prediction, model_version):
+    api.post("/predictions", {"image_b64": image_b64(3), "digit": 4, "probabilities": [0.0] * 4 + [0.6] + [0.04] * 5 + [0.0] * 0,
+                              "model_version_id": model_version["id"], "latency_ms": 1, "user": "ann"}, content_type="application/json")
+    feedback(api, prediction["id"], 7)
+    series = api.get("/predictions/stats?days=7").json()["series"]
+    assert len(series) == 1
+    today = series[0]
+    assert today["model_version_id"] == model_version["id"] and today["count"] == 2
+    assert today["digits"][1] == 1 and today["digits"][4] == 1
+    assert today["mean_confidence"] == pytest.approx((0.1 + 0.6) / 2, abs=1e-3)
+    assert today["correction_rate"] == 0.5
+    assert api.get("/predictions/stats?days=0").status_code == 400
+    assert api.get("/predictions?since=2000-01-01&until=2999-01-01").json()["count"] == 2
+    assert api.get("/predictions?since=yesterday").status_code == 400

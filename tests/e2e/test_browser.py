@@ -82,6 +82,10 @@ def test_a_viewer_draws_a_digit_and_sees_the_answer_and_the_history(page, platfo
     assert page.get_by_alt_text("The 28×28 image the model saw").is_visible()
     assert page.locator(".bars li").count() == 3
     shot(page, "recognize-answer")
+    wrong = (int(digit.inner_text()) + 1) % 10
+    page.get_by_role("button", name=f"The right digit is {wrong}").click()
+    page.get_by_text(f"recorded as {wrong}").wait_for()
+    shot(page, "recognize-corrected")
 
     page.get_by_role("link", name="History").click()
     page.wait_for_url(f"{base}/history")
@@ -141,4 +145,72 @@ def test_an_engineer_collects_from_the_datasets_page_and_sees_the_distribution(p
     page.get_by_role("link", name="Review").click()
     page.wait_for_url(f"{base}/review")
     shot(page, "review")
+    assert page.console_errors == [] and page.outside_requests == []
+
+
+def test_an_engineer_trains_and_watches_progress_reach_100_percent_then_an_admin_promotes(page, platform, browser):
+    base = platform.url("gateway")
+    platform.ensure_production_model()
+    log_in(page, base, "engineer", platform.demo_password)
+    page.get_by_role("link", name="Train").click()
+    page.wait_for_url(f"{base}/train")
+    page.get_by_label("epochs").fill("0")
+    page.get_by_role("button", name="Start training").click()
+    assert page.get_by_label("epochs").evaluate("field => field.validity.rangeUnderflow"), "the browser holds the form back"
+    assert page.url == f"{base}/train"
+    shot(page, "train-invalid")
+    page.get_by_label("epochs").fill("3")
+    page.get_by_label("width").fill("8")
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(f"{base}/runs/*")
+    shot(page, "run-progress")
+    page.locator("#run-progress", has_text="100%").wait_for(timeout=120000)
+    page.locator(".run-panel .main-svg").first.wait_for()
+    assert page.locator(".run-panel tbody tr").count() == 3, "one row per epoch"
+    version = int(page.locator(".run-panel .ok a").inner_text().lstrip("v"))
+    shot(page, "run-done")
+    assert page.console_errors == [] and page.outside_requests == []
+
+    admin = browser.new_context(viewport={"width": 1100, "height": 900}).new_page()
+    log_in(admin, base, "admin", platform.demo_password)
+    admin.get_by_role("link", name="Console").click()
+    admin.get_by_label("Version").select_option(str(version))
+    admin.get_by_label("Reason").fill("trained in the browser test")
+    admin.get_by_role("button", name="Move alias").click()
+    admin.get_by_text(f"v{version} is now production").wait_for()
+    assert admin.locator("table").nth(1).locator("tbody tr").first.inner_text().count("trained in the browser test") == 1
+    shot(admin, "console")
+    admin.goto(f"{base}/models/compare?baseline={version}&candidate={version - 1}")
+    admin.get_by_text("Per-class deltas").wait_for()
+    assert admin.locator("h2", has_text="Fixed").count() == 1 and admin.locator("h2", has_text="Broken").count() == 1
+    shot(admin, "compare")
+
+
+def test_a_viewer_cannot_reach_engineer_or_admin_pages(page, platform):
+    base = platform.url("gateway")
+    log_in(page, base, "viewer", platform.demo_password)
+    for link in ("Datasets", "Review", "Train", "Console"):
+        assert page.get_by_role("link", name=link).count() == 0, f"{link} is not offered to a viewer"
+    for path in ("/datasets", "/review", "/train", "/console"):
+        response = page.goto(f"{base}{path}")
+        assert response.status == 403 and page.get_by_role("heading", name="Not allowed").is_visible()
+    shot(page, "forbidden")
+
+
+@pytest.mark.parametrize("username, paths", [
+    ("viewer", ["/", "/dashboard", "/history", "/runs", "/models"]),
+    ("engineer", ["/", "/dashboard", "/history", "/runs", "/models", "/datasets", "/review", "/train", "/train?mode=fine-tune",
+                  "/models/compare"]),
+    ("admin", ["/console"]),
+])
+def test_every_page_renders_without_console_errors_or_outside_requests(page, platform, username, paths):
+    platform.ensure_production_model()
+    base = platform.url("gateway")
+    log_in(page, base, username, platform.demo_password)
+    for path in paths:
+        response = page.goto(f"{base}{path}")
+        page.wait_for_load_state("networkidle")
+        assert response.status == 200, path
+        assert page.locator("h1").count() == 1, path
+        shot(page, f"{username}{path.replace('/', '-').replace('?', '-').replace('=', '-') or '-home'}")
     assert page.console_errors == [] and page.outside_requests == []

@@ -20,3 +20,9 @@ def clock(value: str | None) -> str:
     """An ISO timestamp as `06:02:08` (for dense tables of recent events)."""
     moment = parse_datetime(value) if value else None
     return moment.strftime("%H:%M:%S") if moment else ""
+
+
+@register.filter
+def get_item(mapping: dict | None, key: str):
+    """`mapping[key]` in a template (keys that are not identifiers)."""
+    return (mapping or {}).get(key)

@@ -1,14 +1,17 @@
-// Class-distribution bar charts: each [data-chart] element names the JSON script holding {x, y}.
+// Charts: each [data-chart] element names a JSON script holding {traces, layout}; drawn on load
+// and again whenever htmx swaps new content in (live training progress).
 (function () {
-  if (!window.Plotly) return;
-  document.querySelectorAll("[data-chart]").forEach((element) => {
-    const source = document.getElementById(element.dataset.chart);
-    if (!source) return;
-    const data = JSON.parse(source.textContent);
-    Plotly.newPlot(element, [{ type: "bar", x: data.x, y: data.y, marker: { color: "#3559e0" },
-                               hovertemplate: "class %{x}: %{y}<extra></extra>" }],
-      { margin: { l: 40, r: 10, t: 10, b: 30 }, height: 180, xaxis: { type: "category", title: "" },
-        yaxis: { rangemode: "tozero" }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)" },
-      { displayModeBar: false, responsive: true });
-  });
+  function draw(root) {
+    if (!window.Plotly) return;
+    root.querySelectorAll("[data-chart]").forEach((element) => {
+      const source = document.getElementById(element.dataset.chart);
+      if (!source) return;
+      const spec = JSON.parse(source.textContent);
+      const layout = Object.assign({ margin: { l: 44, r: 12, t: 10, b: 34 }, height: 200, showlegend: spec.traces.length > 1,
+        legend: { orientation: "h", y: -0.25 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)" }, spec.layout || {});
+      Plotly.react(element, spec.traces, layout, { displayModeBar: false, responsive: true });
+    });
+  }
+  draw(document);
+  document.body.addEventListener("htmx:afterSwap", (event) => draw(event.detail.target.parentElement || document));
 })();
