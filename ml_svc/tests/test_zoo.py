@@ -19,7 +19,7 @@ def test_the_zoo_has_the_four_required_architectures_each_declaring_its_settings
 def test_every_architecture_learns_digits(name, digits):
     images, labels = digits
     train_idx, held_out = stratified_split(labels, 0.6, seed=2)
-    hp = validate_hyperparameters(ARCHITECTURES[name], {"epochs": 3, **({"width": 8} if name == "cnn" else {})})
+    hp = validate_hyperparameters(ARCHITECTURES[name], {"epochs": 3, "batch_size": 32, **({"width": 8} if name == "cnn" else {})})
     model = ARCHITECTURES[name].build(hp)
     assert model(torch.zeros(4, 1, 28, 28)).shape == (4, 10)
     train(model, images[train_idx], labels[train_idx], hp, on_progress=lambda f, e: None)

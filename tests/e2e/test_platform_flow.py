@@ -49,12 +49,14 @@ def gateway(platform):
 
 
 def test_first_start_trains_and_serves_a_model(platform, gateway):
-    platform.ensure_production_model()
+    serving = platform.ensure_production_model()
     viewer = Api(gateway, "viewer", platform.demo_password)
     engineer = Api(gateway, "engineer", platform.demo_password)
-    model = engineer.get("/api/models").json()["results"][-1]
-    assert model["aliases"] == ["production"] and model["created_by"] == "system"
-    assert model["metrics"]["accuracy"] > 0.8
+    first = engineer.get("/api/models").json()["results"][-1]
+    assert first["created_by"] == "system" and first["metrics"]["accuracy"] > 0.8
+    first_move = engineer.get("/api/models/ledger").json()["results"][-1]
+    assert (first_move["to_version"], first_move["actor"], first_move["reason"]) == (first["id"], "system", "first model at first start")
+    model = serving
     runs = engineer.get("/api/runs", params={"created_by": "system"}).json()["results"]
     assert sorted(r["kind"] for r in runs) == ["collect", "train"] and {r["status"] for r in runs} == {"succeeded"}
     images, labels = sample_digits()
