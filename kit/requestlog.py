@@ -41,8 +41,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
-def logging_config(service: str, log_file: str, level: str = "INFO") -> dict:
-    """A dictConfig: JSON lines to `log_file` (rotating) and plain lines to stderr."""
+def logging_config(service: str, log_file: str, level: str = "INFO", to_stdout: bool = False) -> dict:
+    """A dictConfig: JSON lines to `log_file` (rotating) and plain lines to stderr; in a container
+    (`to_stdout`) JSON lines to stdout only, where the container runtime collects them."""
+    if to_stdout:
+        return {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"json": {"()": JsonFormatter, "service": service}},
+            "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}},
+            "root": {"handlers": ["stdout"], "level": level},
+            "loggers": {"django.server": {"level": "WARNING"}},
+        }
     return {
         "version": 1,
         "disable_existing_loggers": False,

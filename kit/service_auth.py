@@ -9,7 +9,7 @@ from django.conf import settings
 from kit.errors import error_response
 
 SERVICE_TOKEN_HEADER = "X-Service-Token"
-OPEN_PATH_PREFIXES = ("/health", "/ready", "/admin/", "/static/")
+OPEN_PATH_PREFIXES = ("/health", "/ready", "/metrics", "/admin/", "/static/")
 
 
 class ServiceTokenMiddleware:
@@ -28,3 +28,18 @@ class ServiceTokenMiddleware:
                 )
             request.caller = request.headers.get("X-Caller", "service")
         return self.get_response(request)
+
+
+def service_token_required(view):
+    """For a view on a public service that only peers may call: `X-Service-Token` or `Authorization: Bearer`."""
+
+    def wrapped(request, *args, **kwargs):
+        given = request.headers.get(SERVICE_TOKEN_HEADER, "")
+        bearer = request.headers.get("Authorization", "")
+        if bearer.startswith("Bearer "):
+            given = given or bearer.removeprefix("Bearer ")
+        if not hmac.compare_digest(given.encode(), settings.SERVICE_TOKEN.encode()):
+            return error_response("unauthorized", "A valid service token is required.", status=401)
+        return view(request, *args, **kwargs)
+
+    return wrapped

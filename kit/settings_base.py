@@ -14,8 +14,11 @@ def common_settings(cfg: ServiceConfig) -> dict:
     """Settings every service has: secrets, hosts, logging, JSON error middleware."""
     debug = bool(cfg.get("debug"))
     log_file: Path = cfg.path("log_file")
-    log_file.parent.mkdir(parents=True, exist_ok=True)
+    to_stdout = bool(cfg.get("log_to_stdout"))
+    if not to_stdout:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
     return {
+        "SERVICE_NAME": cfg.service,
         "DEBUG": debug,
         "SECRET_KEY": secret("SECRET_KEY", debug=debug),
         "SERVICE_TOKEN": secret("SERVICE_TOKEN", debug=debug),
@@ -24,7 +27,7 @@ def common_settings(cfg: ServiceConfig) -> dict:
         "TIME_ZONE": "UTC",
         "LANGUAGE_CODE": "en-us",
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
-        "LOGGING": logging_config(cfg.service, str(log_file), str(cfg.get("log_level"))),
+        "LOGGING": logging_config(cfg.service, str(log_file), str(cfg.get("log_level")), to_stdout),
         "DATA_UPLOAD_MAX_MEMORY_SIZE": int(cfg.get("max_body_bytes")),
     }
 
@@ -44,6 +47,7 @@ def database_settings(url: str) -> dict:
 
 
 INTERNAL_MIDDLEWARE = [
+    "kit.metrics.MetricsMiddleware",
     "kit.requestlog.RequestLogMiddleware",
     "kit.service_auth.ServiceTokenMiddleware",
     "kit.errors.AppErrorMiddleware",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import threading
@@ -65,6 +66,10 @@ def after_start(env: dict[str, str]) -> None:
 
 def main() -> None:
     env = local_env()
+    # Prometheus's multiprocess files belong to one run of the services: start empty.
+    shutil.rmtree(ROOT / "var" / "metrics", ignore_errors=True)
+    for service in ("storage", "collector", "ml", "gateway"):
+        (ROOT / "var" / "metrics" / service).mkdir(parents=True)
     for service in ("storage_svc", "ml_svc", "gateway_site"):
         manage(service, "migrate", "--no-input", "-v0", env=env)
     for service in ("storage_svc", "gateway_site"):

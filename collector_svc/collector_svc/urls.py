@@ -1,11 +1,13 @@
 from django.urls import path
 
 from kit.health import health_view, ready_view
+from kit.metrics import metrics_view
 from sources import views
 
 urlpatterns = [
     path("health", health_view("collector_svc")),
     path("ready", ready_view("collector_svc", {})),
+    path("metrics", metrics_view()),
     path("info", views.info),
     path("batch", views.batch),
     path("reset", views.reset),

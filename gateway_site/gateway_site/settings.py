@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "reports",
 ]
 MIDDLEWARE = [
+    "kit.metrics.MetricsMiddleware",
     "kit.requestlog.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -15,6 +15,7 @@ from django.conf import settings
 from torch import nn
 
 from kit.errors import AppError, PeerUnavailable
+from kit.metrics import PREDICTIONS
 from ml_svc import peers
 from ml_svc.architectures import get_architecture
 from ml_svc.preprocessing import canonical_from_bytes, canonical_from_pixels
@@ -143,6 +144,7 @@ def predict(payload: dict) -> dict:
     loaded = model_cache().version(model_id) if model_id is not None else model_cache().production()
     with torch.inference_mode():
         probabilities = predict_proba(loaded.module, image[None])[0]
+    PREDICTIONS.labels(loaded.info["version"], str(int(probabilities.argmax()))).inc()
     return {
         "digit": int(probabilities.argmax()),
         "probabilities": [round(float(p), 6) for p in probabilities],
@@ -178,6 +180,7 @@ def predict_batch(payload: dict) -> dict:
     for position, result in enumerate(results):
         if result is None:
             image, probs = next(answers)
+            PREDICTIONS.labels(loaded.info["version"], str(int(probs.argmax()))).inc()
             results[position] = {
                 "digit": int(probs.argmax()),
                 "probabilities": [round(float(p), 6) for p in probs],

@@ -3,6 +3,7 @@ from django.urls import path
 
 from kit.clients import StorageClient
 from kit.health import database_check, health_view, ready_view
+from kit.metrics import metrics_view
 from ml_svc import views
 
 
@@ -13,6 +14,7 @@ def storage_ready() -> None:
 urlpatterns = [
     path("health", health_view("ml_svc")),
     path("ready", ready_view("ml_svc", {"queue_database": database_check(), "storage_svc": storage_ready})),
+    path("metrics", metrics_view(views.queue_metrics)),
     path("predict", views.predict),
     path("predict/batch", views.predict_batch),
     path("compare", views.compare),

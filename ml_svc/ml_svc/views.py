@@ -20,6 +20,16 @@ from ml_svc.architectures import (
 )
 
 
+def queue_metrics():
+    """Jobs waiting in the task queue, for Prometheus."""
+    from django_tasks_db.models import DBTaskResult
+    from prometheus_client.core import GaugeMetricFamily
+
+    depth = GaugeMetricFamily("ml_queue_depth", "Jobs queued and not yet started")
+    depth.add_metric([], DBTaskResult.objects.ready().count())
+    yield depth
+
+
 @api_view(["POST"])
 def predict(request):
     return Response(inference.predict(request.data))

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from kit import imagepack
 from kit.errors import AppError
+from kit.metrics import RUNS
 from registry.blobs import blob_path, write_blob_file
 from registry.models import Alias, AliasChange, Blob, Dataset, ModelVersion, Prediction, Report, Run, Sample
 
@@ -105,6 +106,7 @@ def run_update(*, run_id: int, changes: dict) -> Run:
         run.started_at = now
     if new_status in Run.FINISHED:
         run.finished_at = now
+        RUNS.labels(run.kind, new_status).inc()
         if new_status == Run.Status.SUCCEEDED:
             run.progress = 1.0
     run.status = new_status
@@ -125,11 +127,16 @@ def run_update(*, run_id: int, changes: dict) -> Run:
 def runs_expire_stale() -> int:
     """Mark runs whose worker stopped sending heartbeats as failed; returns how many."""
     cutoff = timezone.now() - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT_S)
-    return Run.objects.filter(status=Run.Status.RUNNING, heartbeat_at__lt=cutoff).update(
+    stale = Run.objects.filter(status=Run.Status.RUNNING, heartbeat_at__lt=cutoff)
+    kinds = list(stale.values_list("kind", flat=True))
+    expired = stale.update(
         status=Run.Status.FAILED,
         error="the worker stopped responding (no heartbeat)",
         finished_at=timezone.now(),
     )
+    for kind in kinds[:expired]:
+        RUNS.labels(kind, Run.Status.FAILED).inc()
+    return expired
 
 
 @transaction.atomic

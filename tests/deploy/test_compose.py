@@ -1,7 +1,12 @@
-"""compose.yml agrees with config/ (Docker cannot run on the test machine)."""
+"""compose.yml and the Dockerfiles agree with config/ and the settings (Docker cannot run on the test machine).
+
+`problems()` is the contract; the tests run it on the real files and on broken copies, so it is shown
+to fail when a health check or a required variable goes missing.
+"""
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -9,51 +14,122 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = yaml.safe_load((ROOT / "compose.yml").read_text())
-SERVICES = COMPOSE["services"]
 CONFIG = {name: yaml.safe_load((ROOT / "config" / f"{name}.yaml").read_text()) for name in ("gateway", "collector", "storage", "ml")}
-APP_SERVICES = ["storage", "collector", "ml", "ml_worker", "gateway"]
+APP_SERVICES = {"storage": "storage_svc", "collector": "collector_svc", "ml": "ml_svc", "ml_worker": "ml_svc", "gateway": "gateway_site"}
+SECRETS = ("SECRET_KEY", "SERVICE_TOKEN")
+# What each service's settings need from the environment in a container (the rest has defaults).
+REQUIRED = {
+    "storage": ["STORAGE_DATABASE_URL", "STORAGE_BLOB_DIR", "STORAGE_ALLOWED_HOSTS"],
+    "collector": ["COLLECTOR_STORAGE_URL", "COLLECTOR_ALLOWED_HOSTS"],
+    "ml": ["ML_DATABASE_URL", "ML_STORAGE_URL", "ML_COLLECTOR_URL", "ML_ALLOWED_HOSTS"],
+    "ml_worker": ["ML_DATABASE_URL", "ML_STORAGE_URL", "ML_COLLECTOR_URL"],
+    "gateway": ["GATEWAY_DATABASE_URL", "GATEWAY_STORAGE_URL", "GATEWAY_ML_URL", "GATEWAY_COLLECTOR_URL", "GATEWAY_ALLOWED_HOSTS"],
+}
+PORT_OF = {"storage": "storage", "collector": "collector", "ml": "ml", "gateway": "gateway"}
 
 
-@pytest.mark.parametrize("name", APP_SERVICES)
-def test_every_service_is_built_here_has_a_health_check_and_a_command(name):
-    service = SERVICES[name]
-    assert service["build"] == "." and (ROOT / "Dockerfile").exists()
-    assert service["healthcheck"]["test"]
-    assert service["command"]
+def load() -> tuple[dict, str]:
+    return yaml.safe_load((ROOT / "compose.yml").read_text()), (ROOT / ".env.example").read_text()
 
 
-def test_only_the_gateway_is_published_on_its_configured_port():
-    published = {name: s["ports"] for name, s in SERVICES.items() if "ports" in s}
-    assert published == {"gateway": [f"{CONFIG['gateway']['port']}:{CONFIG['gateway']['port']}"]}
-
-
-@pytest.mark.parametrize("name", ["storage", "collector", "ml", "gateway"])
-def test_each_service_listens_and_is_probed_on_its_configured_port(name):
-    port = CONFIG[name]["port"]
-    service = SERVICES[name]
-    assert f"--bind 0.0.0.0:{port}" in service["command"]
-    assert f"127.0.0.1:{port}/ready" in " ".join(service["healthcheck"]["test"])
-
-
-def test_peer_urls_point_at_the_configured_ports():
-    env = SERVICES["gateway"]["environment"]
-    for key, value in env.items():
-        match = re.fullmatch(r"http://(\w+):(\d+)", str(value))
-        if match:
-            assert int(match.group(2)) == CONFIG[match.group(1)]["port"], key
-
-
-def test_dependencies_wait_for_health():
-    for name in APP_SERVICES:
-        for dependency in SERVICES[name].get("depends_on", {}).values():
-            assert dependency == {"condition": "service_healthy"}
-
-
-def test_secrets_come_from_the_env_file_and_none_is_in_the_repo():
-    example = (ROOT / ".env.example").read_text()
-    for secret in ("SECRET_KEY", "SERVICE_TOKEN", "POSTGRES_PASSWORD"):
-        assert re.search(rf"^{secret}=$", example, re.M), f"{secret} must be listed, empty, in .env.example"
-    assert all(SERVICES[name]["env_file"] == ".env" for name in APP_SERVICES)
+def problems(compose: dict, env_example: str) -> list[str]:
+    found = []
+    services = compose["services"]
+    for name, folder in APP_SERVICES.items():
+        service = services.get(name)
+        if service is None:
+            found.append(f"{name}: missing")
+            continue
+        build = service.get("build") or {}
+        dockerfile = ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile")
+        if dockerfile != ROOT / folder / "Dockerfile" or not dockerfile.exists():
+            found.append(f"{name}: must build from {folder}/Dockerfile")
+        elif "USER app" not in dockerfile.read_text() or "python:3.11-slim" not in dockerfile.read_text():
+            found.append(f"{name}: its image must be python:3.11-slim and run as a non-root user")
+        if not (service.get("healthcheck") or {}).get("test"):
+            found.append(f"{name}: no health check")
+        env = service.get("environment") or {}
+        for variable in REQUIRED[name]:
+            if not env.get(variable):
+                found.append(f"{name}: {variable} is not provided")
+        if service.get("env_file") != ".env":
+            found.append(f"{name}: secrets must come from env_file .env")
+        for dependency in (service.get("depends_on") or {}).values():
+            if dependency != {"condition": "service_healthy"}:
+                found.append(f"{name}: depends_on must wait for service_healthy")
+    for secret in SECRETS + ("POSTGRES_PASSWORD",):
+        if not re.search(rf"^{secret}=$", env_example, re.M):
+            found.append(f".env.example: {secret} must be listed, empty")
+    published = {name for name, s in services.items() if s.get("ports") and not s.get("profiles")}
+    if published != {"gateway"}:
+        found.append(f"only the gateway may publish a port by default, not {sorted(published - {'gateway'})}")
+    for name, key in PORT_OF.items():
+        port = CONFIG[key]["port"]
+        dockerfile = (ROOT / APP_SERVICES[name] / "Dockerfile").read_text()
+        probe = " ".join((services[name].get("healthcheck") or {}).get("test") or [])
+        if f"--bind 0.0.0.0:{port}" not in dockerfile or f"127.0.0.1:{port}/" not in probe:
+            found.append(f"{name}: must listen and be probed on its configured port {port}")
+    for name, service in services.items():
+        for variable, value in (service.get("environment") or {}).items():
+            match = re.fullmatch(r"http://(\w+):(\d+)", str(value))
+            if match and int(match.group(2)) != CONFIG[PORT_OF[match.group(1)]]["port"]:
+                found.append(f"{name}: {variable} points at the wrong port")
     text = (ROOT / "compose.yml").read_text()
-    assert "SECRET_KEY:" not in text and "SERVICE_TOKEN:" not in text
+    for secret in SECRETS:
+        if re.search(rf"^\s*{secret}:", text, re.M):
+            found.append(f"compose.yml must not set {secret}")
+    return found
+
+
+def test_the_deployment_files_have_no_problems():
+    assert problems(*load()) == []
+
+
+@pytest.mark.parametrize("service", ["storage", "ml_worker", "gateway"])
+def test_removing_a_health_check_is_caught(service):
+    compose, env = load()
+    broken = copy.deepcopy(compose)
+    del broken["services"][service]["healthcheck"]
+    assert f"{service}: no health check" in problems(broken, env)
+
+
+@pytest.mark.parametrize("service, variable", [("storage", "STORAGE_DATABASE_URL"), ("gateway", "GATEWAY_ML_URL"),
+                                               ("ml_worker", "ML_DATABASE_URL")])
+def test_removing_a_required_variable_is_caught(service, variable):
+    compose, env = load()
+    broken = copy.deepcopy(compose)
+    broken["services"][service]["environment"] = {k: v for k, v in broken["services"][service]["environment"].items() if k != variable}
+    assert f"{service}: {variable} is not provided" in problems(broken, env)
+
+
+def test_removing_a_secret_from_the_env_example_is_caught():
+    compose, env = load()
+    assert ".env.example: SERVICE_TOKEN must be listed, empty" in problems(compose, env.replace("SERVICE_TOKEN=\n", ""))
+
+
+def test_publishing_an_internal_port_is_caught():
+    compose, env = load()
+    broken = copy.deepcopy(compose)
+    broken["services"]["storage"]["ports"] = ["8002:8002"]
+    assert any("only the gateway" in p for p in problems(broken, env))
+
+
+def test_the_monitoring_profile_provisions_prometheus_and_a_grafana_dashboard():
+    compose, _ = load()
+    assert compose["services"]["prometheus"]["profiles"] == ["monitoring"]
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = scrape["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert sorted(targets) == sorted(f"{name}:{CONFIG[name]['port']}" for name in ("storage", "collector", "ml", "gateway"))
+    import json
+
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "digit-lab.json").read_text())
+    expressions = " ".join(p["targets"][0]["expr"] for p in dashboard["panels"])
+    for family in ("http_requests_total", "http_request_duration_seconds_bucket", "predictions_total", "runs_total",
+                   "ml_queue_depth", "storage_run_heartbeat_age_seconds"):
+        assert family in expressions
+
+
+def test_a_ci_workflow_runs_the_same_make_test():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    steps = workflow["jobs"]["test"]["steps"]
+    assert any(step.get("run") == "make test" for step in steps)

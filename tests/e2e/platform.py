@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -105,18 +106,22 @@ class Platform:
             time.sleep(1)
         raise TimeoutError("no production model after the first-start job")
 
-    def start_service(self, name: str) -> None:
+    def start_service(self, name: str, workers: int = 1) -> None:
         service = SERVICES[name]
         log = open(self.workdir / "logs" / f"{name}.out", "ab")
+        metrics = self.workdir / "metrics" / name
+        shutil.rmtree(metrics, ignore_errors=True)
+        metrics.mkdir(parents=True)
         self.processes[name] = subprocess.Popen(
             [GUNICORN, "--chdir", str(ROOT / service), "--bind", f"127.0.0.1:{self.ports[name]}",
-             "--workers", "1", "--timeout", "120", f"{service}.wsgi"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+             "--workers", str(workers), "--timeout", "120", f"{service}.wsgi"],
+            env={**self.env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
-    def start_worker(self) -> None:
-        log = open(self.workdir / "logs" / "ml_worker.out", "ab")
-        self.processes["ml_worker"] = subprocess.Popen(
+    def start_worker(self, name: str = "ml_worker") -> None:
+        log = open(self.workdir / "logs" / f"{name}.out", "ab")
+        self.processes[name] = subprocess.Popen(
             [PYTHON, str(ROOT / "ml_svc" / "manage.py"), "db_worker", "--interval", "0.2", "--no-reload", "--no-startup-delay"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
