@@ -102,4 +102,8 @@ def json_500(request):
 
 
 def json_400(request, exception=None):
+    from django.core.exceptions import RequestDataTooBig
+
+    if isinstance(exception, RequestDataTooBig):
+        return error_response("too_large", "The request body is over this service's size cap.", status=413)
     return error_response("bad_request", "The request could not be understood.", status=400)

@@ -11,9 +11,11 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from accounts.lockout import locked_out
 from accounts.models import audit
 from accounts.roles import has_role
 from api import selectors, services
+from api.idempotency import idempotent
 from api.permissions import RoleRequired
 from gateway_site import peers
 from kit.errors import AppError
@@ -29,12 +31,21 @@ class TokenInput(serializers.Serializer):
     password = serializers.CharField(max_length=200)
 
 
-@api_view(["POST"])
+@api_view(["POST", "DELETE"])
 @permission_classes([AllowAny])
 def token_create(request):
+    """POST: a token for good credentials. DELETE (with the token): revoke it."""
+    if request.method == "DELETE":
+        if not request.user.is_authenticated or request.auth is None:
+            raise AppError("not_authenticated", "Send the token to revoke in the Authorization header.", status=401)
+        request.auth.delete()
+        audit(actor=request.user.get_username(), action="token.revoke")
+        return Response(status=status.HTTP_204_NO_CONTENT)
     data = validated(TokenInput, request.data)
     user = authenticate(request, username=data["username"], password=data["password"])
     if user is None:
+        if getattr(request, "axes_locked_out", False):
+            return locked_out(request)
         raise AppError("invalid_credentials", "Wrong username or password.", status=401)
     token, _ = Token.objects.get_or_create(user=user)
     return Response({"token": token.key})
@@ -151,6 +162,7 @@ class CollectInput(serializers.Serializer):
 
 @api_view(["POST"])
 @permission_classes([Engineer])
+@idempotent
 def collect_and_store(request):
     data = validated(CollectInput, request.data)
     run = services.collect_start(username=request.user.get_username(), **data)
@@ -165,6 +177,7 @@ class TrainInput(serializers.Serializer):
 
 @api_view(["POST"])
 @permission_classes([Engineer])
+@idempotent
 def train_model(request):
     data = validated(TrainInput, request.data)
     run = services.training_start(username=request.user.get_username(), **data)
@@ -178,6 +191,7 @@ class FineTuneInput(serializers.Serializer):
 
 @api_view(["POST"])
 @permission_classes([Engineer])
+@idempotent
 def fine_tune(request):
     data = validated(FineTuneInput, request.data)
     run = services.fine_tune_start(username=request.user.get_username(), **data)

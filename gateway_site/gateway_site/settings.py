@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import plotly
@@ -29,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "django_htmx",
     "accounts",
     "api",
@@ -48,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "web.middleware.PeerErrorPageMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 ROOT_URLCONF = "gateway_site.urls"
 WSGI_APPLICATION = "gateway_site.wsgi.application"
@@ -70,11 +73,25 @@ STATIC_URL = "/static/"
 # plotly's own bundled plotly.min.js, served locally (no CDN).
 STATICFILES_DIRS = [("plotly", str(Path(plotly.__file__).parent / "package_data"))]
 STATIC_ROOT = REPO_ROOT / "var" / "static" / "gateway"
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Login throttling: 5 failures for one username from one address lock that pair for 15 minutes.
+AXES_FAILURE_LIMIT = int(CONFIG.get("login_failure_limit"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(CONFIG.get("login_lockout_minutes")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
+AXES_RESET_ON_SUCCESS = True
 LOGIN_URL = "/login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login"
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = bool(CONFIG.get("secure_cookies"))
+# Behind TLS (`gateway.https: true`): secure cookies, HTTPS redirects and HSTS; `check --deploy` is clean then.
+HTTPS = bool(CONFIG.get("https"))
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -92,5 +109,6 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    "DEFAULT_THROTTLE_RATES": {},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

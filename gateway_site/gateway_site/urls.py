@@ -15,5 +15,7 @@ urlpatterns = [
     path("", include("web.urls")),
 ]
 
+handler400 = "web.views.bad_request"
 handler403 = "web.views.forbidden"
+handler500 = "web.views.server_error"
 handler404 = "web.views.not_found"

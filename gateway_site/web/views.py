@@ -6,9 +6,10 @@ import base64
 from functools import wraps
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,7 +20,7 @@ from accounts.roles import ROLE_TITLES, has_role, role_of
 from accounts.services import account_set_role
 from api import selectors, services
 from gateway_site import peers
-from kit.errors import AppError, PeerUnavailable
+from kit.errors import AppError, PeerUnavailable, error_response
 from reports.services import model_report as model_report_bytes
 from web import charts
 from web.images import pixels_png_data_url
@@ -429,6 +430,25 @@ def model_report(request, version_id: int, kind: str):
     response = HttpResponse(data, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="model-v{version_id}-report.pdf"'
     return response
+
+
+def bad_request(request, exception=None):
+    """A body over the size cap is a 413 naming the cap; any other unreadable request a 400. JSON for the API."""
+    if isinstance(exception, RequestDataTooBig):
+        status, code = 413, "too_large"
+        message = f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024} KiB."
+    else:
+        status, code, message = 400, "bad_request", "The request could not be understood."
+    if request.path.startswith("/api/"):
+        return error_response(code, message, status=status)
+    return render(request, "web/error.html", {"status": status, "message": message}, status=status)
+
+
+def server_error(request):
+    message = "Something went wrong on our side; it has been logged."
+    if request.path.startswith("/api/"):
+        return error_response("internal_error", message, status=500)
+    return render(request, "web/error.html", {"status": 500, "message": message}, status=500)
 
 
 def forbidden(request, exception=None):

@@ -1,0 +1,91 @@
+"""Accounts: revocable tokens, login throttling, session rotation, CSRF, deploy checks, idempotent scenarios."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_revoked_token_no_longer_opens_the_api(api_as, fake_peers):
+    client = api_as("viewer")
+    assert client.get("/api/runs").status_code == 200
+    assert client.delete("/api/auth/token").status_code == 204
+    assert client.get("/api/runs").status_code == 401
+
+
+@pytest.mark.throttled_logins
+def test_five_failed_logins_lock_that_account_for_that_address(client, users):
+    for _ in range(5):
+        bad = client.post("/api/auth/token", {"username": "viewer", "password": "guess"}, content_type="application/json")
+        assert bad.status_code in (401, 429)
+    locked = client.post("/api/auth/token", {"username": "viewer", "password": PASSWORD}, content_type="application/json")
+    assert locked.status_code == 429 and locked.json()["error"]["code"] == "locked_out" and locked["Retry-After"]
+    page = client.post("/login", {"username": "viewer", "password": PASSWORD})
+    assert page.status_code == 429 and "Too many failed logins" in page.content.decode()
+    other = client.post("/api/auth/token", {"username": "engineer", "password": PASSWORD}, content_type="application/json")
+    assert other.status_code == 200, "another account is not locked"
+
+
+def test_the_session_key_changes_at_login_and_dies_at_logout(client, users, fake_peers):
+    client.get("/login")
+    before = client.cookies.get("sessionid")
+    client.post("/login", {"username": "viewer", "password": PASSWORD})
+    session = client.cookies["sessionid"].value
+    assert before is None or before.value != session
+    stolen = Client()
+    stolen.cookies["sessionid"] = session
+    assert stolen.get("/history").status_code == 200
+    client.post("/logout")
+    assert stolen.get("/history").status_code == 302, "the old session cookie no longer logs anyone in"
+
+
+def test_forms_and_htmx_posts_need_the_csrf_token(users, fake_peers):
+    browser = Client(enforce_csrf_checks=True)
+    assert browser.post("/login", {"username": "viewer", "password": PASSWORD}).status_code == 403
+    browser.get("/login")
+    token = browser.cookies["csrftoken"].value
+    assert browser.post("/login", {"username": "viewer", "password": PASSWORD, "csrfmiddlewaretoken": token}).status_code == 302
+    assert browser.post("/recognize", {"image_data": ""}, HTTP_HX_REQUEST="true").status_code == 403
+    with_header = browser.post("/recognize", {"image_data": ""}, HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value)
+    assert with_header.status_code == 200
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    env = {**os.environ, "GATEWAY_HTTPS": "true", "GATEWAY_DEBUG": "false", "SECRET_KEY": "k" * 20 + "-Zq8!x@long-random-secret-value-0042",
+           "SERVICE_TOKEN": "s" * 32, "GATEWAY_ALLOWED_HOSTS": "digits.example.org", "PYTHONPATH": str(ROOT),
+           "GATEWAY_LOG_FILE": str(tmp_path / "gateway.jsonl")}
+    done = subprocess.run([sys.executable, str(ROOT / "gateway_site" / "manage.py"), "check", "--deploy", "--fail-level", "WARNING"],
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_same_idempotency_key_creates_one_run(api_as, fake_peers, monkeypatch):
+    started = []
+    original = fake_peers["ml"].start_training
+    monkeypatch.setattr(fake_peers["ml"], "start_training", lambda **p: started.append(p) or original(**p))
+    client = api_as("engineer")
+    first = client.post("/api/scenarios/train-model", {"dataset_id": 1}, format="json", HTTP_IDEMPOTENCY_KEY="abc-1")
+    again = client.post("/api/scenarios/train-model", {"dataset_id": 1}, format="json", HTTP_IDEMPOTENCY_KEY="abc-1")
+    assert first.status_code == again.status_code == 202 and first.json() == again.json()
+    assert again["Idempotent-Replayed"] == "true" and len(started) == 1
+    reused = client.post("/api/scenarios/train-model", {"dataset_id": 2}, format="json", HTTP_IDEMPOTENCY_KEY="abc-1")
+    assert reused.status_code == 422 and len(started) == 1
+    client.post("/api/scenarios/train-model", {"dataset_id": 1}, format="json")
+    client.post("/api/scenarios/train-model", {"dataset_id": 1}, format="json")
+    assert len(started) == 3, "without a key every POST is its own run"
+
+
+def test_a_failed_first_attempt_does_not_burn_the_key(api_as, fake_peers):
+    client = api_as("engineer")
+    fake_peers["ml"].down = True
+    assert client.post("/api/scenarios/collect-and-store", {"source": "mnist-5k"}, format="json", HTTP_IDEMPOTENCY_KEY="k2").status_code == 503
+    fake_peers["ml"].down = False
+    assert client.post("/api/scenarios/collect-and-store", {"source": "mnist-5k"}, format="json", HTTP_IDEMPOTENCY_KEY="k2").status_code == 202

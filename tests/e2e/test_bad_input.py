@@ -1,0 +1,186 @@
+"""Hostile input on every public endpoint: a JSON 4xx in the error shape, nothing written, every service still ready."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from tests.e2e.test_platform_flow import Api, sample_digits
+
+
+def png(array: np.ndarray, mode: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+BLANK_28 = [[0] * 28] * 28
+DIGIT = sample_digits()[0][321]
+GOOD_PNG = png(255 - np.asarray(Image.fromarray(DIGIT).resize((140, 140))))
+bomb = io.BytesIO()
+Image.new("1", (20000, 20000)).save(bomb, format="PNG")
+GIF = io.BytesIO()
+Image.new("L", (28, 28), 255).save(GIF, format="GIF")
+BLANK_16BIT = png(np.zeros((64, 64), np.uint16), "I;16")
+BLANK_RGBA = png(np.zeros((64, 64, 4), np.uint8), "RGBA")
+
+# (kind, method, path, how the body is sent, body)
+CASES: list[tuple[str, str, str, str, object]] = []
+
+
+def case(kind: str, method: str, path: str, how: str, body: object = None) -> None:
+    CASES.append((kind, method, path, how, body))
+
+
+JSON_ENDPOINTS = ["/api/predictions", "/api/predictions/batch", "/api/samples", "/api/scenarios/collect-and-store",
+                  "/api/scenarios/train-model", "/api/scenarios/fine-tune", "/api/models/{model}/promote",
+                  "/api/predictions/{prediction}/feedback", "/api/samples/{sample}/review", "/api/auth/token"]
+for path in JSON_ENDPOINTS:
+    case("empty body", "POST", path, "raw-json", b"")
+    case("malformed JSON", "POST", path, "raw-json", b'{"source": "mnist-5k",')
+    case("JSON that is not an object", "POST", path, "raw-json", b"[1, 2, 3]")
+    case("wrong content type", "POST", path, "raw-xml", b"<digit>7</digit>")
+    case("unknown fields", "POST", path, "json", {"surprise": True})
+case("huge body", "POST", "/api/predictions", "raw-json", b'{"pixels": [' + b"0," * 2_000_000 + b"0]}")
+case("huge body", "POST", "/api/scenarios/train-model", "raw-json", b'{"dataset_id": 1, "x": "' + b"a" * 3_000_000 + b'"}')
+case("huge body", "POST", "/api/predictions", "multipart", {"image": ("big.png", b"\x89PNG" + b"0" * 2_200_000)})
+for wrong in ("seven", True, [7], {"n": 7}, 7.5, None):
+    case("wrong types", "POST", "/api/predictions", "json", {"pixels": wrong})
+    case("wrong types", "POST", "/api/scenarios/train-model", "json", {"dataset_id": wrong})
+    case("wrong types", "POST", "/api/predictions/{prediction}/feedback", "json", {"label": wrong})
+case("wrong types", "POST", "/api/scenarios/collect-and-store", "json", {"source": "mnist-5k", "batch_size": "big"})
+case("wrong types", "POST", "/api/scenarios/train-model", "json", {"dataset_id": "{dataset}", "hyperparameters": {"epochs": "ten"}})
+case("wrong types", "POST", "/api/scenarios/train-model", "json", {"dataset_id": "{dataset}", "hyperparameters": [1]})
+case("wrong types", "GET", "/api/predictions?digit=seven", "none")
+case("missing fields", "POST", "/api/scenarios/collect-and-store", "json", {"batch_size": 10})
+case("missing fields", "POST", "/api/scenarios/train-model", "json", {"architecture": "cnn"})
+case("missing fields", "POST", "/api/scenarios/fine-tune", "json", {"hyperparameters": {}})
+case("missing fields", "POST", "/api/samples", "json", {"pixels": BLANK_28})
+case("missing fields", "POST", "/api/predictions", "multipart", {"label": "7"})
+case("out-of-range values", "POST", "/api/scenarios/collect-and-store", "json", {"source": "mnist-5k", "batch_size": 0})
+case("out-of-range values", "POST", "/api/scenarios/collect-and-store", "json", {"source": "mnist-5k", "max_samples": -5})
+case("out-of-range values", "POST", "/api/scenarios/train-model", "json", {"dataset_id": "{dataset}", "hyperparameters": {"epochs": 10_000}})
+case("out-of-range values", "POST", "/api/scenarios/train-model", "json", {"dataset_id": "{dataset}", "hyperparameters": {"learning_rate": -1}})
+case("out-of-range values", "POST", "/api/scenarios/train-model", "json", {"dataset_id": "{dataset}", "architecture": "resnet-9000"})
+case("out-of-range values", "POST", "/api/predictions/{prediction}/feedback", "json", {"label": 10})
+case("out-of-range values", "POST", "/api/samples/{sample}/review", "json", {"decision": "maybe"})
+case("out-of-range values", "POST", "/api/models/{model}/promote", "json", {"alias": "staging"})
+case("truncated PNG", "POST", "/api/predictions", "json", {"image_base64": b64(GOOD_PNG[: len(GOOD_PNG) // 2])})
+case("truncated PNG", "POST", "/api/predictions", "multipart", {"image": ("digit.png", GOOD_PNG[:60])})
+case("truncated PNG", "POST", "/api/samples", "json", {"label": 3, "image_base64": b64(GOOD_PNG[:100])})
+case("extension/magic mismatch", "POST", "/api/predictions", "multipart", {"image": ("digit.png", GIF.getvalue())})
+case("extension/magic mismatch", "POST", "/api/predictions", "multipart", {"image": ("digit.png", b"%PDF-1.7 not an image")})
+case("extension/magic mismatch", "POST", "/api/predictions", "json", {"image_base64": b64(b"GIF89a" + b"\x00" * 40)})
+case("image bomb", "POST", "/api/predictions", "json", {"image_base64": b64(bomb.getvalue())})
+case("image bomb", "POST", "/api/predictions", "multipart", {"image": ("bomb.png", bomb.getvalue())})
+case("image bomb", "POST", "/api/samples", "json", {"label": 1, "image_base64": b64(bomb.getvalue())})
+case("16-bit image, blank", "POST", "/api/predictions", "json", {"image_base64": b64(BLANK_16BIT)})
+case("RGBA image, blank", "POST", "/api/predictions", "json", {"image_base64": b64(BLANK_RGBA)})
+case("RGBA image, blank", "POST", "/api/predictions", "multipart", {"image": ("canvas.png", BLANK_RGBA)})
+for shape in ([[0] * 28] * 27, [[0] * 29] * 28, [0] * 784, [[[0]] * 28] * 28, []):
+    case("wrong pixel array shape", "POST", "/api/predictions", "json", {"pixels": shape})
+case("wrong pixel array shape", "POST", "/api/predictions/batch", "json", {"images": []})
+case("wrong pixel array shape", "POST", "/api/predictions/batch", "json", {"images": [{"pixels": BLANK_28}] * 257})
+for value in ("NaN", "Infinity", -1, 256, 1e9):
+    case("NaN and out-of-range pixels", "POST", "/api/predictions", "raw-json",
+         json.dumps({"pixels": [[0] * 27 + [value]] + [[0] * 28] * 27}).replace('"NaN"', "NaN").replace('"Infinity"', "Infinity").encode())
+case("blank canvas", "POST", "/api/predictions", "json", {"pixels": BLANK_28})
+case("blank canvas", "POST", "/api/predictions", "json", {"image_base64": b64(png(np.full((280, 280), 255, np.uint8)))})
+case("blank canvas", "POST", "/api/predictions", "json", {"image_base64": "data:image/png;base64," + b64(BLANK_RGBA)})
+case("blank canvas", "POST", "/api/samples", "json", {"label": 4, "pixels": BLANK_28})
+for path in ("/api/runs/987654", "/api/models/987654", "/api/datasets/987654", "/api/models/987654/report.pdf",
+             "/api/models/987654/compare?with=1"):
+    case("unknown ids", "GET", path, "none")
+case("unknown ids", "POST", "/api/predictions/987654/feedback", "json", {"label": 3})
+case("unknown ids", "POST", "/api/samples/987654/review", "json", {"decision": "accept"})
+case("unknown ids", "POST", "/api/models/987654/promote", "json", {"reason": "x"})
+case("unknown ids", "POST", "/api/scenarios/train-model", "json", {"dataset_id": 987654})
+case("unknown ids", "POST", "/api/scenarios/fine-tune", "json", {"base_model_id": 987654})
+case("unknown ids", "GET", "/api/no-such-endpoint", "none")
+case("other users' objects", "POST", "/api/predictions/{others_prediction}/feedback", "json", {"label": 3})
+case("other users' objects", "GET", "/api/runs/{others_run}", "none")
+
+
+def counts(engineer: Api) -> dict:
+    return {
+        "predictions": engineer.get("/api/predictions").json()["count"],
+        "runs": engineer.get("/api/runs").json()["count"],
+        "samples": sum(engineer.get("/api/samples", params={"status": s}).json()["count"] for s in ("pending", "accepted", "rejected")),
+        "datasets": engineer.get("/api/datasets").json()["count"],
+        "models": engineer.get("/api/models").json()["count"],
+        "ledger": engineer.get("/api/models/ledger").json()["count"],
+    }
+
+
+def test_the_battery_is_large_and_varied():
+    assert len(CASES) >= 100 and len({kind for kind, *_ in CASES}) >= 12
+
+
+@pytest.fixture(scope="module")
+def world(platform):
+    production = platform.ensure_production_model()
+    gateway = platform.url("gateway")
+    viewer, engineer = Api(gateway, "viewer", platform.demo_password), Api(gateway, "engineer", platform.demo_password)
+    mine = viewer.post("/api/predictions", {"pixels": DIGIT.tolist()}).json()
+    engineers = engineer.post("/api/predictions", {"pixels": DIGIT.tolist()}).json()
+    sample = viewer.post("/api/samples", {"label": 5, "pixels": DIGIT.tolist()}).json()
+    run = engineer.get("/api/runs").json()["results"][0]
+    return {"viewer": viewer, "engineer": engineer, "ids": {
+        "model": production["id"], "prediction": mine["id"], "sample": sample["id"], "dataset": production["datasets"][0],
+        "others_prediction": engineers["id"], "others_run": run["id"]}}
+
+
+def test_every_hostile_request_is_a_json_4xx_that_changes_nothing(world, platform):
+    viewer, engineer, ids = world["viewer"], world["engineer"], world["ids"]
+    before = counts(engineer)
+    failures = []
+    for kind, method, path, how, body in CASES:
+        # Viewers own predictions and samples; engineer-only endpoints are sent by the engineer.
+        caller = viewer if ("predictions" in path or path == "/api/samples" or "others" in path) else engineer
+        url = caller.base + path.format(**ids)
+        headers = dict(caller.headers) if path != "/api/auth/token" else {}
+        if how == "json" and isinstance(body, dict) and "{dataset}" in json.dumps(body):
+            body = json.loads(json.dumps(body).replace('"{dataset}"', str(ids["dataset"])))
+        if how == "json":
+            response = requests.request(method, url, json=body, headers=headers, timeout=30)
+        elif how == "multipart":
+            files = {k: v for k, v in body.items() if isinstance(v, tuple)}
+            data = {k: v for k, v in body.items() if not isinstance(v, tuple)}
+            response = requests.request(method, url, files=files or {"x": ("x.txt", b"")}, data=data, headers=headers, timeout=30)
+        elif how.startswith("raw"):
+            kind_header = "application/json" if how == "raw-json" else "application/xml"
+            response = requests.request(method, url, data=body, headers={**headers, "Content-Type": kind_header}, timeout=30)
+        else:
+            response = requests.request(method, url, headers=headers, timeout=30)
+        try:
+            error = response.json()["error"]
+            shaped = set(error) == {"code", "message", "details"} and error["message"]
+        except (ValueError, KeyError, TypeError):
+            shaped = False
+        if not (400 <= response.status_code < 500 and shaped):
+            failures.append((kind, method, path, response.status_code, response.text[:120]))
+    assert failures == [], failures
+    assert counts(engineer) == before, "nothing was written"
+    for service in ("storage", "collector", "ml", "gateway"):
+        assert requests.get(platform.url(service) + "/ready", timeout=5).status_code == 200, service
+
+
+def test_odd_but_valid_images_are_classified_not_refused(world):
+    viewer = world["viewer"]
+    ink = np.asarray(Image.fromarray(DIGIT).resize((84, 84)))
+    sixteen = png(ink.astype(np.uint16) * 257, "I;16")
+    rgba = np.zeros((84, 84, 4), np.uint8)
+    rgba[..., 3] = ink
+    for image in (sixteen, png(rgba, "RGBA")):
+        response = viewer.post("/api/predictions", {"image_base64": b64(image)})
+        assert response.status_code == 201, response.text
