@@ -7,13 +7,10 @@ in CI (CI=true), where an unreachable database is a failure.
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -37,35 +34,13 @@ def reachable(url: str) -> bool:
 
 
 def throwaway_postgres():
-    """Start a private cluster from Debian's postgresql binaries on a free port.
+    """A private cluster for this run (tests/pgcluster.py); returns (url, stop)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.pgcluster import start_cluster
 
-    Returns (url, stop). As root, the cluster runs as the `postgres` system user,
-    since initdb refuses to run as root.
-    """
-    bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-    if not bindirs:
-        sys.exit("No PostgreSQL is reachable and none is installed: apt-get install postgresql")
-    bindir = bindirs[-1]
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    workdir = tempfile.mkdtemp(prefix="pg-test-")
-    if as_user:
-        shutil.chown(workdir, "postgres")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    data = f"{workdir}/data"
-    subprocess.run([*as_user, f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust"],
-                   check=True, stdout=subprocess.DEVNULL)
-    options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", data, "-o", options, "-l", f"{workdir}/log", "-w", "start"],
-                   check=True, stdout=subprocess.DEVNULL)
-    print(f"started a throwaway PostgreSQL on port {port}", flush=True)
-
-    def stop() -> None:
-        subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "stop"], stdout=subprocess.DEVNULL)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-    return f"postgres://postgres@127.0.0.1:{port}/postgres", stop
+    cluster = start_cluster()
+    print(f"started a throwaway PostgreSQL on port {cluster.port}", flush=True)
+    return cluster.url, cluster.stop
 
 
 def count(xml_file: Path) -> tuple[int, int, int]:

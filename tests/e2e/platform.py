@@ -32,6 +32,7 @@ def free_port() -> int:
 @dataclass
 class Platform:
     workdir: Path
+    database_server: str = ""
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
@@ -153,7 +154,7 @@ class Platform:
         self._drop_database()
 
     def _create_database(self) -> None:
-        base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        base = self.database_server or os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
         name = f"e2e_{secrets.token_hex(6)}"
         self.admin_url = base
         connection = psycopg2.connect(base)
