@@ -53,6 +53,10 @@ def predictions_create_batch(*, username: str, payload: dict) -> dict:
     """Classify up to 256 images in one call; every answered one is recorded in the history."""
     if not isinstance(payload, dict) or set(payload) - {"images", "model_id"}:
         raise AppError("invalid", "Send {\"images\": [...], \"model_id\"?}.")
+    images = payload.get("images")
+    if not isinstance(images, list) or not 1 <= len(images) <= 256 or not all(isinstance(i, dict) for i in images):
+        raise AppError("invalid", "images must be a list of 1 to 256 objects, each like a single prediction's body.",
+                       details={"images": "required"})
     answer = peers.ml().predict_batch(payload)
     answered = [r for r in answer["results"] if "digit" in r]
     share = answer["latency_ms"] / max(len(answered), 1)

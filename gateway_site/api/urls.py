@@ -1,9 +1,12 @@
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.permissions import AllowAny
 
 import gateway_site.converters  # noqa: F401 - registers <report_kind:>
 from api import views
 
 urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     path("auth/token", views.token_create),
     path("health", views.health),
     path("predictions", views.predictions),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from django.http import HttpResponse
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import api_view, permission_classes
@@ -31,6 +32,7 @@ class TokenInput(serializers.Serializer):
     password = serializers.CharField(max_length=200)
 
 
+@extend_schema(request=TokenInput)
 @api_view(["POST", "DELETE"])
 @permission_classes([AllowAny])
 def token_create(request):
@@ -92,6 +94,7 @@ class FeedbackInput(serializers.Serializer):
     label = serializers.IntegerField(min_value=0, max_value=9)
 
 
+@extend_schema(request=FeedbackInput)
 @api_view(["POST"])
 @permission_classes([Viewer])
 def prediction_feedback(request, prediction_id: int):
@@ -131,6 +134,7 @@ class ReviewInput(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["accept", "reject"])
 
 
+@extend_schema(request=ReviewInput)
 @api_view(["POST"])
 @permission_classes([Engineer])
 def sample_review(request, sample_id: int):
@@ -160,6 +164,7 @@ class CollectInput(serializers.Serializer):
     split = serializers.CharField(max_length=10, required=False, default="train")
 
 
+@extend_schema(request=CollectInput)
 @api_view(["POST"])
 @permission_classes([Engineer])
 @idempotent
@@ -175,6 +180,7 @@ class TrainInput(serializers.Serializer):
     hyperparameters = serializers.DictField(required=False, default=dict)
 
 
+@extend_schema(request=TrainInput)
 @api_view(["POST"])
 @permission_classes([Engineer])
 @idempotent
@@ -189,6 +195,7 @@ class FineTuneInput(serializers.Serializer):
     hyperparameters = serializers.DictField(required=False, default=dict)
 
 
+@extend_schema(request=FineTuneInput)
 @api_view(["POST"])
 @permission_classes([Engineer])
 @idempotent
@@ -287,6 +294,7 @@ class PromoteInput(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
+@extend_schema(request=PromoteInput)
 @api_view(["POST"])
 @permission_classes([Admin])
 def model_promote(request, version_id: int):

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "axes",
+    "drf_spectacular",
     "django_htmx",
     "accounts",
     "api",
@@ -110,5 +111,16 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_THROTTLE_RATES": {},
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Digit Lab API",
+    "DESCRIPTION": "Train, serve and improve a handwritten-digit classifier. Errors: {\"error\": {\"code\", \"message\", \"details\"}}.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api",
+    # Schema-quality hints are not deployment problems: keep them out of `check --deploy`.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
