@@ -76,6 +76,7 @@ def test_the_runs_page_polls_unfinished_runs(client, users, fake_peers):
     client.login(username="engineer", password=PASSWORD)
     html = client.get("/runs").content.decode()
     assert 'hx-get="/runs/5/row"' in html and "epoch 1/2" in html and "50%" in html
-    fake_peers["storage"].runs[5].update(status="succeeded", progress=1.0)
+    fake_peers["storage"].runs[5].update(status="succeeded", progress=1.0, started_at="2026-01-01T00:00:00Z",
+                                         finished_at="2026-01-01T00:01:05Z")
     row = client.get("/runs/5/row").content.decode()
-    assert "hx-trigger" not in row and "100%" in row
+    assert "hx-trigger" not in row and "100%" in row and "1 min 05 s" in row

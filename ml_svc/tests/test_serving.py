@@ -131,3 +131,10 @@ def test_a_batch_is_answered_item_by_item(api, storage, digits, trained_weights)
     assert body["results"][2]["error"]["code"] == "blank_image"
     too_many = api.post("/predict/batch", {"images": [{"pixels": [[0] * 28] * 28}] * 257}, content_type="application/json")
     assert too_many.status_code == 400
+
+
+@pytest.mark.django_db
+def test_ml_svc_refuses_calls_without_the_service_token(client, storage):
+    assert client.post("/predict", {"pixels": [[0] * 28] * 28}, content_type="application/json").status_code == 401
+    assert client.post("/jobs/train", {}, content_type="application/json", HTTP_X_SERVICE_TOKEN="guess").status_code == 401
+    assert client.get("/health").status_code == 200 and client.get("/metrics").status_code == 200

@@ -26,3 +26,16 @@ def clock(value: str | None) -> str:
 def get_item(mapping: dict | None, key: str):
     """`mapping[key]` in a template (keys that are not identifiers)."""
     return (mapping or {}).get(key)
+
+
+@register.filter
+def duration(run: dict) -> str:
+    """How long a run took (or has taken so far): `1 min 05 s`, `12.3 s`; empty before it starts."""
+    from django.utils import timezone
+
+    started = parse_datetime(run.get("started_at") or "")
+    if started is None:
+        return ""
+    ended = parse_datetime(run.get("finished_at") or "") or timezone.now()
+    seconds = max((ended - started).total_seconds(), 0.0)
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s" if seconds >= 60 else f"{seconds:.1f} s"
