@@ -74,6 +74,7 @@ STATIC_URL = "/static/"
 # plotly's own bundled plotly.min.js, served locally (no CDN).
 STATICFILES_DIRS = [("plotly", str(Path(plotly.__file__).parent / "package_data"))]
 STATIC_ROOT = REPO_ROOT / "var" / "static" / "gateway"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing folder before collectstatic
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 # Login throttling: 5 failures for one username from one address lock that pair for 15 minutes.
 AXES_FAILURE_LIMIT = int(CONFIG.get("login_failure_limit"))

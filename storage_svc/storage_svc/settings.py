@@ -50,4 +50,5 @@ TEMPLATES = [
 ]
 STATIC_URL = "/static/"
 STATIC_ROOT = REPO_ROOT / "var" / "static" / "storage"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing folder before collectstatic
 REST_FRAMEWORK = REST_FRAMEWORK_INTERNAL
