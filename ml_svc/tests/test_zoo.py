@@ -49,7 +49,6 @@ def test_fine_tune_settings_have_defaults_and_bounds():
 def test_a_fixed_seed_gives_the_same_model(digits):
     images, labels = digits[0][:600], digits[1][:600]
     hp = validate_hyperparameters(ARCHITECTURES["mlp"], {"epochs": 1, "hidden": 32})
-    first, second = ARCHITECTURES["mlp"].build(hp), ARCHITECTURES["mlp"].build(hp)
     torch.manual_seed(0)
     first = ARCHITECTURES["mlp"].build(hp)
     train(first, images, labels, hp, on_progress=lambda f, e: None)
