@@ -45,20 +45,21 @@ class MetricsMiddleware:
 def metrics_view(extra: Callable[[], Iterable] | None = None):
     """`GET /metrics` in Prometheus text; `extra` yields metric families computed at scrape time."""
 
-    class Extra(Collector):
+    class ScrapeTime(Collector):
         def collect(self):
-            yield from extra() if extra else ()
+            yield from extra()
+
+    scrape_time = CollectorRegistry()
+    if extra:
+        scrape_time.register(ScrapeTime())
 
     def view(request):
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            processes = CollectorRegistry()
+            multiprocess.MultiProcessCollector(processes)
         else:
-            registry = CollectorRegistry()
-            for collector in list(REGISTRY._collector_to_names):
-                registry.register(collector)
-        if extra:
-            registry.register(Extra())
-        return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+            processes = REGISTRY
+        body = generate_latest(processes) + generate_latest(scrape_time)
+        return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
 
     return view

@@ -1,15 +1,10 @@
 """What a locked-out login gets: a JSON 429 from the API, a page for the browser."""
 
-from django.shortcuts import render
-
-from kit.errors import error_response
+from web.errors import error_answer
 
 
 def locked_out(request, credentials=None, *args, **kwargs):
     message = "Too many failed logins: this account is locked here for a while. Try again later."
-    if request.path.startswith("/api/"):
-        response = error_response("locked_out", message, status=429)
-    else:
-        response = render(request, "web/error.html", {"status": 429, "message": message}, status=429)
+    response = error_answer(request, status=429, code="locked_out", message=message)
     response["Retry-After"] = "900"
     return response

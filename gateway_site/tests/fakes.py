@@ -188,7 +188,7 @@ class FakeStorage(Peer):
                 "hyperparameters": {}, "created_at": "2026-01-01T00:00:00Z"}
 
     def annotate_model_version(self, version_id, note):
-        self.versions[version_id]["note"] = note
+        self.versions.setdefault(version_id, self.get_model_version(version_id))["note"] = note
         return self.versions[version_id]
 
     def get_alias(self, name):

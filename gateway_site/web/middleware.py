@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from django.shortcuts import render
-
-from kit.errors import AppError, PeerUnavailable, app_error_response
+from kit.errors import AppError, PeerUnavailable
+from web.errors import error_answer
 
 
 class PeerErrorPageMiddleware:
@@ -17,12 +16,7 @@ class PeerErrorPageMiddleware:
     def process_exception(self, request, exception):
         if not isinstance(exception, AppError):
             return None
-        if request.path.startswith("/api/"):
-            return app_error_response(exception)
-        template = "web/_error.html" if getattr(request, "htmx", False) else "web/error.html"
-        context = {
-            "status": exception.status,
-            "message": exception.message,
-            "service": exception.service if isinstance(exception, PeerUnavailable) else None,
-        }
-        return render(request, template, context, status=exception.status)
+        return error_answer(
+            request, status=exception.status, code=exception.code, message=exception.message, details=exception.details,
+            service=exception.service if isinstance(exception, PeerUnavailable) else None,
+        )

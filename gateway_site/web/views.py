@@ -20,9 +20,10 @@ from accounts.roles import ROLE_TITLES, has_role, role_of
 from accounts.services import account_set_role
 from api import selectors, services
 from gateway_site import peers
-from kit.errors import AppError, PeerUnavailable, error_response
+from kit.errors import AppError, PeerUnavailable
 from reports.services import model_report as model_report_bytes
 from web import charts
+from web.errors import error_answer
 from web.images import pixels_png_data_url
 
 MAX_UPLOAD_BYTES = services.MAX_IMAGE_BYTES
@@ -433,31 +434,21 @@ def model_report(request, version_id: int, kind: str):
 
 
 def bad_request(request, exception=None):
-    """A body over the size cap is a 413 naming the cap; any other unreadable request a 400. JSON for the API."""
+    """A body over the size cap is a 413 naming the cap; any other unreadable request a 400."""
     if isinstance(exception, RequestDataTooBig):
-        status, code = 413, "too_large"
         message = f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024} KiB."
-    else:
-        status, code, message = 400, "bad_request", "The request could not be understood."
-    if request.path.startswith("/api/"):
-        return error_response(code, message, status=status)
-    return render(request, "web/error.html", {"status": status, "message": message}, status=status)
+        return error_answer(request, status=413, code="too_large", message=message)
+    return error_answer(request, status=400, code="bad_request", message="The request could not be understood.")
 
 
 def server_error(request):
     message = "Something went wrong on our side; it has been logged."
-    if request.path.startswith("/api/"):
-        return error_response("internal_error", message, status=500)
-    return render(request, "web/error.html", {"status": 500, "message": message}, status=500)
+    return error_answer(request, status=500, code="internal_error", message=message)
 
 
 def forbidden(request, exception=None):
-    return render(request, "web/error.html", {"status": 403, "message": "Your role does not allow this page."}, status=403)
+    return error_answer(request, status=403, code="permission_denied", message="Your role does not allow this page.")
 
 
 def not_found(request, exception=None):
-    if request.path.startswith("/api/"):
-        from kit.errors import json_404
-
-        return json_404(request, exception)
-    return render(request, "web/error.html", {"status": 404, "message": "There is no such page."}, status=404)
+    return error_answer(request, status=404, code="not_found", message=f"There is no such page: {request.path}")

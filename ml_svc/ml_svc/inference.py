@@ -134,14 +134,21 @@ def canonical_input(payload: dict) -> np.ndarray:
     return canonical_from_bytes(data)
 
 
+def requested_model(payload: dict) -> LoadedModel:
+    """The version a request names with `model_id`, else the production one."""
+    model_id = payload.get("model_id")
+    if model_id is None:
+        return model_cache().production()
+    if isinstance(model_id, bool) or not isinstance(model_id, int):
+        raise AppError("invalid", "model_id must be an integer.")
+    return model_cache().version(model_id)
+
+
 def predict(payload: dict) -> dict:
     """Classify one image: digit, probabilities, the model, and the 28x28 input it saw."""
     started = time.perf_counter()
     image = canonical_input(payload)
-    model_id = payload.get("model_id")
-    if model_id is not None and (isinstance(model_id, bool) or not isinstance(model_id, int)):
-        raise AppError("invalid", "model_id must be an integer.")
-    loaded = model_cache().version(model_id) if model_id is not None else model_cache().production()
+    loaded = requested_model(payload)
     with torch.inference_mode():
         probabilities = predict_proba(loaded.module, image[None])[0]
     PREDICTIONS.labels(loaded.info["version"], str(int(probabilities.argmax()))).inc()
@@ -162,9 +169,6 @@ def predict_batch(payload: dict) -> dict:
     images = payload.get("images") if isinstance(payload, dict) else None
     if not isinstance(images, list) or not 1 <= len(images) <= MAX_BATCH:
         raise AppError("invalid", f"images must be a list of 1 to {MAX_BATCH} items, each like a /predict body.")
-    model_id = payload.get("model_id")
-    if model_id is not None and (isinstance(model_id, bool) or not isinstance(model_id, int)):
-        raise AppError("invalid", "model_id must be an integer.")
     started = time.perf_counter()
     canonical, results = [], []
     for item in images:
@@ -173,7 +177,7 @@ def predict_batch(payload: dict) -> dict:
             results.append(None)
         except AppError as exc:
             results.append({"error": {"code": exc.code, "message": exc.message}})
-    loaded = model_cache().version(model_id) if model_id is not None else model_cache().production()
+    loaded = requested_model(payload)
     if canonical:
         probabilities = predict_proba(loaded.module, np.stack(canonical))
     answers = iter(zip(canonical, probabilities if canonical else [], strict=True))
