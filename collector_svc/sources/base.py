@@ -22,6 +22,7 @@ class Source:
 
     def __init__(self):
         self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._described: dict[str, dict] = {}
         self._lock = threading.Lock()
 
     def load_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -45,15 +46,21 @@ class Source:
         """Forget cached arrays; the next request reads the source again."""
         with self._lock:
             self._cache.clear()
+            self._described.clear()
 
     def describe(self) -> dict:
         """Counts per split, class distribution and the SHA-256 of each split's pixels."""
         splits = {}
         for split in self.splits:
+            if split in self._described:
+                splits[split] = self._described[split]
+                continue
             images, labels = self.arrays(split)
             splits[split] = {
                 "count": int(len(labels)),
                 "class_counts": {str(d): int(c) for d, c in enumerate(np.bincount(labels, minlength=10))},
                 "sha256": hashlib.sha256(imagepack.pack(images, labels)).hexdigest(),
             }
+            if self.cacheable:  # hashing a whole split is costly; it cannot change until reset()
+                self._described[split] = splits[split]
         return {"source": self.name, "description": self.description, "splits": splits}
