@@ -8,6 +8,7 @@ import json
 import threading
 from typing import Any
 
+import orjson
 import requests
 
 from kit import imagepack
@@ -41,6 +42,7 @@ class ServiceClient:
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            session.trust_env = False  # peers are direct: no proxy variables or .netrc to read per call
             self._local.session = session
         return session
 
@@ -104,7 +106,10 @@ class ServiceClient:
         return self.request("GET", path, **kwargs).json()
 
     def post_json(self, path: str, payload: Any, **kwargs: Any) -> Any:
-        return self.request("POST", path, json=payload, **kwargs).json()
+        """POST a JSON body and decode the JSON answer (orjson: the prediction path sends many)."""
+        headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}
+        response = self.request("POST", path, data=orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS), headers=headers, **kwargs)
+        return orjson.loads(response.content)
 
     def ready(self) -> None:
         """Raises PeerUnavailable unless the service says it is ready."""
@@ -229,8 +234,11 @@ class StorageClient(ServiceClient):
     def create_prediction(self, payload: dict) -> dict:
         return self.post_json("/predictions", payload)
 
-    def create_predictions(self, items: list[dict]) -> list[int]:
-        return self.post_json("/predictions/bulk", {"predictions": items})["ids"]
+    def create_predictions(self, items: list[dict]) -> list[dict]:
+        """Record answered predictions in one transaction; each one's {"id", "created_at"}, in order.
+        Items carrying a `request_key` are recorded once however often the call is repeated."""
+        answer = self.post_json("/predictions/bulk", {"predictions": items})
+        return [{"id": i, "created_at": t} for i, t in zip(answer["ids"], answer["created_at"], strict=True)]
 
     def prediction_stats(self, days: int = 14) -> dict:
         return self.get_json("/predictions/stats", params={"days": days})
@@ -271,13 +279,13 @@ class MLClient(ServiceClient):
 
     def predict(self, payload: dict) -> dict:
         # Predicting is read-only for ml_svc, so one retry on a dropped connection is safe.
-        return self.request("POST", "/predict", json=payload, idempotent=True).json()
+        return self.post_json("/predict", payload, idempotent=True)
 
     def architectures(self) -> dict:
         return self.get_json("/architectures")
 
     def predict_batch(self, payload: dict) -> dict:
-        return self.request("POST", "/predict/batch", json=payload, idempotent=True).json()
+        return self.post_json("/predict/batch", payload, idempotent=True)
 
     def compare(self, baseline_id: int, candidate_id: int) -> dict:
         return self.get_json("/compare", params={"baseline": baseline_id, "candidate": candidate_id}, timeout=30.0)

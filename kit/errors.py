@@ -13,12 +13,13 @@ logger = logging.getLogger(__name__)
 class AppError(Exception):
     """An expected failure, reported to the caller as a JSON error."""
 
-    def __init__(self, code: str, message: str, *, status: int = 400, details: Any = None):
+    def __init__(self, code: str, message: str, *, status: int = 400, details: Any = None, retry_after: int = 5):
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
         self.details = details if details is not None else {}
+        self.retry_after = retry_after  # seconds, sent with 429 and 503
 
 
 class PeerUnavailable(AppError):
@@ -38,15 +39,15 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
-def error_response(code: str, message: str, *, status: int, details: Any = None) -> JsonResponse:
+def error_response(code: str, message: str, *, status: int, details: Any = None, retry_after: int = 5) -> JsonResponse:
     response = JsonResponse(error_body(code, message, details), status=status)
-    if status == 503:
-        response["Retry-After"] = "5"
+    if status in (429, 503):
+        response["Retry-After"] = str(retry_after)
     return response
 
 
 def app_error_response(exc: AppError) -> JsonResponse:
-    return error_response(exc.code, exc.message, status=exc.status, details=exc.details)
+    return error_response(exc.code, exc.message, status=exc.status, details=exc.details, retry_after=exc.retry_after)
 
 
 class AppErrorMiddleware:
@@ -70,7 +71,7 @@ def drf_exception_handler(exc, context):
     from rest_framework.views import exception_handler
 
     if isinstance(exc, AppError):
-        return _drf_response(error_body(exc.code, exc.message, exc.details), exc.status)
+        return _drf_response(error_body(exc.code, exc.message, exc.details), exc.status, exc.retry_after)
     response = exception_handler(exc, context)
     if response is None:
         return None
@@ -84,12 +85,12 @@ def drf_exception_handler(exc, context):
     return response
 
 
-def _drf_response(body: dict[str, Any], status: int):
+def _drf_response(body: dict[str, Any], status: int, retry_after: int = 5):
     from rest_framework.response import Response
 
     response = Response(body, status=status)
-    if status == 503:
-        response["Retry-After"] = "5"
+    if status in (429, 503):
+        response["Retry-After"] = str(retry_after)
     return response
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import time
 import uuid
 from datetime import UTC, datetime
+
+import orjson
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
@@ -27,6 +28,10 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
+        # RotatingFileHandler formats each record twice (to decide on rollover, then to write).
+        cached = record.__dict__.get("_json_line")
+        if cached is not None:
+            return cached
         payload = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "service": self.service,
@@ -38,7 +43,8 @@ class JsonFormatter(logging.Formatter):
         payload.update(getattr(record, "fields", {}))
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        record._json_line = orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        return record._json_line
 
 
 def logging_config(service: str, log_file: str, level: str = "INFO", to_stdout: bool = False) -> dict:
@@ -101,23 +107,22 @@ class RequestLogMiddleware:
         caller = getattr(request, "caller", None) or (
             user.get_username() if user is not None and user.is_authenticated else None
         )
-        access_logger.info(
-            "%s %s %s",
-            request.method,
-            request.path,
-            response.status_code,
-            extra={
-                "fields": {
-                    "request_id": request_id,
-                    "method": request.method,
-                    "path": request.path,
-                    "query": request.META.get("QUERY_STRING", ""),
-                    "status": response.status_code,
-                    "latency_ms": round(latency_ms, 2),
-                    "caller": caller,
-                    "bytes": len(response.content) if not response.streaming else None,
-                    **getattr(request, "log_fields", {}),
-                }
-            },
+        log_access(
+            request_id=request_id, method=request.method, path=request.path,
+            query=request.META.get("QUERY_STRING", ""), status=response.status_code, latency_ms=latency_ms,
+            caller=caller, size=len(response.content) if not response.streaming else None,
+            **getattr(request, "log_fields", {}),
         )
         return response
+
+
+def log_access(*, request_id: str, method: str, path: str, query: str, status: int, latency_ms: float,
+               caller: str | None, size: int | None, **fields) -> None:
+    """The one JSON access line of a request."""
+    access_logger.info(
+        "%s %s %s", method, path, status,
+        extra={"fields": {
+            "request_id": request_id, "method": method, "path": path, "query": query, "status": status,
+            "latency_ms": round(latency_ms, 2), "caller": caller, "bytes": size, **fields,
+        }},
+    )

@@ -19,5 +19,8 @@ def account_set_role(*, actor: User, user: User, role: str) -> None:
         raise AppError("invalid", "You cannot remove your own admin role; ask another admin.")
     previous = role_of(user)
     user.groups.set([Group.objects.get(name=role)])
+    from api.hot import forget_tokens  # the API's remembered token checks hold roles
+
+    forget_tokens()
     audit(actor=actor.get_username(), action="account.role", target=f"user:{user.get_username()}",
           details={"from": previous, "to": role})

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from accounts.models import audit
 from accounts.roles import has_role
+from api import predicting
 from gateway_site import peers
 from kit.errors import AppError, PeerUnavailable
 
@@ -26,27 +27,10 @@ def prediction_create(*, username: str, payload: dict, raw_image: bytes | None =
     unknown = set(payload) - PREDICTION_FIELDS
     if unknown:
         raise AppError("invalid", f"Unknown fields: {', '.join(sorted(unknown))}.", details={f: "unknown field" for f in unknown})
-    result = peers.ml().predict(payload)
     image_b64 = payload.get("image_base64") if isinstance(payload.get("image_base64"), str) else None
     if image_b64 and image_b64.startswith("data:"):
         image_b64 = image_b64.partition(",")[2]
-    stored = peers.storage().create_prediction({
-        "image_b64": result["image"],
-        "raw_image_b64": image_b64,
-        "digit": result["digit"],
-        "probabilities": result["probabilities"],
-        "model_version_id": result["model"]["id"],
-        "latency_ms": result["latency_ms"],
-        "user": username,
-    })
-    return {
-        "id": stored["id"],
-        "digit": result["digit"],
-        "probabilities": result["probabilities"],
-        "model": result["model"],
-        "image": result["image"],
-        "created_at": stored["created_at"],
-    }
+    return predicting.predict_and_record(username=username, body=payload, raw_image_b64=image_b64)
 
 
 def predictions_create_batch(*, username: str, payload: dict) -> dict:
@@ -60,13 +44,13 @@ def predictions_create_batch(*, username: str, payload: dict) -> dict:
     answer = peers.ml().predict_batch(payload)
     answered = [r for r in answer["results"] if "digit" in r]
     share = answer["latency_ms"] / max(len(answered), 1)
-    ids = peers.storage().create_predictions([
+    stored = peers.storage().create_predictions([
         {"image_b64": r["image"], "digit": r["digit"], "probabilities": r["probabilities"],
          "model_version_id": answer["model"]["id"], "latency_ms": round(share, 3), "user": username}
         for r in answered
     ]) if answered else []
-    for result, prediction_id in zip(answered, ids, strict=True):
-        result["id"] = prediction_id
+    for result, row in zip(answered, stored, strict=True):
+        result["id"] = row["id"]
     return {"model": answer["model"], "results": answer["results"]}
 
 

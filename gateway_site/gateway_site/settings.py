@@ -20,6 +20,11 @@ COLLECTOR_URL = str(CONFIG.get("collector_url"))
 ML_URL = str(CONFIG.get("ml_url"))
 PEER_TIMEOUT_S = float(CONFIG.get("peer_timeout_s"))
 PAGE_SIZE = int(CONFIG.get("page_size"))
+PREDICT_BATCH_MAX = int(CONFIG.get("predict_batch_max"))
+PREDICT_BATCH_WAIT_S = float(CONFIG.get("predict_batch_wait_ms")) / 1000
+PREDICT_MAX_IN_FLIGHT = int(CONFIG.get("predict_max_in_flight"))
+HISTORY_RETRY_S = float(CONFIG.get("history_retry_s"))
+TOKEN_CACHE_S = float(CONFIG.get("token_cache_s"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -3,4 +3,17 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_site.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from django.conf import settings  # noqa: E402
+
+from api import hot, predicting  # noqa: E402
+from kit.hotpath import HotPaths  # noqa: E402
+
+# Token-authenticated JSON predictions skip Django's machinery (kit/hotpath.py); the rest is Django.
+application = HotPaths(
+    django_application, {("POST", "/api/predictions"): hot.predictions}, service=settings.SERVICE_NAME,
+    authenticate=hot.token_viewer, max_body_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE, applies=hot.applies,
+)
+# gunicorn's worker_exit hook (config/gunicorn.conf.py) calls this: waiting predictions are finished first.
+application.shutdown = predicting.close

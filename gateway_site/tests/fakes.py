@@ -38,7 +38,11 @@ class FakeML(Peer):
     def predict_batch(self, payload):
         self._check()
         one = self.predict({})
-        results = [{k: one[k] for k in ("digit", "probabilities", "image")} for _ in payload["images"]]
+        results = [
+            {"error": {"code": "blank_image", "message": "The image is blank: draw a digit.", "status": 422}}
+            if image.get("pixels") == "blank" else {k: one[k] for k in ("digit", "probabilities", "image")}
+            for image in payload["images"]
+        ]
         return {"model": one["model"], "results": results, "latency_ms": 2.0}
 
     def start_fine_tune(self, **params):
@@ -134,7 +138,14 @@ class FakeStorage(Peer):
              "mean_confidence": 0.95, "correction_rate": 0.0}]}
 
     def create_predictions(self, items):
-        return [self.create_prediction(item)["id"] for item in items]
+        self._check()
+        known = {row.get("request_key"): row for row in self.predictions if row.get("request_key")}
+        stored = []
+        for item in items:
+            row = known.get(item.get("request_key")) or self.create_prediction(item)
+            row["request_key"] = item.get("request_key")
+            stored.append({"id": row["id"], "created_at": row["created_at"]})
+        return stored
 
     def get_prediction(self, prediction_id):
         self._check()

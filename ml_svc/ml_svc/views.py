@@ -32,7 +32,16 @@ def queue_metrics():
 
 @api_view(["POST"])
 def predict(request):
+    """Served by `hot_predict` in the running service (wsgi.py); this view answers in tests' Django client."""
     return Response(inference.predict(request.data))
+
+
+def hot_predict(request) -> tuple[int, dict]:
+    return 200, inference.predict(request.body)
+
+
+def hot_predict_batch(request) -> tuple[int, dict]:
+    return 200, inference.predict_batch(request.body)
 
 
 @api_view(["POST"])

@@ -162,6 +162,8 @@ class Prediction(models.Model):
     user = models.CharField(max_length=150, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     corrected_label = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Set by the gateway's batched history writer so that a retried batch records each prediction once.
+    request_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["-id"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from datetime import timedelta
 
 import numpy as np
@@ -206,9 +207,53 @@ def decode_image_field(value: str, *, field: str, exact_size: int | None = None,
     return data
 
 
+def prediction_rows(items: object) -> list[dict]:
+    """Check a bulk of predictions field by field (the hot history path: no serializer per row)."""
+    if not isinstance(items, list) or not 1 <= len(items) <= 1000:
+        raise AppError("invalid", "predictions must be a list of 1 to 1000 items", details={"predictions": "required"})
+    problems: dict[str, str] = {}
+    for n, item in enumerate(items):
+        where = f"predictions[{n}]"
+        if not isinstance(item, dict):
+            problems[where] = "must be an object"
+            continue
+        unknown = set(item) - PREDICTION_ROW_FIELDS
+        if unknown:
+            problems[where] = f"unknown fields: {', '.join(sorted(unknown))}"
+        checks = {
+            "image_b64": isinstance(item.get("image_b64"), str),
+            "digit": _is_int(item.get("digit")) and 0 <= item["digit"] <= 9,
+            "probabilities": isinstance(item.get("probabilities"), list) and len(item["probabilities"]) == 10
+            and all(_is_number(p) and 0.0 <= p <= 1.0 for p in item["probabilities"]),
+            "model_version_id": _is_int(item.get("model_version_id")),
+            "latency_ms": _is_number(item.get("latency_ms")) and item["latency_ms"] >= 0,
+            "user": isinstance(item.get("user"), str) and 0 < len(item["user"]) <= 150,
+            "raw_image_b64": item.get("raw_image_b64") is None or isinstance(item["raw_image_b64"], str),
+            "request_key": item.get("request_key") is None
+            or (isinstance(item["request_key"], str) and 0 < len(item["request_key"]) <= 64),
+        }
+        problems.update({f"{where}.{name}": "missing or not valid" for name, ok in checks.items() if not ok})
+    if problems:
+        raise AppError("invalid", "The request is not valid.", details=problems)
+    return items
+
+
+PREDICTION_ROW_FIELDS = {"image_b64", "raw_image_b64", "digit", "probabilities", "model_version_id", "latency_ms",
+                         "user", "request_key"}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @transaction.atomic
 def predictions_create_bulk(*, items: list[dict]) -> list[Prediction]:
-    """Several answered predictions in one transaction: all are recorded, or none."""
+    """Several answered predictions in one transaction: all are recorded, or none. Items with a
+    `request_key` already recorded (a retried batch) are not recorded twice; the stored row is returned."""
     version_ids = {item["model_version_id"] for item in items}
     known = set(ModelVersion.objects.filter(pk__in=version_ids).values_list("pk", flat=True))
     if version_ids - known:
@@ -216,13 +261,25 @@ def predictions_create_bulk(*, items: list[dict]) -> list[Prediction]:
     rows = [
         Prediction(
             image=decode_image_field(item["image_b64"], field="image", exact_size=784, max_size=784),
-            raw_image=None, digit=item["digit"], probabilities=item["probabilities"],
-            confidence=max(item["probabilities"]),
+            raw_image=decode_image_field(item["raw_image_b64"], field="raw_image", max_size=2 * 1024 * 1024)
+            if item.get("raw_image_b64") else None,
+            digit=item["digit"], probabilities=item["probabilities"], confidence=max(item["probabilities"]),
             model_version_id=item["model_version_id"], latency_ms=item["latency_ms"], user=item["user"],
+            request_key=item.get("request_key"),
         )
         for item in items
     ]
-    return Prediction.objects.bulk_create(rows)
+    keys = [row.request_key for row in rows if row.request_key]
+    if not keys:
+        return Prediction.objects.bulk_create(rows)
+    if len(keys) != len(rows) or len(set(keys)) != len(keys):
+        raise AppError("invalid", "request_key must be given for every item of a bulk, once each")
+    Prediction.objects.bulk_create(rows, ignore_conflicts=True)
+    stored = {key: (pk, created) for key, pk, created in
+              Prediction.objects.filter(request_key__in=keys).values_list("request_key", "id", "created_at")}
+    for row in rows:
+        row.pk, row.created_at = stored[row.request_key]
+    return rows
 
 
 def prediction_create(

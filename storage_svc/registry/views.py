@@ -224,15 +224,11 @@ def prediction_stats(request):
 
 @api_view(["POST"])
 def predictions_bulk(request):
+    """Record answered predictions: {"predictions": [...]} -> their ids and times, in order."""
     items = request.data.get("predictions") if isinstance(request.data, dict) else None
-    if not isinstance(items, list) or not 1 <= len(items) <= 1000:
-        raise AppError("invalid", "predictions must be a list of 1 to 1000 items")
-    serializer = PredictionCreateInput(data=items, many=True)
-    serializer.is_valid(raise_exception=True)
-    for item in serializer.validated_data:
-        item.pop("raw_image_b64", None)
-    created = services.predictions_create_bulk(items=serializer.validated_data)
-    return Response({"ids": [p.pk for p in created]}, status=status.HTTP_201_CREATED)
+    created = services.predictions_create_bulk(items=services.prediction_rows(items))
+    return Response({"ids": [p.pk for p in created], "created_at": [p.created_at for p in created]},
+                    status=status.HTTP_201_CREATED)
 
 
 @api_view(["GET"])

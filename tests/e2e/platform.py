@@ -39,6 +39,9 @@ class Platform:
     database: str = ""
     admin_url: str = ""
     demo_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    # gunicorn workers per service (default 1); the gateway runs threads as in the Procfile
+    workers: dict[str, int] = field(default_factory=dict)
+    threads: dict[str, int] = field(default_factory=lambda: {"gateway": 96})
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -107,15 +110,17 @@ class Platform:
             time.sleep(1)
         raise TimeoutError("no production model after the first-start job")
 
-    def start_service(self, name: str, workers: int = 1) -> None:
+    def start_service(self, name: str, workers: int | None = None) -> None:
+        workers = workers or self.workers.get(name, 1)
         service = SERVICES[name]
         log = open(self.workdir / "logs" / f"{name}.out", "ab")
         metrics = self.workdir / "metrics" / name
         shutil.rmtree(metrics, ignore_errors=True)
         metrics.mkdir(parents=True)
         self.processes[name] = subprocess.Popen(
-            [GUNICORN, "--chdir", str(ROOT / service), "--bind", f"127.0.0.1:{self.ports[name]}",
-             "--workers", str(workers), "--timeout", "120", f"{service}.wsgi"],
+            [GUNICORN, "-c", str(ROOT / "config" / "gunicorn.conf.py"), "--chdir", str(ROOT / service),
+             "--bind", f"127.0.0.1:{self.ports[name]}", "--workers", str(workers),
+             "--threads", str(self.threads.get(name, 1)), f"{service}.wsgi"],
             env={**self.env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

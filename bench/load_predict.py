@@ -1,0 +1,335 @@
+"""Load benchmarks of the prediction path, driven by wrk (Debian's `wrk`) on loopback.
+
+    .venv/bin/python bench/load_predict.py direct     # ml_svc POST /predict with the service token
+    .venv/bin/python bench/load_predict.py gateway    # gateway POST /api/predictions, recorded in history
+    .venv/bin/python bench/load_predict.py overload   # the gateway at 3x its measured capacity
+
+Each starts the platform (fresh PostgreSQL database, the services as `make run` starts them),
+trains a first model, warms up, drives the load for a fixed time and prints throughput,
+p50/p95/p99 latency, answers by status, errors, and CPU and memory per service. The gateway
+benchmark then checks every acknowledged prediction (each 201's id) against the history table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psycopg2
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.platform import Platform  # noqa: E402
+
+MNIST_TEST = ROOT.parent / "shared" / "datasets" / "mnist-t10k"
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+# As `make run` starts them (Procfile).
+SERVING_WORKERS = {"storage": 2, "ml": 2, "gateway": 2}
+
+LUA = r"""
+wrk.method = "POST"
+wrk.body = [==[%(body)s]==]
+wrk.headers["Content-Type"] = "application/json"
+%(headers)s
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) statuses = {}; ids = {}; sent = 0 end
+function request() sent = sent + 1; return wrk.format() end
+%(delay)s
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+  if status == 201 then
+    local id = string.match(body, '^{"id":%%s*(%%d+)')
+    if id then ids[#ids + 1] = id end
+  end
+end
+function done(summary, latency, requests)
+  local counts, sent_all, idfile = {}, 0, io.open("%(ids_path)s", "w")
+  for _, t in ipairs(threads) do
+    for k, v in pairs(t:get("statuses")) do counts[tostring(k)] = (counts[tostring(k)] or 0) + v end
+    sent_all = sent_all + t:get("sent")
+    for _, id in ipairs(t:get("ids")) do idfile:write(id, "\n") end
+  end
+  idfile:close()
+  local parts = {}
+  for k, v in pairs(counts) do parts[#parts + 1] = string.format('"%%s": %%d', k, v) end
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests": %%d, "sent": %%d, "duration_us": %%d, "statuses": {%%s}, ' ..
+    '"errors": {"connect": %%d, "read": %%d, "write": %%d, "timeout": %%d}, ' ..
+    '"p50_us": %%d, "p95_us": %%d, "p99_us": %%d, "max_us": %%d}\n',
+    summary.requests, sent_all, summary.duration, table.concat(parts, ", "),
+    e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max))
+end
+"""
+
+
+def a_digit() -> list[list[int]]:
+    """One real handwritten digit from the official test set, as 28x28 pixels."""
+    data = gzip.decompress((MNIST_TEST / "t10k-images-idx3-ubyte.gz").read_bytes())
+    return np.frombuffer(data, dtype=np.uint8, offset=16, count=784).reshape(28, 28).astype(int).tolist()
+
+
+def process_tree(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    tree, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        tree.append(current)
+        stack.extend(children.get(current, []))
+    return tree
+
+
+def cpu_and_rss(pids: list[int]) -> tuple[float, int]:
+    """CPU seconds used so far and resident bytes, summed over the processes."""
+    cpu, rss = 0.0, 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cpu += (int(fields[11]) + int(fields[12])) / TICK
+        rss += int(fields[21]) * PAGE
+    return cpu, rss
+
+
+class Usage:
+    """CPU (cores busy) and peak memory of each service while the load runs."""
+
+    def __init__(self, platform: Platform):
+        self.trees = {name: process_tree(p.pid) for name, p in platform.processes.items()}
+        with psycopg2.connect(platform.database) as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            self.trees["postgres"] = [pid for (pid,) in cursor.fetchall()]  # the storage service's connections
+        self.peak = dict.fromkeys(self.trees, 0)
+        self._stop = threading.Event()
+
+    def __enter__(self):
+        self.started = time.monotonic()
+        self.cpu0 = {name: cpu_and_rss(pids)[0] for name, pids in self.trees.items()}
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.25):
+            for name, pids in self.trees.items():
+                self.peak[name] = max(self.peak[name], cpu_and_rss(pids)[1])
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        elapsed = time.monotonic() - self.started
+        self.cores = {name: (cpu_and_rss(pids)[0] - self.cpu0[name]) / elapsed for name, pids in self.trees.items()}
+
+    def table(self) -> str:
+        return "\n".join(
+            f"  {name:<10} {self.cores[name]:5.2f} cores   peak RSS {self.peak[name] / 2**20:6.0f} MiB"
+            f"   ({len(self.trees[name])} processes)"
+            for name in self.trees
+        )
+
+
+def wrk(url: str, body: dict, headers: dict[str, str], *, seconds: int, connections: int, workdir: Path,
+        delay_ms: float | None = None) -> dict:
+    ids_path = workdir / f"ids-{time.monotonic_ns()}.txt"
+    script = workdir / "bench.lua"
+    script.write_text(LUA % {
+        "body": json.dumps(body, separators=(",", ":")),
+        "headers": "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()),
+        "delay": f"function delay() return {delay_ms} end" if delay_ms else "",
+        "ids_path": ids_path,
+    })
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    )
+    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["wrk_cpu_s"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    result["ids"] = [int(i) for i in ids_path.read_text().split()]
+    result["rate"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+class Profile:
+    """py-spy samples of one service's processes while the load runs: the functions that hold the time."""
+
+    def __init__(self, platform: Platform, service: str | None, seconds: int):
+        self.service, self.seconds, self.workdir = service, seconds, platform.workdir
+        self.pids = process_tree(platform.processes[service].pid)[1:] if service else []
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self):
+        for pid in self.pids:
+            self.procs.append(subprocess.Popen(
+                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--rate", "200", "--nonblocking", "--gil",
+                 "--duration", str(max(self.seconds - 4, 2)), "--format", "raw", "--output", str(self.workdir / f"spy-{pid}.txt")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))
+        return self
+
+    def __exit__(self, *exc):
+        if not self.pids:
+            return
+        for proc in self.procs:
+            proc.wait()
+        inclusive: dict[str, int] = {}
+        total = 0
+        for pid in self.pids:
+            for line in (self.workdir / f"spy-{pid}.txt").read_text().splitlines():
+                stack, _, count = line.rpartition(" ")
+                total += int(count)
+                for frame in set(stack.split(";")):
+                    name = frame.split(" (")[0] + " " + frame.split("/")[-1].rstrip(")") if "(" in frame else frame
+                    inclusive[name] = inclusive.get(name, 0) + int(count)
+        print(f"\n  py-spy, {self.service} ({total} samples): functions by share of samples, inclusive")
+        for name, count in sorted(inclusive.items(), key=lambda kv: -kv[1])[:40]:
+            print(f"  {100 * count / total:5.1f} %  {name}")
+
+
+def report(title: str, result: dict, usage: Usage | None) -> None:
+    errors = {k: v for k, v in result["errors"].items() if v}
+    print(f"\n{title}")
+    print(f"  {result['requests']:,} answers in {result['duration_us'] / 1e6:.1f} s = {result['rate']:,.0f} req/s; "
+          f"statuses {result['statuses']}; socket errors {errors or 'none'}")
+    print(f"  latency p50 {result['p50_us'] / 1000:.2f} ms  p95 {result['p95_us'] / 1000:.2f} ms  "
+          f"p99 {result['p99_us'] / 1000:.2f} ms  max {result['max_us'] / 1000:.1f} ms")
+    if usage:
+        print(usage.table())
+    print(f"  {'wrk':<10} {result['wrk_cpu_s'] / (result['duration_us'] / 1e6):5.2f} cores")
+
+
+def start(args) -> Platform:
+    platform = Platform(workdir=Path(tempfile.mkdtemp(prefix="bench-load-")), workers=SERVING_WORKERS)
+    platform.start()
+    platform.ensure_production_model()
+    return platform
+
+
+def run_direct(platform: Platform, args) -> None:
+    url = platform.url("ml") + "/predict"
+    body = {"pixels": a_digit()}
+    headers = {"X-Service-Token": platform.env["SERVICE_TOKEN"]}
+    wrk(url, body, headers, seconds=3, connections=args.connections, workdir=platform.workdir)
+    with Usage(platform) as usage, Profile(platform, args.profile, args.seconds):
+        result = wrk(url, body, headers, seconds=args.seconds, connections=args.connections, workdir=platform.workdir)
+    report(f"ml_svc POST /predict, {args.connections} connections, {args.seconds} s", result, usage)
+
+
+def viewer_token(platform: Platform) -> str:
+    return requests.post(platform.url("gateway") + "/api/auth/token",
+                         json={"username": "viewer", "password": platform.demo_password}, timeout=10).json()["token"]
+
+
+def history_check(platform: Platform, acknowledged: list[int]) -> tuple[int, int]:
+    """(acknowledged ids found in history, rows in history)."""
+    with psycopg2.connect(platform.database) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM registry_prediction WHERE id = ANY(%s)", (acknowledged,))
+        found = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM registry_prediction")
+        return found, cursor.fetchone()[0]
+
+
+def run_gateway(platform: Platform, args) -> dict:
+    url = platform.url("gateway") + "/api/predictions"
+    body = {"pixels": a_digit()}
+    headers = {"Authorization": f"Token {viewer_token(platform)}"}
+    wrk(url, body, headers, seconds=3, connections=args.connections, workdir=platform.workdir)
+    with Usage(platform) as usage, Profile(platform, args.profile, args.seconds):
+        result = wrk(url, body, headers, seconds=args.seconds, connections=args.connections, workdir=platform.workdir)
+    report(f"gateway POST /api/predictions (recorded), {args.connections} connections, {args.seconds} s", result, usage)
+    time.sleep(1.0)
+    found, rows = history_check(platform, result["ids"])
+    created = result["statuses"].get("201", 0)
+    print(f"  201 answers {created:,}; their ids in history {found:,}; predictions lost {created - found}; "
+          f"history rows {rows:,} (answers cut off when wrk stopped may add up to {args.connections})")
+    return result
+
+
+def run_overload(platform: Platform, args) -> None:
+    capacity = run_gateway(platform, args)["rate"]
+    url = platform.url("gateway") + "/api/predictions"
+    headers = {"Authorization": f"Token {viewer_token(platform)}"}
+    connections = args.overload_connections
+    offered = 3 * capacity
+    delay_ms = max(connections / offered * 1000.0, 0.01)
+    probes: list[tuple[float, int]] = []
+    stop = threading.Event()
+
+    def probe():
+        session = requests.Session()
+        while not stop.wait(0.2):
+            started = time.perf_counter()
+            try:
+                status = session.post(url, json={"pixels": a_digit()}, headers=headers, timeout=10).status_code
+            except requests.RequestException:
+                status = 0
+            probes.append((time.perf_counter() - started, status))
+
+    prober = threading.Thread(target=probe, daemon=True)
+    with Usage(platform) as usage:
+        prober.start()
+        result = wrk(url, {"pixels": a_digit()}, headers, seconds=args.overload_seconds, connections=connections,
+                     workdir=platform.workdir, delay_ms=delay_ms)
+        stop.set()
+        prober.join()
+    report(f"overload: {connections} connections pacing {offered:,.0f} req/s (3x {capacity:,.0f}) "
+           f"for {args.overload_seconds} s", result, usage)
+    other = {s: n for s, n in result["statuses"].items() if s not in {"201", "429", "503"}}
+    answered = [t for t, s in probes if s == 201]
+    print(f"  answers other than 201/429/503: {other or 'none'}; probe requests: {len(probes)}, "
+          f"201: {len(answered)}, slowest {max(t for t, _ in probes) * 1000:.0f} ms")
+    found, _ = history_check(platform, result["ids"])
+    print(f"  201 answers {result['statuses'].get('201', 0):,}; their ids in history {found:,}")
+    for name in ("gateway", "ml", "storage"):
+        assert platform.processes[name].poll() is None, f"{name} exited"
+    time.sleep(2.0)
+    after = [requests.post(url, json={"pixels": a_digit()}, headers=headers, timeout=10).status_code for _ in range(20)]
+    print(f"  after the overload: {after.count(201)}/20 answered 201; every service still running")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenario", choices=["direct", "gateway", "overload"])
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--overload-seconds", type=int, default=30)
+    parser.add_argument("--overload-connections", type=int, default=512)
+    parser.add_argument("--profile", choices=["ml", "gateway", "storage"],
+                        help="also sample this service with py-spy and print where its time goes")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    platform = start(args)
+    try:
+        {"direct": run_direct, "gateway": run_gateway, "overload": run_overload}[args.scenario](platform, args)
+    finally:
+        platform.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""Gunicorn settings of every service: `gunicorn -c config/gunicorn.conf.py ...` in the Procfile,
+the Dockerfiles, the end-to-end tests and the benchmarks.
+
+WEB_CONCURRENCY sets the worker processes, GUNICORN_THREADS the threads of each (gthread when > 1).
+ml_svc and storage_svc are CPU-bound: one sync worker per core measured fastest (bench/README.md).
+The gateway mostly waits on its peers: its workers run threads, which also lets concurrent
+predictions share one batch to ml_svc and one history write.
+"""
+
+import os
+
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+graceful_timeout = 30
+keepalive = 5
+backlog = 2048
+
+
+def worker_exit(server, worker):
+    """Before a worker process ends, finish what its application still holds (batched predictions)."""
+    shutdown = getattr(getattr(worker, "wsgi", None), "shutdown", None)
+    if shutdown is not None:
+        shutdown()

@@ -1,0 +1,99 @@
+"""One prediction through the gateway: classified by ml_svc, recorded in the history, both in batches.
+
+Each gateway process keeps two batchers (kit/batching.py) in a pipeline: concurrent requests'
+images go to ml_svc in one `/predict/batch` call, and their answers to storage_svc in one bulk
+insert, while the next batch is being classified. A request is answered 201 only after its row
+is committed, so an acknowledged prediction is never lost; a storage outage shorter than
+`history_retry_s` delays answers instead of failing them (each row carries a request key, so a
+retried batch is recorded once). At most `predict_max_in_flight` predictions are inside a process
+at once: past that the answer is an immediate 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import defaultdict
+
+from django.conf import settings
+
+from gateway_site import peers
+from kit.batching import Admission, Batcher
+from kit.errors import AppError
+
+_lock = threading.Lock()
+_pipeline: dict[str, object] = {}
+
+
+def _classify(items: list[dict]) -> list[dict | AppError]:
+    """ml_svc's answers for a batch of prediction bodies, one call per requested model."""
+    results: list[dict | AppError | None] = [None] * len(items)
+    groups: dict[object, list[int]] = defaultdict(list)
+    for position, item in enumerate(items):
+        groups[repr(item.get("model_id"))].append(position)
+    for positions in groups.values():
+        payload: dict = {"images": [{k: v for k, v in items[p].items() if k != "model_id"} for p in positions]}
+        if items[positions[0]].get("model_id") is not None:
+            payload["model_id"] = items[positions[0]]["model_id"]
+        try:
+            answer = peers.ml().predict_batch(payload)
+        except AppError as exc:
+            if exc.status >= 500:
+                raise
+            for position in positions:
+                results[position] = exc
+            continue
+        share = round(answer["latency_ms"] / len(positions), 3)
+        for position, result in zip(positions, answer["results"], strict=True):
+            if "error" in result:
+                error = result["error"]
+                results[position] = AppError(error["code"], error["message"], status=error.get("status", 400))
+            else:
+                results[position] = {**result, "model": answer["model"], "latency_ms": share}
+    return results
+
+
+def _record(rows: list[dict]) -> list[dict]:
+    return peers.storage().create_predictions(rows)
+
+
+def _parts() -> tuple[Batcher, Batcher, Admission]:
+    with _lock:
+        if not _pipeline:
+            _pipeline["classifier"] = Batcher(
+                "prediction batches to ml_svc", _classify, max_items=settings.PREDICT_BATCH_MAX,
+                max_wait_s=settings.PREDICT_BATCH_WAIT_S, max_pending=settings.PREDICT_MAX_IN_FLIGHT,
+            )
+            _pipeline["history"] = Batcher(
+                "history writes to storage_svc", _record, max_items=settings.PREDICT_BATCH_MAX,
+                max_wait_s=settings.PREDICT_BATCH_WAIT_S, max_pending=settings.PREDICT_MAX_IN_FLIGHT,
+                retry_for_s=settings.HISTORY_RETRY_S,
+            )
+            _pipeline["admission"] = Admission(settings.PREDICT_MAX_IN_FLIGHT, "predictions in progress")
+        return _pipeline["classifier"], _pipeline["history"], _pipeline["admission"]
+
+
+def predict_and_record(*, username: str, body: dict, raw_image_b64: str | None = None) -> dict:
+    """The answer of one prediction, after it is recorded in `username`'s history."""
+    classifier, history, admission = _parts()
+    with admission():
+        result = classifier.submit(body)
+        stored = history.submit({
+            "image_b64": result["image"], "raw_image_b64": raw_image_b64, "digit": result["digit"],
+            "probabilities": result["probabilities"], "model_version_id": result["model"]["id"],
+            "latency_ms": result["latency_ms"], "user": username, "request_key": uuid.uuid4().hex,
+        })
+    return {"id": stored["id"], "digit": result["digit"], "probabilities": result["probabilities"],
+            "model": result["model"], "image": result["image"], "created_at": stored["created_at"]}
+
+
+def close(timeout_s: float = 30.0) -> None:
+    """At process exit: let every prediction inside finish (classified, recorded, answered), then stop."""
+    with _lock:
+        parts = dict(_pipeline)
+        _pipeline.clear()
+    if not parts:
+        return
+    parts["admission"].drain(timeout_s)
+    parts["classifier"].close(timeout_s)
+    parts["history"].close(timeout_s)

@@ -1,0 +1,109 @@
+"""A thin WSGI front for the few JSON endpoints that carry heavy load.
+
+Each hot route gets what the Django middleware gives every request (its caller checked,
+the request id carried, one access log line, the request metrics, the JSON error shape,
+the body size cap) without Django's request and response machinery, URL resolver and DRF,
+which were half of every prediction's CPU (bench/README.md). Every other request goes
+to the Django application unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from kit.errors import AppError, error_body
+from kit.metrics import LATENCY, REQUESTS
+from kit.requestlog import REQUEST_ID_HEADER, _request_id, log_access
+
+logger = logging.getLogger(__name__)
+
+REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
+           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+@dataclass
+class HotRequest:
+    """What a hot handler sees: the parsed JSON body and the headers, by WSGI name (HTTP_X_CALLER)."""
+
+    environ: dict
+    body: Any
+    caller: str | None = None
+
+    def header(self, name: str) -> str:
+        return self.environ.get("HTTP_" + name.upper().replace("-", "_"), "")
+
+
+# A handler answers (status, JSON-able body) or raises AppError.
+Handler = Callable[[HotRequest], tuple[int, Any]]
+# An authenticator returns the caller's name or raises AppError (401/403).
+Authenticator = Callable[[HotRequest], str]
+
+
+class HotPaths:
+    def __init__(self, django_app, routes: dict[tuple[str, str], Handler], *, service: str,
+                 authenticate: Authenticator, max_body_bytes: int, applies: Callable[[dict], bool] | None = None):
+        """`applies(environ)` may leave a request of a hot route to Django (e.g. a browser session's)."""
+        self.django_app = django_app
+        self.applies = applies
+        self.routes = routes
+        self.service = service
+        self.authenticate = authenticate
+        self.max_body_bytes = max_body_bytes
+
+    def __call__(self, environ, start_response):
+        handler = self.routes.get((environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")))
+        if handler is None or (self.applies is not None and not self.applies(environ)):
+            return self.django_app(environ, start_response)
+        started = time.perf_counter()
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+        token = _request_id.set(request_id)
+        request = HotRequest(environ, None)
+        headers: list[tuple[str, str]] = []
+        try:
+            request.caller = self.authenticate(request)
+            request.body = self._json_body(environ)
+            status, body = handler(request)
+        except AppError as exc:
+            status, body = exc.status, error_body(exc.code, exc.message, exc.details)
+            if exc.status in (429, 503):
+                headers.append(("Retry-After", str(exc.retry_after)))
+        except Exception:
+            logger.exception("unhandled error on %s", environ.get("PATH_INFO"))
+            status, body = 500, error_body("internal_error", "The server failed to handle the request.")
+        finally:
+            _request_id.reset(token)
+        payload = orjson.dumps(body)
+        headers += [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+                    (REQUEST_ID_HEADER, request_id)]
+        start_response(f"{status} {REASONS.get(status, '')}", headers)
+        elapsed = time.perf_counter() - started
+        path = environ["PATH_INFO"]
+        REQUESTS.labels(self.service, path, environ["REQUEST_METHOD"], str(status)).inc()
+        LATENCY.labels(self.service, path).observe(elapsed)
+        log_access(request_id=request_id, method=environ["REQUEST_METHOD"], path=path,
+                   query=environ.get("QUERY_STRING", ""), status=status, latency_ms=elapsed * 1000,
+                   caller=request.caller, size=len(payload))
+        return [payload]
+
+    def _json_body(self, environ) -> Any:
+        if not environ.get("CONTENT_TYPE", "").startswith("application/json"):
+            raise AppError("unsupported_media_type", "Send the body as application/json.", status=415)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise AppError("bad_request", "Content-Length is not a number.") from None
+        if length > self.max_body_bytes:
+            raise AppError("too_large", "The request body is over this service's size cap.", status=413)
+        try:
+            return orjson.loads(environ["wsgi.input"].read(length))
+        except orjson.JSONDecodeError as exc:
+            raise AppError("parse_error", f"JSON parse error - {exc}") from None

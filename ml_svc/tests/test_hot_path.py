@@ -1,0 +1,78 @@
+"""The served prediction path: ONNX Runtime gives torch's answers, and POST /predict outside Django
+keeps the platform's token check, error shape and request ids."""
+
+import numpy as np
+import pytest
+import torch
+
+from kit.wsgitest import call
+from ml_svc import inference
+from ml_svc.architectures import ARCHITECTURES, validate_hyperparameters
+from ml_svc.training import predict_proba
+from ml_svc.wsgi import application
+from tests.test_serving import register, trained_weights  # noqa: F401 -- a shared fixture
+
+TOKEN = {"X-Service-Token": "test-service-token-0123456789"}
+
+
+@pytest.fixture(autouse=True)
+def real_token(settings):
+    settings.SERVICE_TOKEN = TOKEN["X-Service-Token"]
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_onnx_runtime_answers_what_torch_answers_for_every_architecture(name, digits):
+    architecture = ARCHITECTURES[name]
+    torch.manual_seed(0)
+    module = architecture.build(validate_hyperparameters(architecture, {}))
+    loaded = inference.LoadedModel(version_id=1, module=module)
+    images = digits[0][:37]
+    with torch.inference_mode():
+        expected = predict_proba(module, images)
+    np.testing.assert_allclose(loaded.probabilities(images), expected, atol=1e-5)
+
+
+def test_the_hot_predict_answers_like_the_django_view(api, storage, digits, trained_weights):  # noqa: F811
+    storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
+    body = {"pixels": digits[0][4321].tolist()}
+    hot = call(application, "POST", "/predict", body, headers={**TOKEN, "X-Request-ID": "abc123"})
+    view = api.post("/predict", body, content_type="application/json").json()
+    assert hot.status == 200 and hot.headers["X-Request-ID"] == "abc123"
+    answer = hot.json()
+    assert answer["digit"] == view["digit"] and answer["image"] == view["image"] and answer["model"] == view["model"]
+    np.testing.assert_allclose(answer["probabilities"], view["probabilities"], atol=1e-5)
+
+
+@pytest.mark.parametrize(("body", "headers", "content_type", "status", "code"), [
+    ({"pixels": [[0] * 28] * 28}, {}, "application/json", 401, "unauthorized"),
+    ({"pixels": [[0] * 28] * 28}, {"X-Service-Token": "wrong"}, "application/json", 401, "unauthorized"),
+    (b"{not json", TOKEN, "application/json", 400, "parse_error"),
+    (b"pixels=1", TOKEN, "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    ({"pixels": [[0] * 28] * 28}, TOKEN, "application/json", 422, "blank_image"),
+    ({"pixels": [[0] * 27] * 28}, TOKEN, "application/json", 400, "invalid_pixels"),
+    ({"pixels": [[0] * 28] * 28, "image_base64": "AAAA"}, TOKEN, "application/json", 400, "invalid"),
+    ([1, 2, 3], TOKEN, "application/json", 400, "invalid"),
+])
+def test_the_hot_predict_refuses_bad_requests_with_the_platforms_json_errors(body, headers, content_type, status, code):
+    answer = call(application, "POST", "/predict", body, headers=headers, content_type=content_type)
+    assert answer.status == status and answer.json()["error"]["code"] == code
+    assert answer.headers["Content-Type"] == "application/json" and answer.headers["X-Request-ID"]
+
+
+def test_a_body_over_the_cap_is_refused_before_it_is_read(settings):
+    answer = call(application, "POST", "/predict", b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1), headers=TOKEN)
+    assert answer.status == 413 and answer.json()["error"]["code"] == "too_large"
+
+
+def test_a_batch_reports_each_bad_image_in_place_with_its_status(api, storage, digits, trained_weights):  # noqa: F811
+    storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
+    images = [{"pixels": digits[0][1].tolist()}, {"pixels": [[0] * 28] * 28}, {"pixels": "nope"}]
+    answer = call(application, "POST", "/predict/batch", {"images": images}, headers=TOKEN)
+    results = answer.json()["results"]
+    assert answer.status == 200 and "digit" in results[0]
+    assert results[1]["error"]["status"] == 422 and results[2]["error"]["status"] == 400
+
+
+def test_other_paths_still_go_through_django():
+    assert call(application, "GET", "/health").status == 200
+    assert call(application, "GET", "/architectures").status == 401
