@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages the tests use: the browser, Fashion-MNIST, and poppler (pdftotext, pdftoppm) for reports.
-DEB_PACKAGES := chromium dataset-fashion-mnist poppler-utils
+# Debian packages the tests use: the browser, Fashion-MNIST, and poppler (pdftotext, pdftoppm) for reports;
+# and wrk, the load generator of bench/load_predict.py.
+DEB_PACKAGES := chromium dataset-fashion-mnist poppler-utils wrk
 DEB_STAMP := var/.debian-packages-stamp
 
 .PHONY: run test install lint clean

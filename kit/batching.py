@@ -47,9 +47,9 @@ class Batcher:
         self._pending: list[tuple[Any, Future, float]] = []
         self._condition = threading.Condition()
         self._closing = False
+        self.batches = 0  # handled batches
         self._thread = threading.Thread(target=self._run, name=f"batcher-{name}", daemon=True)
         self._thread.start()
-        self.batches = 0  # handled batches, for tests and metrics
 
     def submit(self, item: Any, timeout_s: float = 30.0) -> Any:
         """Handle `item` with others; its result, or the AppError `handle` gave for it."""

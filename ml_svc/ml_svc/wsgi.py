@@ -14,5 +14,5 @@ from ml_svc.views import hot_predict, hot_predict_batch  # noqa: E402
 # The prediction endpoints skip Django's machinery (kit/hotpath.py); everything else is the Django application.
 application = HotPaths(
     django_application, {("POST", "/predict"): hot_predict, ("POST", "/predict/batch"): hot_predict_batch}, service=settings.SERVICE_NAME,
-    authenticate=hot_service_caller(settings.SERVICE_TOKEN), max_body_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+    authenticate=hot_service_caller, max_body_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
 )

@@ -12,11 +12,11 @@ from ml_svc.training import predict_proba
 from ml_svc.wsgi import application
 from tests.test_serving import register, trained_weights  # noqa: F401 -- a shared fixture
 
-TOKEN = {"X-Service-Token": "test-service-token-0123456789"}
+TOKEN = {"X-Service-Token": "the-service-token-of-these-tests"}
 
 
 @pytest.fixture(autouse=True)
-def real_token(settings):
+def known_token(settings):
     settings.SERVICE_TOKEN = TOKEN["X-Service-Token"]
 
 
@@ -73,6 +73,6 @@ def test_a_batch_reports_each_bad_image_in_place_with_its_status(api, storage, d
     assert results[1]["error"]["status"] == 422 and results[2]["error"]["status"] == 400
 
 
-def test_other_paths_still_go_through_django():
+def test_other_paths_still_go_through_django(db):
     assert call(application, "GET", "/health").status == 200
     assert call(application, "GET", "/architectures").status == 401
