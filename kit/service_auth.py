@@ -12,17 +12,20 @@ SERVICE_TOKEN_HEADER = "X-Service-Token"
 OPEN_PATH_PREFIXES = ("/health", "/ready", "/metrics", "/admin/", "/static/")
 
 
+def valid_service_token(given: str) -> bool:
+    """Whether `given` is this deployment's service token (compared in constant time)."""
+    return hmac.compare_digest(given.encode(), settings.SERVICE_TOKEN.encode())
+
+
 class ServiceTokenMiddleware:
     """Rejects with 401 every request without the right `X-Service-Token`, except health and admin."""
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.expected = settings.SERVICE_TOKEN.encode()
 
     def __call__(self, request):
         if not request.path.startswith(OPEN_PATH_PREFIXES):
-            given = request.headers.get(SERVICE_TOKEN_HEADER, "").encode()
-            if not hmac.compare_digest(given, self.expected):
+            if not valid_service_token(request.headers.get(SERVICE_TOKEN_HEADER, "")):
                 return error_response(
                     "unauthorized", "A valid service token is required.", status=401
                 )
@@ -38,7 +41,7 @@ def service_token_required(view):
         bearer = request.headers.get("Authorization", "")
         if bearer.startswith("Bearer "):
             given = given or bearer.removeprefix("Bearer ")
-        if not hmac.compare_digest(given.encode(), settings.SERVICE_TOKEN.encode()):
+        if not valid_service_token(given):
             return error_response("unauthorized", "A valid service token is required.", status=401)
         return view(request, *args, **kwargs)
 
@@ -47,6 +50,6 @@ def service_token_required(view):
 
 def hot_service_caller(request) -> str:
     """The service-token check of `ServiceTokenMiddleware`, for a `kit.hotpath` route."""
-    if not hmac.compare_digest(request.header(SERVICE_TOKEN_HEADER).encode(), settings.SERVICE_TOKEN.encode()):
+    if not valid_service_token(request.header(SERVICE_TOKEN_HEADER)):
         raise AppError("unauthorized", "A valid service token is required.", status=401)
     return request.header("X-Caller") or "service"
