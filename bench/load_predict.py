@@ -259,6 +259,8 @@ def run_gateway(platform: Platform, args) -> dict:
     body = {"pixels": a_digit()}
     headers = {"Authorization": f"Token {viewer_token(platform)}"}
     wrk(url, body, headers, seconds=3, connections=args.connections, workdir=platform.workdir)
+    time.sleep(1.0)
+    rows_before = history_check(platform, [])[1]
     with Usage(platform) as usage, Profile(platform, args.profile, args.seconds):
         result = wrk(url, body, headers, seconds=args.seconds, connections=args.connections, workdir=platform.workdir)
     report(f"gateway POST /api/predictions (recorded), {args.connections} connections, {args.seconds} s", result, usage)
@@ -266,7 +268,8 @@ def run_gateway(platform: Platform, args) -> dict:
     found, rows = history_check(platform, result["ids"])
     created = result["statuses"].get("201", 0)
     print(f"  201 answers {created:,}; their ids in history {found:,}; predictions lost {created - found}; "
-          f"history rows {rows:,} (answers cut off when wrk stopped may add up to {args.connections})")
+          f"rows added {rows - rows_before:,} (requests in flight when wrk stopped, unseen by it, "
+          f"may add up to {args.connections})")
     return result
 
 

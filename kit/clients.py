@@ -231,9 +231,6 @@ class StorageClient(ServiceClient):
         return self.get_json(f"/predictions/{prediction_id}")
 
     # Predictions
-    def create_prediction(self, payload: dict) -> dict:
-        return self.post_json("/predictions", payload)
-
     def create_predictions(self, items: list[dict]) -> list[dict]:
         """Record answered predictions in one transaction; each one's {"id", "created_at"}, in order.
         Items carrying a `request_key` are recorded once however often the call is repeated."""

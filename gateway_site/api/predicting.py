@@ -58,6 +58,9 @@ def _record(rows: list[dict]) -> list[dict]:
 
 
 def _parts() -> tuple[Batcher, Batcher, Admission]:
+    parts = _pipeline.copy()
+    if parts:  # built: no lock on the prediction path
+        return parts["classifier"], parts["history"], parts["admission"]
     with _lock:
         if not _pipeline:
             _pipeline["classifier"] = Batcher(
