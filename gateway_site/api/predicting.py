@@ -22,7 +22,7 @@ from kit.batching import Admission, Batcher
 from kit.errors import AppError
 
 _lock = threading.Lock()
-_pipeline: dict[str, object] = {}
+_pipeline: tuple[Batcher, Batcher, Admission] | None = None
 
 
 def _classify(items: list[dict]) -> list[dict | AppError]:
@@ -58,22 +58,23 @@ def _record(rows: list[dict]) -> list[dict]:
 
 
 def _parts() -> tuple[Batcher, Batcher, Admission]:
-    parts = _pipeline.copy()
-    if parts:  # built: no lock on the prediction path
-        return parts["classifier"], parts["history"], parts["admission"]
+    """This process's (classifier, history, admission), built on first use and published in one assignment,
+    so the prediction path reads it without a lock and never sees half of it."""
+    global _pipeline
+    pipeline = _pipeline
+    if pipeline is not None:
+        return pipeline
     with _lock:
-        if not _pipeline:
-            _pipeline["classifier"] = Batcher(
-                "prediction batches to ml_svc", _classify, max_items=settings.PREDICT_BATCH_MAX,
-                max_wait_s=settings.PREDICT_BATCH_WAIT_S, max_pending=settings.PREDICT_MAX_IN_FLIGHT,
+        if _pipeline is None:
+            _pipeline = (
+                Batcher("prediction batches to ml_svc", _classify, max_items=settings.PREDICT_BATCH_MAX,
+                        max_wait_s=settings.PREDICT_BATCH_WAIT_S, max_pending=settings.PREDICT_MAX_IN_FLIGHT),
+                Batcher("history writes to storage_svc", _record, max_items=settings.PREDICT_BATCH_MAX,
+                        max_wait_s=settings.PREDICT_BATCH_WAIT_S, max_pending=settings.PREDICT_MAX_IN_FLIGHT,
+                        retry_for_s=settings.HISTORY_RETRY_S),
+                Admission(settings.PREDICT_MAX_IN_FLIGHT, "predictions in progress"),
             )
-            _pipeline["history"] = Batcher(
-                "history writes to storage_svc", _record, max_items=settings.PREDICT_BATCH_MAX,
-                max_wait_s=settings.PREDICT_BATCH_WAIT_S, max_pending=settings.PREDICT_MAX_IN_FLIGHT,
-                retry_for_s=settings.HISTORY_RETRY_S,
-            )
-            _pipeline["admission"] = Admission(settings.PREDICT_MAX_IN_FLIGHT, "predictions in progress")
-        return _pipeline["classifier"], _pipeline["history"], _pipeline["admission"]
+        return _pipeline
 
 
 def predict_and_record(*, username: str, body: dict, raw_image_b64: str | None = None) -> dict:
@@ -92,11 +93,12 @@ def predict_and_record(*, username: str, body: dict, raw_image_b64: str | None =
 
 def close(timeout_s: float = 30.0) -> None:
     """At process exit: let every prediction inside finish (classified, recorded, answered), then stop."""
+    global _pipeline
     with _lock:
-        parts = dict(_pipeline)
-        _pipeline.clear()
-    if not parts:
+        pipeline, _pipeline = _pipeline, None
+    if pipeline is None:
         return
-    parts["admission"].drain(timeout_s)
-    parts["classifier"].close(timeout_s)
-    parts["history"].close(timeout_s)
+    classifier, history, admission = pipeline
+    admission.drain(timeout_s)
+    classifier.close(timeout_s)
+    history.close(timeout_s)
