@@ -9,7 +9,7 @@ import numpy as np
 from torch import nn
 
 from kit.errors import AppError
-from ml_svc.training import evaluate, predict_proba, stratified_split
+from ml_svc.training import evaluate, metrics_of, stratified_split
 
 SHOWN_SAMPLES = 24
 
@@ -62,14 +62,13 @@ def evaluate_with_images(model: nn.Module, images: np.ndarray, labels: np.ndarra
     return metrics
 
 
-def compare(baseline: nn.Module, candidate: nn.Module, images: np.ndarray, labels: np.ndarray) -> dict:
-    """Candidate vs baseline on the same digits: accuracy and per-class deltas, samples fixed and broken."""
+def compare(before: np.ndarray, after: np.ndarray, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Candidate vs baseline on the same digits, from each one's class probabilities (N, 10) on `images`:
+    accuracy and per-class deltas, samples fixed and broken."""
     labels = np.asarray(labels, dtype=np.int64)
-    before = predict_proba(baseline, images)
-    after = predict_proba(candidate, images)
     old, new = before.argmax(1), after.argmax(1)
-    base_metrics = evaluate(baseline, images, labels)
-    cand_metrics = evaluate(candidate, images, labels)
+    base_metrics = metrics_of(before, labels)
+    cand_metrics = metrics_of(after, labels)
 
     def shown(indices: np.ndarray) -> list[dict]:
         return [{"index": int(i), "label": int(labels[i]), "before": int(old[i]), "after": int(new[i]),

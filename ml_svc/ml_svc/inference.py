@@ -28,6 +28,10 @@ from ml_svc.weights import load_weights
 logger = logging.getLogger(__name__)
 
 
+def version_info(version_id: int) -> dict:
+    return {"id": version_id, "version": f"v{version_id}"}
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A stored version: its torch module (evaluation, fine-tuning) and, for serving, the same
@@ -38,7 +42,7 @@ class LoadedModel:
 
     @property
     def info(self) -> dict:
-        return {"id": self.version_id, "version": f"v{self.version_id}"}
+        return version_info(self.version_id)
 
     @cached_property
     def session(self) -> onnxruntime.InferenceSession:
@@ -89,6 +93,7 @@ class ModelCache:
         self._production: LoadedModel | None = None
         self._checked_at = 0.0
         self._pinned: OrderedDict[int, LoadedModel] = OrderedDict()
+        self.comparisons: dict[tuple[int, int], dict] = {}  # see compare_versions
 
     def production(self) -> LoadedModel:
         with self._lock:
@@ -140,6 +145,7 @@ class ModelCache:
 
 
 _cache: ModelCache | None = None
+COMPARISONS_KEPT = 64
 
 
 def model_cache() -> ModelCache:
@@ -229,11 +235,23 @@ def predict_batch(payload: dict) -> dict:
 
 
 def compare_versions(baseline_id: int, candidate_id: int) -> dict:
-    """Both versions on the held-out digits of the baseline's first dataset."""
+    """Both versions on the held-out digits of the baseline's first dataset. Versions, weights and
+    datasets never change, so neither does a pair's comparison: computed once, then remembered."""
+    cache = model_cache()
+    key = (baseline_id, candidate_id)
+    result = cache.comparisons.get(key)
+    if result is None:
+        result = _comparison(cache.version(baseline_id), cache.version(candidate_id))
+        cache.comparisons[key] = result
+        while len(cache.comparisons) > COMPARISONS_KEPT:
+            cache.comparisons.pop(next(iter(cache.comparisons)), None)
+    return {"baseline": version_info(baseline_id), "candidate": version_info(candidate_id), **result}
+
+
+def _comparison(baseline: LoadedModel, candidate: LoadedModel) -> dict:
     from ml_svc.evaluation import compare, dataset_split, held_out_dataset_id
 
-    cache = model_cache()
-    baseline, candidate = cache.version(baseline_id), cache.version(candidate_id)
-    data = dataset_split(peers.storage(), held_out_dataset_id(peers.storage().get_model_version(baseline_id)))
-    result = compare(baseline.module, candidate.module, data.val_images, data.val_labels)
-    return {"baseline": baseline.info, "candidate": candidate.info, "dataset_id": data.dataset_id, **result}
+    storage = peers.storage()
+    data = dataset_split(storage, held_out_dataset_id(storage.get_model_version(baseline.version_id)))
+    before, after = baseline.probabilities(data.val_images), candidate.probabilities(data.val_images)
+    return {"dataset_id": data.dataset_id, **compare(before, after, data.val_images, data.val_labels)}

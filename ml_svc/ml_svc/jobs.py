@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from django.conf import settings
 from django_tasks import task
+from torch import nn
 
 from kit import imagepack
 from kit.errors import AppError
@@ -27,7 +28,7 @@ from ml_svc.architectures import (
     validate_values,
 )
 from ml_svc.evaluation import SplitData, compare, dataset_split, evaluate_with_images, held_out_dataset_id
-from ml_svc.inference import load_model_version, model_cache
+from ml_svc.inference import LoadedModel, load_model_version, model_cache
 from ml_svc.training import TrainingCancelled, predict_proba, stratified_split, train
 from ml_svc.weights import weights_to_bytes
 
@@ -128,6 +129,9 @@ def train_body(reporter: RunReporter, run: dict) -> dict:
     model = architecture.build(hp)
     epochs, seconds = _train_with_progress(reporter, model, data.train_images, data.train_labels, hp, data)
     metrics = _metrics(reporter, model, data, epochs, seconds, trained_on=len(data.train_labels) * hp["epochs"])
+    production = _production_judged_alike(data)
+    if production is not None:  # stored with the version: its report shows it without asking for it again
+        metrics["comparison"] = _comparison(production, model, data)
     version = _register(model, run, {
         "architecture": architecture.name, "hyperparameters": hp, "dataset_ids": [params["dataset_id"]], "metrics": metrics,
     })
@@ -160,7 +164,7 @@ def fine_tune_body(reporter: RunReporter, run: dict) -> dict:
     epochs, seconds = _train_with_progress(reporter, model, images, labels, hp, data)
     metrics = _metrics(reporter, model, data, epochs, seconds, trained_on=len(labels) * hp["epochs"])
     production = model_cache().production()
-    metrics["comparison"] = {"against": production.info, **compare(production.module, model, data.val_images, data.val_labels)}
+    metrics["comparison"] = _comparison(production, model, data)
     metrics["user_samples"] = {
         "count": int(len(user_labels)),
         "accuracy_before": float((predict_proba(production.module, user_images).argmax(1) == user_labels).mean()),
@@ -198,6 +202,24 @@ def _metrics(reporter, model, data: SplitData, epochs: list[dict], seconds: floa
         "split": data.info,
     })
     return metrics
+
+
+def _production_judged_alike(data: SplitData) -> LoadedModel | None:
+    """The production version, if there is one and it is judged on the same held-out digits as `data`."""
+    try:
+        production = model_cache().production()
+    except AppError as exc:
+        if exc.code != "no_model":
+            raise
+        return None
+    judged_on = held_out_dataset_id(peers.storage().get_model_version(production.version_id))
+    return production if judged_on == data.dataset_id else None
+
+
+def _comparison(production: LoadedModel, model: nn.Module, data: SplitData) -> dict:
+    """The new version against production on the held-out digits, as ml_svc's `/compare` would answer."""
+    before, after = predict_proba(production.module, data.val_images), predict_proba(model, data.val_images)
+    return {"against": production.info, **compare(before, after, data.val_images, data.val_labels)}
 
 
 def _register(model, run: dict, fields: dict) -> dict:

@@ -123,7 +123,11 @@ def predict_proba(model: nn.Module, images: np.ndarray, batch_size: int = 1000) 
 
 def evaluate(model: nn.Module, images: np.ndarray, labels: np.ndarray, *, mistakes: int = 0) -> dict:
     """Accuracy, per-class precision/recall/F1, confusion matrix, most confident mistakes."""
-    probabilities = predict_proba(model, images)
+    return metrics_of(predict_proba(model, images), labels, mistakes=mistakes)
+
+
+def metrics_of(probabilities: np.ndarray, labels: np.ndarray, *, mistakes: int = 0) -> dict:
+    """`evaluate`'s metrics from class probabilities (N, 10) already computed."""
     predicted = probabilities.argmax(1)
     labels = np.asarray(labels, dtype=np.int64)
     confusion = np.zeros((10, 10), dtype=np.int64)

@@ -47,6 +47,7 @@ def test_training_registers_an_evaluated_version_and_reports_epochs(storage, col
     assert version["metrics"]["accuracy"] == result["accuracy"] > 0.5
     assert version["metrics"]["split"] == {"dataset_id": dataset_id, "train": 4500, "validation": 500, "fraction": 0.1, "seed": 0}
     assert len(version["metrics"]["confusion_matrix"]) == 10
+    assert "comparison" not in version["metrics"], "nothing serves yet, so there is nothing to compare with"
     finished = storage.get_run(run["id"])
     assert finished["status"] == "succeeded" and [e["epoch"] for e in finished["epochs"]] == [1, 2]
 
@@ -167,3 +168,39 @@ def test_two_versions_are_compared_on_the_same_held_out_digits(api, storage, col
     assert body["baseline"]["id"] == first and body["candidate"]["id"] == second and body["evaluated_on"] == 500
     assert len(body["confusion_matrix_delta"]) == 10
     assert api.get("/compare?baseline=x").status_code == 400
+
+
+def trained_on(storage, dataset_id: int) -> dict:
+    run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
+                                                  "hyperparameters": {"epochs": 1, "width": 8}}, created_by="eve")
+    return storage.versions[run_scenario(run["id"], train_body)["model_version_id"]]
+
+
+def test_a_version_trained_on_productions_data_stores_the_comparison_compare_would_answer(api, storage, collector, settings):
+    settings.ALIAS_REFRESH_S = 0.0
+    production_id = trained_production(storage, collector)
+    production = storage.versions[production_id]
+    version = trained_on(storage, production["metrics"]["split"]["dataset_id"])
+    stored = version["metrics"]["comparison"]
+    assert stored["against"] == {"id": production_id, "version": f"v{production_id}"}
+    assert stored["accuracy"]["baseline"] == production["metrics"]["accuracy"]
+    assert stored["accuracy"]["candidate"] == version["metrics"]["accuracy"]
+    answered = api.get(f"/compare?baseline={production_id}&candidate={version['id']}").json()
+    for key in ("evaluated_on", "accuracy", "per_class", "confusion_matrix_delta", "fixed_count", "broken_count"):
+        assert answered[key] == stored[key], key
+
+
+def test_a_version_judged_on_other_data_than_production_stores_no_comparison(storage, collector, settings):
+    settings.ALIAS_REFRESH_S = 0.0
+    trained_production(storage, collector)
+    other_dataset = collected(storage, collector)
+    assert "comparison" not in trained_on(storage, other_dataset)["metrics"]
+
+
+def test_a_comparison_is_computed_once_per_pair(api, storage, collector, settings, monkeypatch):
+    settings.ALIAS_REFRESH_S = 0.0
+    first = trained_production(storage, collector)
+    second = trained_production(storage, collector)
+    answered = api.get(f"/compare?baseline={first}&candidate={second}").json()
+    monkeypatch.setattr(storage, "dataset_arrays", lambda dataset_id: pytest.fail("the held-out digits were read again"))
+    assert api.get(f"/compare?baseline={first}&candidate={second}").json() == answered
