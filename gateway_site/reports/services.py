@@ -21,7 +21,10 @@ def model_report(version_id: int, kind: str) -> bytes:
         return stored
     comparison, error = None, None
     production = inputs["production_id"]
-    if production is not None and production != version_id:
+    stored = inputs["model"].get("metrics", {}).get("comparison")
+    if stored and stored.get("against", {}).get("id") == production:
+        comparison = {**stored, "baseline": stored["against"]}  # made by ml_svc when the version was trained
+    elif production is not None and production != version_id:
         try:
             comparison = peers.ml().compare(production, version_id)
         except PeerUnavailable as exc:

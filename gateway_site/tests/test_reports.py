@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reports import render, services
+from reports import charts, render, services
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -140,6 +140,26 @@ def test_a_report_without_its_comparison_is_shown_but_not_kept(api_as, version, 
     assert fake_peers["storage"].reports == {}
 
 
+def stored_comparison(against: int) -> dict:
+    return {"against": {"id": against, "version": f"v{against}"}, "evaluated_on": 500,
+            "accuracy": {"baseline": 0.91, "candidate": 0.93, "delta": 0.02}, "fixed_count": 13, "broken_count": 3,
+            "per_class": {str(d): {"precision": 0.0, "recall": 0.0, "f1": -0.0123 if d == 5 else 0.0} for d in range(10)},
+            "fixed": [], "broken": []}
+
+
+def test_the_comparison_stored_at_training_is_shown_without_asking_ml(api_as, version, fake_peers):
+    fake_peers["ml"].compare = lambda *args: pytest.fail("ml_svc was asked for a comparison the version carries")
+    version["metrics"]["comparison"] = stored_comparison(against=3)  # 3 serves in production
+    html = api_as("viewer").get("/api/models/7/report.html").content.decode()
+    assert "Against v3 (v3)" in html and "13 fixed, 3 broken" in html and "-0.0123" in html
+
+
+def test_a_stored_comparison_with_a_former_production_is_asked_for_again(api_as, version, fake_peers):
+    version["metrics"]["comparison"] = stored_comparison(against=2)  # since then, production moved to 3
+    html = api_as("viewer").get("/api/models/7/report.html").content.decode()
+    assert "7 fixed, 2 broken" in html and "13 fixed" not in html
+
+
 def test_the_json_report_and_the_html_page(api_as, client, users, version):
     body = api_as("viewer").get("/api/models/7/report.json").json()
     assert body["model"]["id"] == 7 and body["production_id"] == 3 and "torch" in body["software"]
@@ -169,3 +189,42 @@ def test_the_pages_render_readably_at_a4(api_as, version, tmp_path):
     for page in pages:
         pixels = np.asarray(Image.open(page).convert("L"))
         assert pixels[:, -8:].min() > 200, f"{page.name}: something runs into the right margin"
+
+
+def curves(count: int) -> list[dict]:
+    return [{"epoch": e, "loss": 0.9 / e, "train_accuracy": 0.90 + e / 400, "val_accuracy": 0.91 + e / 500}
+            for e in range(1, count + 1)]
+
+
+def svg_elements(svg: str) -> list:
+    import xml.etree.ElementTree as ElementTree
+
+    return list(ElementTree.fromstring(svg).iter())  # well-formed, or this raises
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.0, 1.0), (0.8731, 0.9912), (0.0213, 2.31), (5.0, 5.0), (-0.4, 0.3)])
+def test_chart_ticks_are_round_and_cover_the_values(low, high):
+    ticks = charts.nice_ticks(low, high)
+    assert ticks[0] <= low and ticks[-1] >= high and 3 <= len(ticks) <= 8
+    steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:], strict=False)}
+    assert len(steps) == 1
+    mantissa = float(f"{steps.pop():e}".split("e")[0])
+    assert mantissa in (1.0, 2.0, 5.0)
+
+
+def test_training_curves_draw_each_series_and_keep_few_elements():
+    elements = svg_elements(charts.training_curves_svg(curves(25)))
+    lines = [e for e in elements if e.tag.endswith("polyline")]
+    assert len(lines) == 3, "loss, train accuracy, held-out accuracy"
+    assert all(len(line.get("points").split()) == 25 for line in lines)
+    assert len(elements) < 100, "small enough to cost WeasyPrint little"
+    labels = [e.text for e in elements if e.tag.endswith("text")]
+    assert {"training loss", "accuracy", "train", "held out", "epoch"} <= set(labels)
+    assert all(not label.startswith("-") for label in labels), "no axis below zero for losses and accuracies"
+
+
+def test_a_single_epoch_is_a_visible_point():
+    elements = svg_elements(charts.training_curves_svg(curves(1)))
+    dots = [e for e in elements if e.tag.endswith("circle")]
+    assert len(dots) == 3
+    assert charts.training_curves_svg([]) == ""
