@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed-stamp
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests use: the browser, Fashion-MNIST, and poppler (pdftotext, pdftoppm) for reports;
-# and wrk, the load generator of bench/load_predict.py.
-DEB_PACKAGES := chromium dataset-fashion-mnist poppler-utils wrk
+# wrk, the load generator of bench/load_predict.py; and HarfBuzz's subsetter, with which WeasyPrint embeds fonts
+# ~0.3 s faster than with fontTools (a report PDF rendered in 458 instead of 764 ms, measured).
+DEB_PACKAGES := chromium dataset-fashion-mnist poppler-utils wrk libharfbuzz-subset0
 DEB_STAMP := var/.debian-packages-stamp
 
 .PHONY: run test install lint clean

@@ -47,6 +47,10 @@ class JsonFormatter(logging.Formatter):
         return record._json_line
 
 
+# fontTools (WeasyPrint's font subsetter where HarfBuzz's is missing) logs ~20 INFO lines per PDF.
+QUIET_LIBRARIES = {"fontTools": {"level": "WARNING"}}
+
+
 def logging_config(service: str, log_file: str, level: str = "INFO", to_stdout: bool = False) -> dict:
     """A dictConfig: JSON lines to `log_file` (rotating) and plain lines to stderr; in a container
     (`to_stdout`) JSON lines to stdout only, where the container runtime collects them."""
@@ -57,7 +61,7 @@ def logging_config(service: str, log_file: str, level: str = "INFO", to_stdout: 
             "formatters": {"json": {"()": JsonFormatter, "service": service}},
             "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}},
             "root": {"handlers": ["stdout"], "level": level},
-            "loggers": {"django.server": {"level": "WARNING"}},
+            "loggers": {"django.server": {"level": "WARNING"}, **QUIET_LIBRARIES},
         }
     return {
         "version": 1,
@@ -81,6 +85,7 @@ def logging_config(service: str, log_file: str, level: str = "INFO", to_stdout: 
             # Access lines go to the JSON file only; stderr would double every request.
             "platform.access": {"handlers": ["file"], "level": "INFO", "propagate": False},
             "django.server": {"handlers": ["file"], "level": "WARNING", "propagate": False},
+            **QUIET_LIBRARIES,
         },
     }
 

@@ -85,6 +85,12 @@ def test_the_deployment_files_have_no_problems():
     assert problems(*load()) == []
 
 
+def test_the_gateway_image_has_what_weasyprint_needs_to_render_reports():
+    dockerfile = (ROOT / "gateway_site" / "Dockerfile").read_text()
+    for package in ("libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz-subset0", "fonts-dejavu-core"):
+        assert package in dockerfile, f"the gateway renders report PDFs: its image needs {package}"
+
+
 @pytest.mark.parametrize("service", ["storage", "ml_worker", "gateway"])
 def test_removing_a_health_check_is_caught(service):
     compose, env = load()
