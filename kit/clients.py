@@ -299,7 +299,7 @@ class MLClient(ServiceClient):
         """Queue a collect-and-store run: source, split, batch_size, max_samples, created_by."""
         return self.post_json("/jobs/collect", params)
 
-    def start_training(self, *, dataset_id: int, architecture: str, hyperparameters: dict, created_by: str) -> dict:
+    def start_training(self, *, dataset_id: int, architecture: str | None, hyperparameters: dict, created_by: str) -> dict:
         payload = {
             "dataset_id": dataset_id,
             "architecture": architecture,

@@ -103,7 +103,7 @@ def sample_review(*, username: str, sample_id: int, decision: str) -> dict:
     return sample
 
 
-def training_start(*, username: str, dataset_id: int, architecture: str, hyperparameters: dict) -> dict:
+def training_start(*, username: str, dataset_id: int, architecture: str | None, hyperparameters: dict) -> dict:
     run = peers.ml().start_training(
         dataset_id=dataset_id, architecture=architecture, hyperparameters=hyperparameters, created_by=username
     )

@@ -177,7 +177,7 @@ def collect_and_store(request):
 
 class TrainInput(serializers.Serializer):
     dataset_id = serializers.IntegerField(min_value=1)
-    architecture = serializers.CharField(max_length=50, required=False, default="cnn")
+    architecture = serializers.CharField(max_length=50, required=False, default=None, help_text="default: ml_svc's")
     hyperparameters = serializers.DictField(required=False, default=dict)
 
 

@@ -25,6 +25,7 @@ class Peer:
 class FakeML(Peer):
     service = "ml_svc"
     sees_blank = False
+    default_architecture = "cnn"
 
     def predict(self, payload):
         self._check()
@@ -60,6 +61,7 @@ class FakeML(Peer):
         rate = {"name": "learning_rate", "type": "float", "default": 0.006, "minimum": 1e-5, "maximum": 1.0, "help": "peak"}
         return {"architectures": [{"name": "cnn", "title": "Compact CNN", "hyperparameters": [epochs, rate, augment]},
                                   {"name": "mlp", "title": "MLP", "hyperparameters": [epochs]}],
+                "default": self.default_architecture,
                 "fine_tune": [epochs, {"name": "replay_size", "type": "int", "default": 2000, "minimum": 0,
                                        "maximum": 100000, "help": "replay"}]}
 

@@ -44,6 +44,13 @@ def test_the_train_form_is_built_from_declared_hyperparameters(as_user):
     assert 'name="replay_size"' in fine and 'name="base_model_id"' in fine
 
 
+def test_the_train_form_preselects_the_architecture_ml_svc_trains_by_default(as_user, fake_peers):
+    fake_peers["ml"].default_architecture = "mlp"
+    html = as_user("engineer").get("/train").content.decode()
+    assert '<option value="mlp" selected>' in html and '<option value="cnn" >' in html
+    assert 'name="learning_rate"' not in html, "the form shows the MLP's hyperparameters"
+
+
 def test_bad_hyperparameters_come_back_inline_next_to_their_field(as_user, fake_peers):
     client = as_user("engineer")
     typed = client.post("/train", {"mode": "train", "dataset_id": "1", "architecture": "cnn", "epochs": "many"})

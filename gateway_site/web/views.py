@@ -219,9 +219,10 @@ def train(request):
     datasets = peers.storage().list_datasets(page_size=100)["results"]
     models = peers.storage().list_model_versions(page_size=100)["results"]
     mode = request.POST.get("mode", request.GET.get("mode", "train"))
-    chosen = request.POST.get("architecture", request.GET.get("architecture", "cnn"))
+    default = catalogue.get("default", next(iter(architectures)))
+    chosen = request.POST.get("architecture", request.GET.get("architecture", default))
     if chosen not in architectures:
-        chosen = "cnn"
+        chosen = default
     values, errors, message = {}, {}, ""
     specs = catalogue["fine_tune"] if mode == "fine-tune" else architectures[chosen]["hyperparameters"]
     if request.method == "POST":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+from django.conf import settings
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
@@ -70,13 +71,14 @@ def canonicalize(request):
 def architectures(request):
     return Response({
         "architectures": [cls.describe() for cls in ARCHITECTURES.values()],
+        "default": settings.DEFAULT_ARCHITECTURE,
         "fine_tune": [h.describe() for h in FINE_TUNE_HYPERPARAMETERS],
     })
 
 
 class TrainInput(serializers.Serializer):
     dataset_id = serializers.IntegerField(min_value=1)
-    architecture = serializers.CharField(max_length=50)
+    architecture = serializers.CharField(max_length=50, required=False, allow_null=True, default=None)
     hyperparameters = serializers.DictField(required=False, default=dict)
     created_by = serializers.CharField(max_length=150)
 
@@ -103,7 +105,7 @@ def _enqueue(run: dict, job) -> Response:
 @api_view(["POST"])
 def start_training(request):
     params = validated(TrainInput, request.data)
-    architecture = get_architecture(params["architecture"])
+    architecture = get_architecture(params["architecture"] or settings.DEFAULT_ARCHITECTURE)
     hp = validate_hyperparameters(architecture, params["hyperparameters"])
     peers.storage().get_dataset(params["dataset_id"])  # 404 if it does not exist
     run = peers.storage().create_run(

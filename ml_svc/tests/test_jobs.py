@@ -204,3 +204,13 @@ def test_a_comparison_is_computed_once_per_pair(api, storage, collector, setting
     answered = api.get(f"/compare?baseline={first}&candidate={second}").json()
     monkeypatch.setattr(storage, "dataset_arrays", lambda dataset_id: pytest.fail("the held-out digits were read again"))
     assert api.get(f"/compare?baseline={first}&candidate={second}").json() == answered
+
+
+@pytest.mark.django_db
+def test_a_training_that_names_no_architecture_trains_the_configured_default(api, storage, collector, settings):
+    dataset_id = collected(storage, collector)
+    assert api.get("/architectures").json()["default"] == settings.DEFAULT_ARCHITECTURE == "cnn-dense"
+    response = api.post("/jobs/train", {"dataset_id": dataset_id, "created_by": "eve"}, content_type="application/json")
+    assert response.status_code == 202, response.json()
+    params = response.json()["params"]
+    assert params["architecture"] == "cnn-dense" and params["hyperparameters"]["width"] == 32

@@ -26,6 +26,6 @@ class Command(BaseCommand):
         if peers.storage().list_runs(created_by="system", status="running")["count"]:
             self.stdout.write("a first-start job is already running")
             return
-        hyperparameters = {"epochs": epochs, "width": 16}
+        hyperparameters = {"epochs": epochs}
         jobs.bootstrap_first_model.enqueue(source, settings.DEFAULT_ARCHITECTURE, hyperparameters)
         self.stdout.write(f"queued: collect {source}, train {settings.DEFAULT_ARCHITECTURE}, promote")
