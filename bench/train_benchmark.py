@@ -19,6 +19,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "ml_svc"), str(ROOT / "collector_svc")]
 
+from kit.config import load_config  # noqa: E402
 from ml_svc.architectures import get_architecture, validate_hyperparameters  # noqa: E402
 from ml_svc.training import evaluate, stratified_split, train  # noqa: E402
 from sources.idx import parse_idx  # noqa: E402
@@ -43,10 +44,13 @@ def load(data: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", choices=["mnist-5k", "fashion-mnist"], default="mnist-5k")
-    parser.add_argument("--architecture", default="cnn")
+    parser.add_argument("--architecture", default=str(load_config("ml").get("default_architecture")),
+                        help="default: config/ml.yaml's default_architecture")
     parser.add_argument("--hp", default="{}", help='hyperparameters as JSON, e.g. \'{"epochs": 10}\'')
     parser.add_argument("--hold-out", action="store_true", help="train on 90 %% as the platform does (default: all)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seeds", type=lambda text: [int(v) for v in text.split(",")], default=[0],
+                        help="comma-separated seeds, one training each (default: 0)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     architecture = get_architecture(args.architecture)
@@ -55,15 +59,22 @@ def main() -> None:
     if args.hold_out:
         keep, _ = stratified_split(labels, 0.1, 0)
         images, labels = images[keep], labels[keep]
-    model = architecture.build(hp)
-    started = time.perf_counter()
-    train(model, images, labels, hp, on_progress=lambda f, e: None)
-    seconds = time.perf_counter() - started
-    accuracy = evaluate(model, test_images, test_labels)["accuracy"]
-    print(f"{args.data}, {args.architecture} {json.dumps(hp, sort_keys=True)}: test accuracy {accuracy:.4f} "
-          f"on {len(test_labels):,} official test images; {seconds:.1f} s training on {len(labels):,} images; "
-          f"{len(labels) * hp['epochs'] / seconds:,.0f} images/s")
-
+    results = []
+    for seed in args.seeds:
+        run_hp = {**hp, "seed": seed}
+        model = architecture.build(run_hp)
+        started = time.perf_counter()
+        train(model, images, labels, run_hp, on_progress=lambda f, e: None)
+        seconds = time.perf_counter() - started
+        accuracy = evaluate(model, test_images, test_labels)["accuracy"]
+        results.append((accuracy, seconds))
+        print(f"{args.data}, {args.architecture} {json.dumps(run_hp, sort_keys=True)}: test accuracy {accuracy:.4f} "
+              f"on {len(test_labels):,} official test images; {seconds:.1f} s training on {len(labels):,} images; "
+              f"{len(labels) * hp['epochs'] / seconds:,.0f} images/s", flush=True)
+    if len(results) > 1:
+        accuracies, times = [r[0] for r in results], [r[1] for r in results]
+        print(f"{len(results)} seeds: accuracy mean {np.mean(accuracies):.4f}, min {min(accuracies):.4f}, "
+              f"max {max(accuracies):.4f}; training {min(times):.1f}-{max(times):.1f} s")
 
 if __name__ == "__main__":
     main()

@@ -92,7 +92,10 @@ class Architecture:
 
     @classmethod
     def all_hyperparameters(cls) -> tuple[HyperParameter, ...]:
-        return TRAINING_HYPERPARAMETERS + cls.hyperparameters
+        """The training hyperparameters, then the architecture's own; an own one with a training one's name
+        replaces it (its default, say, suits this architecture better)."""
+        own = {h.name for h in cls.hyperparameters}
+        return tuple(h for h in TRAINING_HYPERPARAMETERS if h.name not in own) + cls.hyperparameters
 
     @classmethod
     def build(cls, hp: dict) -> nn.Module:
@@ -235,6 +238,7 @@ class DenseHeadCNN(Architecture):
     name = "cnn-dense"
     title = "CNN with batch-norm and a dense head"
     hyperparameters = (
+        HyperParameter("epochs", int, 30, 1, 200, "passes over the training data"),
         HyperParameter("width", int, 32, 8, 128, "channels of the first block (doubles twice)"),
         HyperParameter("dropout", float, 0.1, 0.0, 0.8, "dropout before the classifier"),
     )

@@ -105,3 +105,10 @@ def test_a_training_of_only_a_few_steps_completes(images, digits):
     model = ARCHITECTURES["mlp"].build(hp)
     reports = train(model, digits[0][:images], digits[1][:images], hp, on_progress=lambda f, e: None)
     assert len(reports) == 1 and np.isfinite(reports[0]["loss"])
+
+
+def test_an_architecture_may_declare_its_own_default_for_a_training_hyperparameter():
+    dense, plain = validate_hyperparameters(ARCHITECTURES["cnn-dense"], {}), validate_hyperparameters(ARCHITECTURES["cnn"], {})
+    assert dense["epochs"] == 30 and plain["epochs"] == 25
+    names = [h["name"] for h in ARCHITECTURES["cnn-dense"].describe()["hyperparameters"]]
+    assert names.count("epochs") == 1
