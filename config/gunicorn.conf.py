@@ -1,5 +1,5 @@
 """Gunicorn settings of every service: `gunicorn -c config/gunicorn.conf.py ...` in the Procfile,
-the Dockerfiles, the end-to-end tests and the benchmarks.
+scripts/serve.sh (the containers), the end-to-end tests and the benchmarks.
 
 WEB_CONCURRENCY sets the worker processes, GUNICORN_THREADS the threads of each (gthread when > 1).
 ml_svc and storage_svc are CPU-bound: one sync worker per core measured fastest (bench/README.md).

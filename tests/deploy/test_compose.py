@@ -25,6 +25,16 @@ REQUIRED = {
     "ml_worker": ["ML_DATABASE_URL", "ML_STORAGE_URL", "ML_COLLECTOR_URL"],
     "gateway": ["GATEWAY_DATABASE_URL", "GATEWAY_STORAGE_URL", "GATEWAY_ML_URL", "GATEWAY_COLLECTOR_URL", "GATEWAY_ALLOWED_HOSTS"],
 }
+
+def dockerfile_stages(text: str) -> dict[str, str]:
+    """The root Dockerfile's stages by name, each from its FROM line to the next."""
+    stages = {}
+    for part in re.split(r"^(?=FROM )", text, flags=re.M)[1:]:
+        stages[re.match(r"FROM \S+ AS (\S+)", part).group(1)] = part
+    return stages
+
+
+STAGES = dockerfile_stages((ROOT / "Dockerfile").read_text())
 PORT_OF = {"storage": "storage", "collector": "collector", "ml": "ml", "gateway": "gateway"}
 
 
@@ -41,10 +51,10 @@ def problems(compose: dict, env_example: str) -> list[str]:
             found.append(f"{name}: missing")
             continue
         build = service.get("build") or {}
-        dockerfile = ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile")
-        if dockerfile != ROOT / folder / "Dockerfile" or not dockerfile.exists():
-            found.append(f"{name}: must build from {folder}/Dockerfile")
-        elif "USER app" not in dockerfile.read_text() or "python:3.11-slim" not in dockerfile.read_text():
+        stage = STAGES.get(build.get("target", ""))
+        if build.get("context") != "." or "dockerfile" in build or build.get("target") != folder or stage is None:
+            found.append(f"{name}: must build the {folder} stage of the root Dockerfile")
+        elif "USER app" not in stage or not STAGES["base"].startswith("FROM python:3.11-slim"):
             found.append(f"{name}: its image must be python:3.11-slim and run as a non-root user")
         if not (service.get("healthcheck") or {}).get("test"):
             found.append(f"{name}: no health check")
@@ -65,9 +75,9 @@ def problems(compose: dict, env_example: str) -> list[str]:
         found.append(f"only the gateway may publish a port by default, not {sorted(published - {'gateway'})}")
     for name, key in PORT_OF.items():
         port = CONFIG[key]["port"]
-        dockerfile = (ROOT / APP_SERVICES[name] / "Dockerfile").read_text()
+        dockerfile = STAGES.get(APP_SERVICES[name], "")
         probe = " ".join((services[name].get("healthcheck") or {}).get("test") or [])
-        if f"--bind 0.0.0.0:{port}" not in dockerfile or f"127.0.0.1:{port}/" not in probe:
+        if f"--bind=0.0.0.0:{port}" not in dockerfile or f"127.0.0.1:{port}/" not in probe:
             found.append(f"{name}: must listen and be probed on its configured port {port}")
     for name, service in services.items():
         for variable, value in (service.get("environment") or {}).items():
@@ -86,9 +96,24 @@ def test_the_deployment_files_have_no_problems():
 
 
 def test_the_gateway_image_has_what_weasyprint_needs_to_render_reports():
-    dockerfile = (ROOT / "gateway_site" / "Dockerfile").read_text()
+    dockerfile = STAGES["gateway_site"]
     for package in ("libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz-subset0", "fonts-dejavu-core"):
         assert package in dockerfile, f"the gateway renders report PDFs: its image needs {package}"
+
+
+def test_building_a_service_from_another_stage_is_caught():
+    compose, env = load()
+    broken = copy.deepcopy(compose)
+    broken["services"]["gateway"]["build"] = {"context": ".", "target": "ml_svc"}
+    assert "gateway: must build the gateway_site stage of the root Dockerfile" in problems(broken, env)
+
+
+def test_the_services_with_a_database_migrate_at_start():
+    for stage in ("storage_svc", "ml_svc", "gateway_site"):
+        assert "MIGRATE=true" in STAGES[stage], stage
+    assert "MIGRATE" not in STAGES["collector_svc"]
+    serve = (ROOT / "scripts" / "serve.sh").read_text()
+    assert 'manage.py" migrate --no-input' in serve and "gunicorn -c config/gunicorn.conf.py" in serve
 
 
 @pytest.mark.parametrize("service", ["storage", "ml_worker", "gateway"])
