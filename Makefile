@@ -8,10 +8,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests use: the browser, Fashion-MNIST, and poppler (pdftotext, pdftoppm) for reports;
 # wrk, the load generator of bench/load_predict.py; and HarfBuzz's subsetter, with which WeasyPrint embeds fonts
 # ~0.3 s faster than with fontTools (a report PDF rendered in 458 instead of 764 ms, measured).
-DEB_PACKAGES := chromium dataset-fashion-mnist poppler-utils wrk libharfbuzz-subset0
+# PostgreSQL's binaries, for a private cluster where no server answers (make run and make test alike).
+DEB_PACKAGES := postgresql chromium dataset-fashion-mnist poppler-utils wrk libharfbuzz-subset0
 DEB_STAMP := var/.debian-packages-stamp
+RUN_DEB_PACKAGES := postgresql libharfbuzz-subset0
 
-.PHONY: run test install lint clean
+.PHONY: run run-packages test install lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,9 +29,13 @@ $(DEB_STAMP):
 	dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEB_PACKAGES); }
 	mkdir -p var && touch $(DEB_STAMP)
 
-## Start the whole platform on embedded defaults and print the URL.
-run: install
-	$(PY) scripts/run_local.py
+# make run needs PostgreSQL's binaries only where it must start a private cluster: no $$DATABASE_URL and no server.
+run-packages:
+	@dpkg -s $(RUN_DEB_PACKAGES) >/dev/null 2>&1 || [ -n "$$DATABASE_URL" ] || [ -n "$(SQLITE)" ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(RUN_DEB_PACKAGES); }
+
+## Start the whole platform on PostgreSQL and the offline sample data, and print the URL (SQLITE=1: SQLite files).
+run: install run-packages
+	$(PY) scripts/run_local.py $(if $(SQLITE),--sqlite)
 
 ## Install what the tests need and run every test against real PostgreSQL.
 test: install $(DEB_STAMP)

@@ -40,9 +40,12 @@ def database_settings(url: str) -> dict:
         url = f"sqlite:///{path}"
     settings = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     if settings["ENGINE"].endswith("sqlite3"):
-        # Several processes share the file: wait for locks instead of failing at once.
+        # Several processes share the file (the SQLite opt-in): WAL lets readers go on beside one writer; IMMEDIATE
+        # transactions take the write lock up front, so two writers queue (busy timeout) instead of one failing
+        # with "database is locked" when it tries to upgrade its read lock.
         settings["CONN_MAX_AGE"] = 0
-        settings["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+        settings["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE",
+                               "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     return settings
 
 

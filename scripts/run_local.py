@@ -1,14 +1,19 @@
-"""`make run`: prepare the embedded local platform and start every service with honcho.
+"""`make run`: prepare the local platform on PostgreSQL and start every service with honcho (Procfile).
 
-Secrets are generated per checkout into var/local.env (never committed); demo accounts
-get $DEMO_PASSWORD or a generated password, printed once.
+Database: $DATABASE_URL when given; else the server answering at 127.0.0.1:5432; else a private cluster under
+var/postgres started from Debian's binaries. `--sqlite` (`make run SQLITE=1`) opts into SQLite files instead.
+Ports come from $GATEWAY_PORT, $STORAGE_PORT, $COLLECTOR_PORT, $ML_PORT (8000-8003) and the run's files from
+$DIGITLAB_VAR (var/). Secrets are generated once into var/local.env (never committed); demo accounts get
+$DEMO_PASSWORD or a generated password, printed once.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -17,24 +22,70 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts import local_postgres  # noqa: E402
+
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
-ENV_FILE = ROOT / "var" / "local.env"
+SERVICES = {"storage": "storage_svc", "collector": "collector_svc", "ml": "ml_svc", "gateway": "gateway_site"}
+DEFAULT_PORTS = {"gateway": 8000, "collector": 8001, "storage": 8002, "ml": 8003}
 
 
-def local_env() -> dict[str, str]:
-    ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
-    if not ENV_FILE.exists():
-        ENV_FILE.write_text(
-            f"SECRET_KEY={secrets.token_urlsafe(40)}\nSERVICE_TOKEN={secrets.token_urlsafe(32)}\n"
-        )
-        ENV_FILE.chmod(0o600)
+def local_env(var: Path) -> dict[str, str]:
+    """The environment every process of the run gets: secrets, ports, peer URLs and where files go."""
+    env_file = var / "local.env"
+    if not env_file.exists():
+        env_file.write_text(f"SECRET_KEY={secrets.token_urlsafe(40)}\nSERVICE_TOKEN={secrets.token_urlsafe(32)}\n")
+        env_file.chmod(0o600)
     env = dict(os.environ)
-    for line in ENV_FILE.read_text().splitlines():
+    for line in env_file.read_text().splitlines():
         key, _, value = line.partition("=")
         env.setdefault(key, value)
-    env["PYTHONPATH"] = str(ROOT)
-    env["PYTHONUNBUFFERED"] = "1"
+    ports = {name: env.setdefault(f"{name.upper()}_PORT", str(port)) for name, port in DEFAULT_PORTS.items()}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    env.update({
+        "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "DIGITLAB_VAR": str(var),
+        "GATEWAY_STORAGE_URL": urls["storage"], "GATEWAY_COLLECTOR_URL": urls["collector"], "GATEWAY_ML_URL": urls["ml"],
+        "ML_STORAGE_URL": urls["storage"], "ML_COLLECTOR_URL": urls["collector"], "COLLECTOR_STORAGE_URL": urls["storage"],
+        "STORAGE_BLOB_DIR": str(var / "blobs"), "COLLECTOR_DOWNLOAD_CACHE_DIR": str(var / "cache" / "collector"),
+    })
+    for name in SERVICES:
+        env[f"{name.upper()}_LOG_FILE"] = str(var / "log" / f"{name}.jsonl")
     return env
+
+
+def choose_database(env: dict[str, str], var: Path, sqlite: bool):
+    """Each service's database URL, a line saying which database this is, and how to stop a cluster we started."""
+    if sqlite:
+        urls = {name: f"sqlite:///{var}/{file}" for name, file in
+                (("storage", "storage.sqlite3"), ("gateway", "gateway.sqlite3"), ("ml", "ml_queue.sqlite3"))}
+        return urls, f"SQLite files in {var} (opt-in; PostgreSQL is the default)", None
+    stop = None
+    if env.get("DATABASE_URL"):
+        server, where = env["DATABASE_URL"], "$DATABASE_URL"
+    elif local_postgres.reachable(local_postgres.LOCAL_SERVER):
+        server = local_postgres.with_database(local_postgres.LOCAL_SERVER, local_postgres.DATABASES["storage"])
+        where = "the server at 127.0.0.1:5432"
+    else:
+        if not local_postgres.available():
+            sys.exit("No PostgreSQL answers at 127.0.0.1:5432 and its binaries are missing: run `make run` "
+                     "(it installs Debian's postgresql), set DATABASE_URL, or opt into SQLite with `make run SQLITE=1`.")
+        port_file = var / "postgres.port"
+        port = int(port_file.read_text()) if port_file.exists() else local_postgres.free_port()
+        port_file.write_text(str(port))
+        cluster = local_postgres.start_cluster(var / "postgres", port)
+        server = local_postgres.with_database(cluster.url, local_postgres.DATABASES["storage"])
+        where, stop = f"a private cluster in {var / 'postgres'} (port {port})", cluster.stop
+    urls = local_postgres.service_database_urls(server)
+    try:
+        local_postgres.ensure_databases(local_postgres.with_database(server, "postgres"),
+                                        [url.rsplit("/", 1)[1] for url in urls.values()])
+    except Exception as exc:  # a clear stop, whatever the server said
+        if stop:
+            stop()
+        sys.exit(f"Could not create the databases on {where}: {exc}")
+    names = ", ".join(url.rsplit("/", 1)[1] for url in urls.values())
+    return urls, f"PostgreSQL: {where}, databases {names}", stop
 
 
 def manage(service: str, *args: str, env: dict[str, str]) -> None:
@@ -53,35 +104,52 @@ def wait_ready(url: str, timeout_s: float) -> bool:
     return False
 
 
-def after_start(env: dict[str, str]) -> None:
-    port = env.get("GATEWAY_PORT", "8000")
-    storage_port = env.get("STORAGE_PORT", "8002")
-    if not wait_ready(f"http://127.0.0.1:{storage_port}/ready", 60):
-        print("storage_svc did not become ready; see var/log/storage.jsonl", file=sys.stderr)
+def after_start(env: dict[str, str], database: str) -> None:
+    storage_ready = f"{env['ML_STORAGE_URL']}/ready"
+    if not wait_ready(storage_ready, 60):
+        print(f"storage_svc did not become ready; see {env['STORAGE_LOG_FILE']}", file=sys.stderr)
         return
     manage("ml_svc", "bootstrap_first_model", env=env)
+    port = env["GATEWAY_PORT"]
     if wait_ready(f"http://127.0.0.1:{port}/ready", 60):
-        print(f"\n  Digit Lab is running: open http://127.0.0.1:{port}/ (log in as viewer, engineer or admin)\n", flush=True)
+        print(f"\n  Digit Lab is running: open http://127.0.0.1:{port}/ (log in as viewer, engineer or admin)"
+              f"\n  Database: {database}\n", flush=True)
 
 
 def main() -> None:
-    env = local_env()
-    # Prometheus's multiprocess files belong to one run of the services: start empty.
-    shutil.rmtree(ROOT / "var" / "metrics", ignore_errors=True)
-    for service in ("storage", "collector", "ml", "gateway"):
-        (ROOT / "var" / "metrics" / service).mkdir(parents=True)
-    for service in ("storage_svc", "ml_svc", "gateway_site"):
-        manage(service, "migrate", "--no-input", "-v0", env=env)
-    for service in ("storage_svc", "gateway_site"):
-        manage(service, "collectstatic", "--no-input", "-v0", env=env)
-    manage("gateway_site", "seed_demo_accounts", env=env)
-    threading.Thread(target=after_start, args=(env,), daemon=True).start()
-    honcho = subprocess.Popen([str(ROOT / ".venv" / "bin" / "honcho"), "start", "-f", str(ROOT / "Procfile")], cwd=ROOT, env=env)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sqlite", action="store_true", help="SQLite files instead of PostgreSQL (opt-in)")
+    args = parser.parse_args()
+    var = Path(os.environ.get("DIGITLAB_VAR", ROOT / "var")).resolve()
+    var.mkdir(parents=True, exist_ok=True)
+    env = local_env(var)
+    urls, database, stop_database = choose_database(env, var, args.sqlite)
+    print(f"Database: {database}", flush=True)
+    env.update({"STORAGE_DATABASE_URL": urls["storage"], "GATEWAY_DATABASE_URL": urls["gateway"],
+                "ML_DATABASE_URL": urls["ml"]})
     try:
-        sys.exit(honcho.wait())
-    except KeyboardInterrupt:
-        honcho.terminate()
-        sys.exit(honcho.wait())
+        # Prometheus's multiprocess files belong to one run of the services: start empty.
+        shutil.rmtree(var / "metrics", ignore_errors=True)
+        for name in SERVICES:
+            (var / "metrics" / name).mkdir(parents=True)
+        for service in ("storage_svc", "ml_svc", "gateway_site"):
+            manage(service, "migrate", "--no-input", "-v0", env=env)
+        for service in ("storage_svc", "gateway_site"):
+            manage(service, "collectstatic", "--no-input", "-v0", env=env)
+        manage("gateway_site", "seed_demo_accounts", env=env)
+        threading.Thread(target=after_start, args=(env, database), daemon=True).start()
+        honcho = subprocess.Popen([str(ROOT / ".venv" / "bin" / "honcho"), "start", "-f", str(ROOT / "Procfile")],
+                                  cwd=ROOT, env=env)
+        signal.signal(signal.SIGTERM, lambda *_: honcho.terminate())  # honcho stops every service in turn
+        try:
+            code = honcho.wait()
+        except KeyboardInterrupt:
+            honcho.terminate()
+            code = honcho.wait()
+    finally:
+        if stop_database:
+            stop_database()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

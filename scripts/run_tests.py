@@ -14,31 +14,21 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import psycopg2
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts import local_postgres  # noqa: E402
+
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 RESULTS = ROOT / "var" / "test-results"
 SUITES = ["collector_svc", "storage_svc", "ml_svc", "gateway_site", "tests"]
 MIGRATING_SERVICES = ["storage_svc", "ml_svc", "gateway_site"]
 LINTED = ["kit", "storage_svc", "collector_svc", "ml_svc", "gateway_site", "scripts", "tests", "bench"]
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-
-
-def reachable(url: str) -> bool:
-    try:
-        psycopg2.connect(url, connect_timeout=3).close()
-        return True
-    except psycopg2.OperationalError:
-        return False
 
 
 def throwaway_postgres():
-    """A private cluster for this run (tests/pgcluster.py); returns (url, stop)."""
-    sys.path.insert(0, str(ROOT))
-    from tests.pgcluster import start_cluster
-
-    cluster = start_cluster()
+    """A private cluster for this run; returns (url, stop)."""
+    cluster = local_postgres.start_cluster()
     print(f"started a throwaway PostgreSQL on port {cluster.port}", flush=True)
     return cluster.url, cluster.stop
 
@@ -53,14 +43,17 @@ def count(xml_file: Path) -> tuple[int, int, int]:
 
 
 def main() -> int:
-    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
+    url = os.environ.get("DATABASE_URL", local_postgres.LOCAL_SERVER)
     stop_postgres = None
-    if not reachable(url):
+    if not local_postgres.reachable(url):
         if os.environ.get("CI"):
             print(f"FAIL: PostgreSQL is unreachable at {url}; CI runs storage tests against it.", flush=True)
             return 2
         url, stop_postgres = throwaway_postgres()
-    env = dict(os.environ, DATABASE_URL=url, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1")
+    # Every suite on PostgreSQL, as the platform runs: storage's, the gateway's and the task queue's databases.
+    env = dict(os.environ, DATABASE_URL=url, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1",
+               GATEWAY_DATABASE_URL=local_postgres.with_database(url, "digitlab_gateway"),
+               ML_DATABASE_URL=local_postgres.with_database(url, "digitlab_queue"))
     for name in ("SECRET_KEY", "SERVICE_TOKEN"):
         env.setdefault(name, "test-" + name.lower() + "-0123456789abcdef")
     shutil.rmtree(RESULTS, ignore_errors=True)

@@ -12,10 +12,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import psycopg2
 import requests
+
+from scripts import local_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -36,7 +37,7 @@ class Platform:
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
-    database: str = ""
+    databases: dict[str, str] = field(default_factory=dict)
     admin_url: str = ""
     demo_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     # gunicorn workers per service (default 1); the gateway runs threads as in the Procfile
@@ -58,10 +59,10 @@ class Platform:
             SECRET_KEY=secrets.token_urlsafe(40),
             SERVICE_TOKEN=secrets.token_urlsafe(32),
             DEMO_PASSWORD=self.demo_password,
-            STORAGE_DATABASE_URL=self.database,
+            STORAGE_DATABASE_URL=self.databases["storage"],
             STORAGE_BLOB_DIR=str(self.workdir / "blobs"),
-            ML_DATABASE_URL=f"sqlite:///{self.workdir}/ml_queue.sqlite3",
-            GATEWAY_DATABASE_URL=f"sqlite:///{self.workdir}/gateway.sqlite3",
+            ML_DATABASE_URL=self.databases["ml"],
+            GATEWAY_DATABASE_URL=self.databases["gateway"],
             ML_STORAGE_URL=self.url("storage"),
             ML_COLLECTOR_URL=self.url("collector"),
             GATEWAY_STORAGE_URL=self.url("storage"),
@@ -158,22 +159,22 @@ class Platform:
                 os.killpg(self.processes.pop(name, None).pid, signal.SIGKILL) if name in self.processes else None
         self._drop_database()
 
+    @property
+    def database(self) -> str:
+        """storage_svc's database."""
+        return self.databases["storage"]
+
     def _create_database(self) -> None:
-        base = self.database_server or os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-        name = f"e2e_{secrets.token_hex(6)}"
-        self.admin_url = base
-        connection = psycopg2.connect(base)
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        connection.close()
-        self.database = urlunparse(urlparse(base)._replace(path=f"/{name}"))
+        """Fresh databases for storage, the gateway and the task queue, as `make run` makes them."""
+        self.admin_url = self.database_server or os.environ.get("DATABASE_URL", local_postgres.LOCAL_SERVER)
+        self.databases = local_postgres.service_database_urls(
+            local_postgres.with_database(self.admin_url, f"e2e_{secrets.token_hex(6)}"))
+        local_postgres.ensure_databases(self.admin_url, [url.rsplit("/", 1)[1] for url in self.databases.values()])
 
     def _drop_database(self) -> None:
-        if not self.database:
-            return
         connection = psycopg2.connect(self.admin_url)
         connection.autocommit = True
         with connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{urlparse(self.database).path[1:]}" WITH (FORCE)')
+            for url in self.databases.values():
+                cursor.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
         connection.close()

@@ -9,7 +9,7 @@ import time
 import psycopg2
 import pytest
 
-from tests import pgcluster
+from scripts import local_postgres as pgcluster
 from tests.e2e.platform import Platform
 from tests.e2e.test_platform_flow import Api, sample_digits
 
