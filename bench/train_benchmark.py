@@ -64,13 +64,13 @@ def main() -> None:
         run_hp = {**hp, "seed": seed}
         model = architecture.build(run_hp)
         started = time.perf_counter()
-        train(model, images, labels, run_hp, on_progress=lambda f, e: None)
+        reports = train(model, images, labels, run_hp, on_progress=lambda f, e: None, time_budget_s=hp["time_budget_s"])
         seconds = time.perf_counter() - started
         accuracy = evaluate(model, test_images, test_labels)["accuracy"]
         results.append((accuracy, seconds))
         print(f"{args.data}, {args.architecture} {json.dumps(run_hp, sort_keys=True)}: test accuracy {accuracy:.4f} "
               f"on {len(test_labels):,} official test images; {seconds:.1f} s training on {len(labels):,} images; "
-              f"{len(labels) * hp['epochs'] / seconds:,.0f} images/s", flush=True)
+              f"{reports[-1]['images_seen'] / seconds:,.0f} images/s; {len(reports)} epochs", flush=True)
     if len(results) > 1:
         accuracies, times = [r[0] for r in results], [r[1] for r in results]
         print(f"{len(results)} seeds: accuracy mean {np.mean(accuracies):.4f}, min {min(accuracies):.4f}, "

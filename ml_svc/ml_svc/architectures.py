@@ -61,6 +61,9 @@ TRAINING_HYPERPARAMETERS = (
     HyperParameter("mixed_precision", bool, True,
                    help="bfloat16 arithmetic where the CPU has it natively (AVX512-BF16 or AMX): ~1.8x faster"),
     HyperParameter("seed", int, 0, 0, 2**31 - 1, "random seed"),
+    HyperParameter("time_budget_s", int, 0, 0, 86400,
+                   "if not 0: train for about this many seconds on this CPU instead of a number of epochs "
+                   "(the schedule is sized from the pace of the first steps); an unset width is chosen to fit"),
 )
 
 # Fine-tuning continues from a version's weights with these (its architecture's own stay as they were).

@@ -10,6 +10,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from django_tasks import task
 from torch import nn
 
 from kit import imagepack
-from kit.errors import AppError
+from kit.errors import AppError, PeerUnavailable
 from ml_svc import peers
 from ml_svc.architectures import (
     FINE_TUNE_HYPERPARAMETERS,
@@ -29,10 +30,39 @@ from ml_svc.architectures import (
 )
 from ml_svc.evaluation import SplitData, compare, dataset_split, evaluate_with_images, held_out_dataset_id
 from ml_svc.inference import LoadedModel, load_model_version, model_cache
-from ml_svc.training import TrainingCancelled, predict_proba, stratified_split, train
+from ml_svc.training import (
+    BUDGET_BATCH_SIZE,
+    TrainingCancelled,
+    predict_proba,
+    stratified_split,
+    train,
+    widest_that_fits,
+)
 from ml_svc.weights import weights_to_bytes
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+# A progress write is tried again only briefly while storage_svc is away (the next one carries the news); the
+# start and the outcome of a run over settings.STORAGE_RETRY_WINDOW_S, so that a restart of storage costs no run.
+PROGRESS_RETRY_S = 2.0
+
+
+def persistently(call: Callable[[], T], *, what: str, window_s: float | None = None) -> T:
+    """`call()`, tried again while storage_svc is unavailable, for up to `window_s` seconds (by default
+    settings.STORAGE_RETRY_WINDOW_S); its 4xx are final."""
+    deadline = time.monotonic() + (settings.STORAGE_RETRY_WINDOW_S if window_s is None else window_s)
+    delay = 0.25
+    while True:
+        try:
+            return call()
+        except PeerUnavailable as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("%s: %s; trying again in %.2f s", what, exc.message, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 class RunReporter:
@@ -42,32 +72,41 @@ class RunReporter:
         self.run_id = run_id
         self.epochs: list[dict] = []
 
-    def update(self, **fields) -> None:
+    def update(self, *, window_s: float | None = None, **fields) -> None:
         try:
-            peers.storage().update_run(self.run_id, **fields)
+            persistently(lambda: peers.storage().update_run(self.run_id, **fields), window_s=window_s,
+                         what=f"run {self.run_id}: recording {', '.join(sorted(fields))}")
         except AppError as exc:
             if exc.status == 409:
                 raise TrainingCancelled(exc.message) from None
             raise
 
     def progress(self, fraction: float, message: str, epoch: dict | None = None) -> None:
+        """Record progress; while storage is away it is skipped (the next write carries all epochs)."""
         if epoch is not None:
             self.epochs.append(epoch)
         fields = {"progress": round(min(fraction, 0.999), 4), "message": message}
-        if epoch is not None:
+        if self.epochs:
             fields["epochs"] = self.epochs
-        self.update(**fields)
+        try:
+            self.update(window_s=PROGRESS_RETRY_S, **fields)
+        except PeerUnavailable as exc:
+            logger.warning("run %s: progress not recorded (%s); the next write carries it", self.run_id, exc.message)
 
 
 def run_scenario(run_id: int, body: Callable[[RunReporter, dict], dict]) -> dict | None:
     """Mark the run running, execute `body`, and record success or failure."""
     torch.set_num_threads(settings.WORKER_TORCH_THREADS)
     storage = peers.storage()
-    run = storage.get_run(run_id)
     reporter = RunReporter(run_id)
     try:
+        run = persistently(lambda: storage.get_run(run_id), what=f"run {run_id}: reading it")
         reporter.update(status="running", message="started")
     except TrainingCancelled:
+        return None
+    except PeerUnavailable as exc:
+        # Nothing can be recorded: storage marks the run failed once it has waited run_queue_timeout_s.
+        logger.error("run %s could not start: %s", run_id, exc.message)
         return None
     try:
         result = body(reporter, run)
@@ -78,11 +117,16 @@ def run_scenario(run_id: int, body: Callable[[RunReporter, dict], dict]) -> dict
         logger.exception("run %s failed", run_id)
         message = exc.message if isinstance(exc, AppError) else f"{exc.__class__.__name__}: {exc}"
         try:
-            storage.update_run(run_id, status="failed", error=message, message="failed")
-        except AppError:
+            reporter.update(status="failed", error=message, message="failed")
+        except (AppError, TrainingCancelled):
             logger.error("could not record the failure of run %s:\n%s", run_id, traceback.format_exc())
         return None
-    storage.update_run(run_id, status="succeeded", result=result, message="done")
+    try:
+        reporter.update(status="succeeded", result=result, message="done")
+    except (AppError, TrainingCancelled) as exc:
+        # Storage ends the run as failed once its heartbeat is older than run_heartbeat_timeout_s, saying why.
+        logger.error("run %s: its outcome could not be recorded: %s", run_id, exc)
+        return None
     return result
 
 
@@ -114,21 +158,36 @@ def collect_body(reporter: RunReporter, run: dict) -> dict:
         meta["validation"] = {"fraction": fraction, "seed": seed, "train": int(len(train_idx)), "validation": int(len(val_idx))}
     name = f"{source}-{split}" + (f"-first{wanted}" if wanted < total else "")
     reporter.progress(0.92, f"storing {len(all_labels)} images")
-    dataset = peers.storage().create_dataset(
-        data, name=name, source=source, split=split, created_by=run["created_by"], meta=meta
+    dataset = persistently(
+        lambda: peers.storage().create_dataset(data, name=name, source=source, split=split,
+                                               created_by=run["created_by"], meta=meta),
+        what="storing the dataset",
     )
     return {"dataset_id": dataset["id"], "num_samples": dataset["num_samples"], "sha256": dataset["sha256"]}
 
 
+# What a time-budgeted run spends after its training loop (evaluation, comparison, registration), in seconds.
+FINISH_RESERVE_S = 3.0
+
+
 def train_body(reporter: RunReporter, run: dict) -> dict:
     """Train an architecture on a dataset, evaluate it on held-out data, register the version."""
+    started = time.monotonic()
     params = run["params"]
     architecture = get_architecture(params["architecture"])
     hp = validate_hyperparameters(architecture, params.get("hyperparameters"))
-    data = dataset_split(peers.storage(), params["dataset_id"])
+    data = persistently(lambda: dataset_split(peers.storage(), params["dataset_id"]), what="reading the dataset")
+    budget = 0.0
+    if hp["time_budget_s"]:
+        _fit_to_budget(reporter, architecture, hp, params.get("hyperparameters") or {}, data,
+                       hp["time_budget_s"] - (time.monotonic() - started) - FINISH_RESERVE_S)
+        budget = max(hp["time_budget_s"] - (time.monotonic() - started) - FINISH_RESERVE_S, 1.0)
     model = architecture.build(hp)
-    epochs, seconds = _train_with_progress(reporter, model, data.train_images, data.train_labels, hp, data)
-    metrics = _metrics(reporter, model, data, epochs, seconds, trained_on=len(data.train_labels) * hp["epochs"])
+    epochs, seconds = _train_with_progress(reporter, model, data.train_images, data.train_labels, hp, data,
+                                           time_budget_s=budget or None)
+    if budget:
+        hp["epochs"] = len(epochs)  # what the budget held, recorded with the version
+    metrics = _metrics(reporter, model, data, epochs, seconds, trained_on=epochs[-1]["images_seen"])
     production = _production_judged_alike(data)
     if production is not None:  # stored with the version: its report shows it without asking for it again
         metrics["comparison"] = _comparison(production, model, data)
@@ -160,9 +219,9 @@ def fine_tune_body(reporter: RunReporter, run: dict) -> dict:
     images = np.concatenate([np.repeat(user_images, tuning["user_repeats"], axis=0), data.train_images[replay]])
     labels = np.concatenate([np.repeat(user_labels, tuning["user_repeats"]), data.train_labels[replay]])
     model = load_model_version(base).module
-    hp = {**base["hyperparameters"], **tuning}
+    hp = {**base["hyperparameters"], **tuning, "time_budget_s": 0}  # a fine-tune runs its epochs
     epochs, seconds = _train_with_progress(reporter, model, images, labels, hp, data)
-    metrics = _metrics(reporter, model, data, epochs, seconds, trained_on=len(labels) * hp["epochs"])
+    metrics = _metrics(reporter, model, data, epochs, seconds, trained_on=epochs[-1]["images_seen"])
     production = model_cache().production()
     metrics["comparison"] = _comparison(production, model, data)
     metrics["user_samples"] = {
@@ -180,15 +239,32 @@ def fine_tune_body(reporter: RunReporter, run: dict) -> dict:
             "accuracy_delta": metrics["comparison"]["accuracy"]["delta"]}
 
 
-def _train_with_progress(reporter, model, images, labels, hp, data: SplitData):
+def _fit_to_budget(reporter, architecture, hp: dict, given: dict, data: SplitData, budget_s: float) -> None:
+    """What the user left to the platform, chosen for a short schedule on this CPU: the batch size, and the widest
+    of the declared width, 3/4 and 1/2 of it that still trains enough epochs within the budget."""
+    if "batch_size" not in given:
+        hp["batch_size"] = BUDGET_BATCH_SIZE
+    if "width" in hp and "width" not in given:
+        reporter.progress(0.01, "choosing a width that fits the time budget on this CPU")
+        spec = next(h for h in architecture.all_hyperparameters() if h.name == "width")
+        widths = sorted({max(int(spec.default * share), int(spec.minimum)) for share in (1.0, 0.75, 0.5)}, reverse=True)
+        hp["width"] = widest_that_fits(widths, lambda width: architecture.build({**hp, "width": width}),
+                                       data.train_images, data.train_labels, hp, budget_s)
+
+
+def _train_with_progress(reporter, model, images, labels, hp, data: SplitData, time_budget_s: float | None = None):
     started = time.perf_counter()
 
     def on_progress(fraction: float, epoch: dict | None) -> None:
-        text = f"epoch {epoch['epoch']}/{hp['epochs']}, loss {epoch['loss']:.4f}" if epoch else "training"
+        if epoch is None:
+            text = "training"
+        else:
+            planned = f"/{epoch['planned_epochs']}" if epoch["planned_epochs"] else ""
+            text = f"epoch {epoch['epoch']}{planned}, loss {epoch['loss']:.4f}, about {epoch['eta_s']:.0f} s left"
         reporter.progress(0.05 + 0.9 * fraction, text, epoch)
 
-    epochs = train(model, images, labels, hp, on_progress=on_progress,
-                   val_images=data.val_images, val_labels=data.val_labels)
+    epochs = train(model, images, labels, hp, on_progress=on_progress, val_images=data.val_images,
+                   val_labels=data.val_labels, time_budget_s=time_budget_s)
     return epochs, time.perf_counter() - started
 
 
@@ -225,12 +301,13 @@ def _comparison(production: LoadedModel, model: nn.Module, data: SplitData) -> d
 def _register(model, run: dict, fields: dict) -> dict:
     """Store the weights, then the version; weights of a version that fails to register are removed."""
     storage = peers.storage()
-    blob = storage.put_blob(weights_to_bytes(model))
+    weights = weights_to_bytes(model)
+    blob = persistently(lambda: storage.put_blob(weights), what="storing the weights")
+    payload = {**fields, "weights_sha256": blob["sha256"], "parameter_count": parameter_count(model),
+               "created_by": run["created_by"], "run_id": run["id"]}
     try:
-        return storage.create_model_version({
-            **fields, "weights_sha256": blob["sha256"], "parameter_count": parameter_count(model),
-            "created_by": run["created_by"], "run_id": run["id"],
-        })
+        # storage answers a repeated registration of the same run and weights with the version it already made
+        return persistently(lambda: storage.create_model_version(payload), what="registering the version")
     except AppError:
         storage.delete_blob(blob["sha256"])  # no orphan weights for a version that does not exist
         raise
@@ -270,11 +347,10 @@ def bootstrap_first_model(source: str, architecture: str, hyperparameters: dict)
     if not trained:
         return
     try:
-        storage.get_alias("production")
+        persistently(lambda: storage.get_alias("production"), what="looking for a production model")
         logger.info("a production model already exists; leaving v%s as a plain version", trained["model_version_id"])
     except AppError as exc:
         if exc.status != 404:
             raise
-        storage.set_alias(
-            "production", model_version_id=trained["model_version_id"], actor="system", reason="first model at first start"
-        )
+        persistently(lambda: storage.set_alias("production", model_version_id=trained["model_version_id"], actor="system",
+                                               reason="first model at first start"), what="promoting the first model")

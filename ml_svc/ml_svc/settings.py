@@ -17,6 +17,8 @@ ALIAS_REFRESH_S = float(CONFIG.get("alias_refresh_s"))
 TORCH_THREADS = int(CONFIG.get("torch_threads"))
 WORKER_TORCH_THREADS = int(CONFIG.get("worker_torch_threads"))
 DEFAULT_ARCHITECTURE = str(CONFIG.get("default_architecture"))
+FIRST_MODEL_TIME_BUDGET_S = int(CONFIG.get("first_model_time_budget_s"))
+STORAGE_RETRY_WINDOW_S = float(CONFIG.get("storage_retry_window_s"))
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",

@@ -10,6 +10,7 @@ from datetime import timedelta
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from kit import imagepack
@@ -126,17 +127,30 @@ def run_update(*, run_id: int, changes: dict) -> Run:
 
 
 def runs_expire_stale() -> int:
-    """Mark runs whose worker stopped sending heartbeats as failed; returns how many."""
-    cutoff = timezone.now() - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT_S)
-    stale = Run.objects.filter(status=Run.Status.RUNNING, heartbeat_at__lt=cutoff)
-    kinds = list(stale.values_list("kind", flat=True))
-    expired = stale.update(
-        status=Run.Status.FAILED,
-        error="the worker stopped responding (no heartbeat)",
-        finished_at=timezone.now(),
-    )
-    for kind in kinds[:expired]:
-        RUNS.labels(kind, Run.Status.FAILED).inc()
+    """End as failed, saying why, the runs nobody works on: running ones whose worker stopped reporting, and
+    queued ones no worker started in time. Returns how many."""
+    now = timezone.now()
+    heartbeat, queue = settings.RUN_HEARTBEAT_TIMEOUT_S, settings.RUN_QUEUE_TIMEOUT_S
+    reasons = {
+        Run.Status.RUNNING: (
+            Q(heartbeat_at__lt=now - timedelta(seconds=heartbeat)),
+            f"no word from the ML worker for {heartbeat} s: it stopped, or could not reach storage_svc to report "
+            "(see the ml worker's log). Start the run again.",
+        ),
+        Run.Status.QUEUED: (
+            Q(created_at__lt=now - timedelta(seconds=queue)),
+            f"no ML worker started this run within {queue} s: check that a worker runs (`ml_worker`) and reaches "
+            "storage_svc, then start the run again.",
+        ),
+    }
+    expired = 0
+    for status, (too_old, reason) in reasons.items():
+        stale = Run.objects.filter(too_old, status=status)
+        kinds = list(stale.values_list("kind", flat=True))
+        count = stale.update(status=Run.Status.FAILED, error=reason, message="failed", finished_at=now)
+        for kind in kinds[:count]:
+            RUNS.labels(kind, Run.Status.FAILED).inc()
+        expired += count
     return expired
 
 
@@ -154,6 +168,10 @@ def model_version_create(
     run_id: int | None = None,
     note: str = "",
 ) -> ModelVersion:
+    if run_id is not None:  # a worker that repeats a registration whose answer it lost gets the same version
+        registered = ModelVersion.objects.filter(run_id=run_id, weights_id=weights_sha256).first()
+        if registered is not None:
+            return registered
     weights = Blob.objects.filter(pk=weights_sha256).first()
     if weights is None:
         raise AppError("not_found", f"weights blob {weights_sha256} is not stored", status=404)

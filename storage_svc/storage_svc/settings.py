@@ -13,6 +13,7 @@ DATABASES = {"default": database_settings(str(CONFIG.get("database_url")))}
 BLOB_DIR = CONFIG.path("blob_dir")
 PAGE_SIZE = int(CONFIG.get("page_size"))
 RUN_HEARTBEAT_TIMEOUT_S = int(CONFIG.get("run_heartbeat_timeout_s"))
+RUN_QUEUE_TIMEOUT_S = int(CONFIG.get("run_queue_timeout_s"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -47,6 +47,17 @@ def test_a_model_version_needs_stored_weights(api, dataset):
     assert response.status_code == 404
 
 
+def test_a_worker_repeating_a_registration_gets_the_version_it_already_made(api, dataset):
+    run = api.post("/runs", {"kind": "train", "params": {}, "created_by": "eve"}, content_type="application/json").json()
+    blob = api.put("/blobs", data=b"trained-weights", content_type="application/octet-stream").json()
+    payload = {"architecture": "cnn", "dataset_ids": [dataset["id"]], "weights_sha256": blob["sha256"],
+               "metrics": {"accuracy": 0.9}, "created_by": "eve", "run_id": run["id"]}
+    first = api.post("/models", payload, content_type="application/json").json()
+    again = api.post("/models", payload, content_type="application/json").json()
+    assert again["id"] == first["id"]
+    assert api.get("/models").json()["count"] == 1
+
+
 def test_predictions_are_recorded_and_listed_per_user(api, model_version):
     image = base64.b64encode(bytes(range(256)) * 3 + bytes(16)).decode()
     for user in ("ann", "ann", "ben"):

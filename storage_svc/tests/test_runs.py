@@ -47,7 +47,16 @@ def test_a_run_whose_worker_stopped_sending_heartbeats_is_marked_failed(api, set
     Run.objects.filter(pk=run["id"]).update(heartbeat_at=timezone.now() - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT_S + 5))
     fetched = api.get(f"/runs/{run['id']}").json()
     assert fetched["status"] == "failed"
-    assert "heartbeat" in fetched["error"]
+    assert "no word from the ML worker" in fetched["error"] and "start the run again" in fetched["error"].lower()
+
+
+def test_a_queued_run_no_worker_started_in_time_ends_failed_saying_what_to_check(api, settings):
+    stuck, fresh = create_run(api, "collect"), create_run(api, "collect")
+    Run.objects.filter(pk=stuck["id"]).update(created_at=timezone.now() - timedelta(seconds=settings.RUN_QUEUE_TIMEOUT_S + 5))
+    fetched = api.get(f"/runs/{stuck['id']}").json()
+    assert fetched["status"] == "failed" and fetched["finished_at"]
+    assert "no ML worker started this run" in fetched["error"] and "start the run again" in fetched["error"]
+    assert api.get(f"/runs/{fresh['id']}").json()["status"] == "queued", "a run queued a moment ago still waits"
 
 
 def test_runs_are_filtered_by_kind_and_author(api):
