@@ -43,6 +43,33 @@ def run_for(user, run_id: int) -> dict:
     return run
 
 
+def serving_version() -> dict | None:
+    """The version the `production` alias points at, or None while nothing serves."""
+    try:
+        return peers.storage().get_alias("production")["model_version"]
+    except AppError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def first_model_status() -> dict | None:
+    """While nothing serves: what the first-start job (runs by `system`) is doing, with its progress and ETA."""
+    latest = peers.storage().list_runs(created_by="system", page_size=1)["results"]
+    if not latest:
+        return None
+    run = latest[0]
+    epochs = run.get("epochs") or []
+    # collecting is the first 5 % of the way, training the rest
+    share, offset = (0.05, 0.0) if run["kind"] == "collect" else (0.95, 0.05)
+    status = {"run": run, "stage": "collecting the digits" if run["kind"] == "collect" else "training",
+              "percent": round(100 * (offset + share * float(run["progress"]))), "eta_s": None,
+              "failed": run["status"] in ("failed", "cancelled")}
+    if epochs and epochs[-1].get("eta_s") is not None:
+        status["eta_s"] = round(epochs[-1]["eta_s"])
+    return status
+
+
 def page_of(listing: dict, filters: dict) -> dict:
     """Storage's page without its internal links."""
     page = int(filters.get("page", 1)) if str(filters.get("page", 1)).isdigit() else 1

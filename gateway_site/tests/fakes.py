@@ -25,6 +25,7 @@ class Peer:
 class FakeML(Peer):
     service = "ml_svc"
     sees_blank = False
+    no_model = False
     default_architecture = "cnn"
 
     def predict(self, payload):
@@ -38,6 +39,8 @@ class FakeML(Peer):
 
     def predict_batch(self, payload):
         self._check()
+        if self.no_model:
+            raise AppError("no_model", "No model is serving yet: train one and promote it to production.", status=503)
         one = self.predict({})
         results = [
             {"error": {"code": "blank_image", "message": "The image is blank: draw a digit.", "status": 422}}

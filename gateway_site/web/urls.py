@@ -9,6 +9,7 @@ urlpatterns = [
     path("logout", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.recognize, name="recognize"),
     path("recognize", views.recognize_submit, name="recognize-submit"),
+    path("model-status", views.model_status, name="model-status"),
     path("predictions/<int:prediction_id>/feedback", views.prediction_feedback, name="prediction-feedback"),
     path("history", views.history, name="history"),
     path("datasets", views.datasets, name="datasets"),

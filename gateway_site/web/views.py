@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import AuditEvent
@@ -27,6 +28,7 @@ from web.errors import error_answer
 from web.images import pixels_png_data_url
 
 MAX_UPLOAD_BYTES = services.MAX_IMAGE_BYTES
+STATS_DAYS = 14  # the dashboard's monitoring window
 
 
 def role_required(role: str):
@@ -50,10 +52,27 @@ def _top(probabilities: list[float], n: int = 3) -> list[dict]:
     return [{"digit": d, "percent": round(probabilities[d] * 100, 1)} for d in ranked]
 
 
+def _serving_context() -> dict:
+    """What serves, or, while nothing does, how far the first model is (for the status panel)."""
+    serving, error = _optional(selectors.serving_version, None)
+    first_model = None
+    if serving is None and error is None:
+        first_model, error = _optional(selectors.first_model_status, None)
+    return {"serving": serving, "first_model": first_model, "serving_error": error}
+
+
 @require_GET
 @login_required
 def recognize(request):
-    return render(request, "web/recognize.html", {"page": "recognize"})
+    return render(request, "web/recognize.html", {"page": "recognize", **_serving_context()})
+
+
+@require_GET
+@login_required
+def model_status(request):
+    """The status panel alone: polled by the page every 2 s until a model serves, which enables Predict."""
+    page = "recognize" if request.GET.get("for") == "recognize" else ""
+    return render(request, "web/_model_status.html", {**_serving_context(), "polled": True, "page": page})
 
 
 @require_POST
@@ -74,7 +93,7 @@ def recognize_submit(request):
             raw = base64.b64decode(data_url.partition(",")[2], validate=True)
         result = services.prediction_create(username=request.user.get_username(), payload={}, raw_image=raw)
     except AppError as exc:
-        if exc.status >= 500:
+        if exc.status >= 500 and exc.code != "no_model":
             raise
         context["error"] = exc.message
         # For htmx the fragment with the message is the answer; a full page keeps the 4xx status.
@@ -259,11 +278,11 @@ def train(request):
 @login_required
 def dashboard(request):
     health = services.services_health()
-    serving, serving_error = _optional(lambda: peers.storage().get_alias("production")["model_version"], None)
-    stats, stats_error = _optional(lambda: peers.storage().prediction_stats(14)["series"], [])
+    stats, stats_error = _optional(lambda: peers.storage().prediction_stats(STATS_DAYS)["series"], [])
     recent, _ = _optional(lambda: selectors.runs_for(request.user, {"page_size": "8"})["results"], [])
-    context = {"page": "dashboard", "health": health, "serving": serving, "serving_error": serving_error,
-               "stats_error": stats_error, "charts": charts.monitoring(stats) if stats else None, "recent": recent}
+    monitoring = charts.monitoring(stats, days=STATS_DAYS, today=timezone.now().date()) if stats else None
+    context = {"page": "dashboard", "health": health, **_serving_context(), "stats_error": stats_error,
+               "charts": monitoring, "recent": recent}
     return render(request, "web/dashboard.html", context)
 
 
