@@ -50,6 +50,17 @@ def app_error_response(exc: AppError) -> JsonResponse:
     return error_response(exc.code, exc.message, status=exc.status, details=exc.details, retry_after=exc.retry_after)
 
 
+def database_error(exception: BaseException) -> AppError | None:
+    """A lost or refused database connection as the 503 it is (the database comes back by itself); else None."""
+    from django.db import InterfaceError, OperationalError
+
+    if not isinstance(exception, (OperationalError, InterfaceError)):
+        return None
+    logger.warning("the database is unavailable: %s", str(exception).strip())
+    return AppError("database_unavailable", "The database is unavailable for a moment; try again shortly.",
+                    status=503, retry_after=1)
+
+
 class AppErrorMiddleware:
     """Turns AppError raised by any view into its JSON response."""
 
@@ -60,9 +71,8 @@ class AppErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if isinstance(exception, AppError):
-            return app_error_response(exception)
-        return None
+        error = exception if isinstance(exception, AppError) else database_error(exception)
+        return app_error_response(error) if error is not None else None
 
 
 def drf_exception_handler(exc, context):
@@ -70,6 +80,7 @@ def drf_exception_handler(exc, context):
     from rest_framework import exceptions
     from rest_framework.views import exception_handler
 
+    exc = database_error(exc) or exc
     if isinstance(exc, AppError):
         return _drf_response(error_body(exc.code, exc.message, exc.details), exc.status, exc.retry_after)
     response = exception_handler(exc, context)

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from kit.errors import AppError, error_body
+from kit.errors import AppError, database_error, error_body
 from kit.metrics import LATENCY, REQUESTS
 from kit.requestlog import REQUEST_ID_HEADER, _request_id, log_access
 
@@ -72,13 +72,14 @@ class HotPaths:
             request.caller = self.authenticate(request)
             request.body = self._json_body(environ)
             status, body = handler(request)
-        except AppError as exc:
+        except Exception as raised:
+            exc = raised if isinstance(raised, AppError) else database_error(raised)
+            if exc is None:
+                logger.exception("unhandled error on %s", environ.get("PATH_INFO"))
+                exc = AppError("internal_error", "The server failed to handle the request.", status=500)
             status, body = exc.status, error_body(exc.code, exc.message, exc.details)
             if exc.status in (429, 503):
                 headers.append(("Retry-After", str(exc.retry_after)))
-        except Exception:
-            logger.exception("unhandled error on %s", environ.get("PATH_INFO"))
-            status, body = 500, error_body("internal_error", "The server failed to handle the request.")
         finally:
             _request_id.reset(token)
         payload = orjson.dumps(body)

@@ -11,6 +11,7 @@ import threading
 import time
 
 from django.conf import settings
+from django.db import DatabaseError, connection
 from rest_framework.authtoken.models import Token
 
 from accounts.roles import has_role
@@ -32,7 +33,13 @@ def token_viewer(request) -> str:
     now = time.monotonic()
     entry = _checked.get(key)
     if entry is None or entry[2] < now:
-        token = Token.objects.select_related("user").filter(key=key).first()
+        try:
+            token = Token.objects.select_related("user").filter(key=key).first()
+        except DatabaseError:
+            # Outside Django's request cycle nothing else drops a connection the database closed (a restart):
+            # drop it here, so that the next check connects afresh.
+            connection.close()
+            raise
         user = token.user if token is not None and token.user.is_active else None
         entry = (user.get_username() if user else None, bool(user) and has_role(user, "viewer"),
                  now + settings.TOKEN_CACHE_S)

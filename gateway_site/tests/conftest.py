@@ -1,5 +1,7 @@
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core import signals
+from django.db import close_old_connections
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -17,6 +19,17 @@ def fast_password_hashing(settings, request):
         # Django's test client logs in without a request, which django-axes refuses; only the
         # throttling tests (marked) keep it.
         settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_database_connection():
+    """Requests sent straight to the WSGI application (the hot path, the schema fuzzer) must not close the
+    connection that holds the test's transaction; Django's own test client does the same."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

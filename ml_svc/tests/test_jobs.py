@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from kit.errors import AppError
+from kit.errors import AppError, PeerUnavailable
 from ml_svc import jobs
 from ml_svc.jobs import collect_body, run_scenario, train_body
 
@@ -33,8 +33,9 @@ def test_collect_honours_max_samples(storage, collector):
     assert run_scenario(run["id"], collect_body)["num_samples"] == 1000
 
 
-def collected(storage, collector) -> int:
-    run = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 5000}, created_by="eve")
+def collected(storage, collector, max_samples: int | None = None) -> int:
+    params = {"source": "mnist-5k", "batch_size": 5000, **({"max_samples": max_samples} if max_samples else {})}
+    run = storage.create_run(kind="collect", params=params, created_by="eve")
     return run_scenario(run["id"], collect_body)["dataset_id"]
 
 
@@ -214,3 +215,75 @@ def test_a_training_that_names_no_architecture_trains_the_configured_default(api
     assert response.status_code == 202, response.json()
     params = response.json()["params"]
     assert params["architecture"] == "cnn-dense" and params["hyperparameters"]["width"] == 32
+
+
+class Flaky:
+    """Makes a FakeStorage call fail as if storage were down, for the first `times` calls."""
+
+    def __init__(self, storage, name: str, times: int):
+        self.original, self.times, self.calls = getattr(storage, name), times, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls <= self.times:
+            raise PeerUnavailable("storage_svc", "connection refused or reset")
+        return self.original(*args, **kwargs)
+
+
+def test_a_run_starts_once_storage_is_back(storage, collector, monkeypatch, settings):
+    settings.STORAGE_RETRY_WINDOW_S = 5
+    run = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 1000, "max_samples": 1000},
+                             created_by="eve")
+    monkeypatch.setattr(storage, "get_run", Flaky(storage, "get_run", times=2))
+    assert run_scenario(run["id"], collect_body)["num_samples"] == 1000
+    assert storage.get_run(run["id"])["status"] == "succeeded"
+
+
+def test_progress_storage_refuses_is_skipped_and_the_outcome_is_retried(storage, collector, monkeypatch, settings):
+    settings.STORAGE_RETRY_WINDOW_S = 5
+    dataset_id = collected(storage, collector, max_samples=1000)
+    run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
+                                                  "hyperparameters": {"epochs": 3, "width": 8}}, created_by="eve")
+    original_update, refused = storage.update_run, []
+
+    def update(run_id, **fields):
+        # storage is away for every write that would carry two epochs, and for the first report of success
+        if len(fields.get("epochs", [])) == 2 or (fields.get("status") == "succeeded" and not refused.count("outcome")):
+            refused.append("outcome" if "status" in fields else "progress")
+            raise PeerUnavailable("storage_svc", "connection refused or reset")
+        return original_update(run_id, **fields)
+
+    monkeypatch.setattr(storage, "update_run", update)
+    monkeypatch.setattr(jobs, "PROGRESS_RETRY_S", 0.0)
+    assert run_scenario(run["id"], train_body) is not None
+    finished = storage.get_run(run["id"])
+    assert finished["status"] == "succeeded" and "outcome" in refused and "progress" in refused
+    assert [e["epoch"] for e in finished["epochs"]] == [1, 2, 3], "the next write carried the skipped epoch"
+
+
+def test_a_registration_storage_never_takes_fails_the_run_naming_storage(storage, collector, monkeypatch, settings):
+    settings.STORAGE_RETRY_WINDOW_S = 0.5
+    dataset_id = collected(storage, collector, max_samples=1000)
+    run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
+                                                  "hyperparameters": {"epochs": 1, "width": 8}}, created_by="eve")
+    monkeypatch.setattr(storage, "create_model_version", Flaky(storage, "create_model_version", times=10**6))
+    assert run_scenario(run["id"], train_body) is None
+    finished = storage.get_run(run["id"])
+    assert finished["status"] == "failed" and "storage_svc is unavailable" in finished["error"]
+
+
+def test_a_job_whose_outcome_cannot_be_written_at_all_ends_without_raising(storage, collector, monkeypatch, settings):
+    settings.STORAGE_RETRY_WINDOW_S = 0.5
+    dataset_id = collected(storage, collector, max_samples=1000)
+    run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
+                                                  "hyperparameters": {"epochs": 1, "width": 8}}, created_by="eve")
+    original_update = storage.update_run
+
+    def update(run_id, **fields):
+        if fields.get("status") in ("succeeded", "failed"):
+            raise PeerUnavailable("storage_svc", "connection refused or reset")
+        return original_update(run_id, **fields)
+
+    monkeypatch.setattr(storage, "update_run", update)
+    assert run_scenario(run["id"], train_body) is None
+    assert storage.get_run(run["id"])["status"] == "running", "storage's heartbeat expiry ends it, with its reason"

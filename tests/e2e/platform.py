@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -43,6 +44,8 @@ class Platform:
     # gunicorn workers per service (default 1); the gateway runs threads as in the Procfile
     workers: dict[str, int] = field(default_factory=dict)
     threads: dict[str, int] = field(default_factory=lambda: {"gateway": 96})
+    # configuration overrides (environment variables) for every process
+    settings: dict[str, str] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -77,6 +80,7 @@ class Platform:
         )
         for name in SERVICES:
             self.env[f"{name.upper()}_LOG_FILE"] = str(logs / f"{name}.jsonl")
+        self.env.update(self.settings)
         for service in ("storage_svc", "ml_svc", "gateway_site"):
             self.manage(service, "migrate", "--no-input", "-v0")
         self.manage("gateway_site", "seed_demo_accounts")
@@ -178,3 +182,77 @@ class Platform:
             for url in self.databases.values():
                 cursor.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
         connection.close()
+
+
+class DefaultRun:
+    """`scripts/run_local.py` in a process group of its own, with its files in `var`."""
+
+    def __init__(self, var: Path, sqlite: bool = False, settings: dict[str, str] | None = None):
+        self.var, self.sqlite = var, sqlite
+        self.ports = {name: free_port() for name in ("gateway", "collector", "storage", "ml")}
+        self.password = secrets.token_urlsafe(12)
+        self.database = "" if sqlite else f"e2e_run_{secrets.token_hex(5)}"
+        self.server = os.environ.get("DATABASE_URL", local_postgres.LOCAL_SERVER)
+        env = {key: value for key, value in os.environ.items()
+               if not key.endswith("_DATABASE_URL") and key not in ("SECRET_KEY", "SERVICE_TOKEN")}
+        env.update({f"{name.upper()}_PORT": str(port) for name, port in self.ports.items()})
+        env.update(DIGITLAB_VAR=str(var), DEMO_PASSWORD=self.password, **(settings or {}))
+        if sqlite:
+            env.pop("DATABASE_URL", None)
+        else:
+            env["DATABASE_URL"] = local_postgres.with_database(self.server, self.database)
+        self.output = var.parent / "make-run.out"
+        command = [sys.executable, str(ROOT / "scripts" / "run_local.py"), *(["--sqlite"] if sqlite else [])]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(self.output, "wb"),
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def gateway(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    def wait_for_first_prediction(self, timeout_s: float = 240) -> tuple[dict, float]:
+        """Log in as the viewer once the gateway answers, then predict until the first model serves; returns the
+        viewer's token header and when the first prediction was answered."""
+        deadline = time.monotonic() + timeout_s
+        headers = None
+        while headers is None and time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output.read_text()[-3000:]
+            try:
+                answer = requests.post(f"{self.gateway}/api/auth/token", timeout=5,
+                                       json={"username": "viewer", "password": self.password})
+                if answer.status_code == 200:
+                    headers = {"Authorization": f"Token {answer.json()['token']}"}
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        digit = [[255 if 6 <= row < 22 and col in (13, 14) else 0 for col in range(28)] for row in range(28)]  # a "1"
+        while time.monotonic() < deadline:
+            answer = requests.post(f"{self.gateway}/api/predictions", json={"pixels": digit}, headers=headers, timeout=10)
+            if answer.status_code == 201:
+                return headers, time.monotonic()
+            time.sleep(0.5)
+        raise TimeoutError(f"no prediction within {timeout_s} s:\n{self.output.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        if self.database:
+            connection = psycopg2.connect(self.server)
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                for name in local_postgres.service_database_urls(f"postgres://x/{self.database}").values():
+                    cursor.execute(f'DROP DATABASE IF EXISTS "{name.rsplit("/", 1)[1]}" WITH (FORCE)')
+            connection.close()
+
+    def logged_errors(self) -> list[str]:
+        """Error lines of every service's JSON log, and tracebacks or gunicorn errors in honcho's output."""
+        errors = []
+        for log in (self.var / "log").glob("*.jsonl"):
+            errors += [line for line in log.read_text().splitlines() if json.loads(line)["level"] in ("error", "critical")]
+        errors += [line for line in self.output.read_text(errors="replace").splitlines()
+                   if "Traceback" in line or "[ERROR]" in line or "[CRITICAL]" in line]
+        return errors

@@ -1,0 +1,75 @@
+"""The default run is the tested run: the platform started exactly as `make run` starts it (scripts/run_local.py,
+the Procfile under honcho, the default database) on free ports, then what an engineer does in the first
+minutes, all at once: a default training, a collect, and 20 s of predictions from 32 connections."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.e2e.platform import DefaultRun
+from tests.e2e.test_platform_flow import Api, sample_digits
+
+CONNECTIONS, SECONDS = 32, 20
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def default_run(request, tmp_path):
+    # The first model trains 15 s here instead of 45 s: a shorter wait, the same path.
+    run = DefaultRun(tmp_path / "var", sqlite=request.param == "sqlite", settings={"ML_FIRST_MODEL_TIME_BUDGET_S": "15"})
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
+def predict_for(seconds: float, connections: int, base: str, headers: dict) -> list[int]:
+    """`connections` clients, each posting predictions one after another for `seconds`; every status seen."""
+    statuses: list[int] = []
+    digits = sample_digits()[0]
+    deadline = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        session = requests.Session()
+        body = {"pixels": digits[index].tolist()}
+        while time.monotonic() < deadline:
+            try:
+                statuses.append(session.post(f"{base}/api/predictions", json=body, headers=headers, timeout=30).status_code)
+            except requests.RequestException as exc:
+                statuses.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def test_training_collect_and_predictions_at_once_on_the_default_run(default_run):
+    started = time.monotonic()
+    viewer, first_prediction = default_run.wait_for_first_prediction()
+    output = default_run.output.read_text()
+    expected = "SQLite files" if default_run.sqlite else f"PostgreSQL: $DATABASE_URL, databases {default_run.database}"
+    assert f"Database: {expected}" in output, "make run says which database it uses"
+    print(f"\nfirst prediction {first_prediction - started:.1f} s after start ({'SQLite' if default_run.sqlite else 'PostgreSQL'})")
+    engineer = Api(default_run.gateway, "engineer", default_run.password)
+    dataset_id = engineer.get("/api/datasets").json()["results"][0]["id"]
+    training = engineer.post("/api/scenarios/train-model", {"dataset_id": dataset_id, "hyperparameters": {"time_budget_s": 20}})
+    collect = engineer.post("/api/scenarios/collect-and-store", {"source": "mnist-5k", "batch_size": 500})
+    assert training.status_code == 202 and collect.status_code == 202, (training.text, collect.text)
+    statuses = predict_for(SECONDS, CONNECTIONS, default_run.gateway, viewer)
+    rate = len(statuses) / SECONDS
+    print(f"{len(statuses)} predictions in {SECONDS} s from {CONNECTIONS} connections ({rate:.0f}/s) beside a training and a collect")
+    assert set(statuses) == {201}, {status: statuses.count(status) for status in set(statuses)}
+    for run in (training.json(), collect.json()):
+        finished = engineer.wait_for_run(run["id"], timeout_s=180)
+        assert finished["status"] == "succeeded", finished
+    trained = engineer.get(f"/api/runs/{training.json()['id']}").json()
+    took = (time.mktime(time.strptime(trained["finished_at"][:19], "%Y-%m-%dT%H:%M:%S"))
+            - time.mktime(time.strptime(trained["started_at"][:19], "%Y-%m-%dT%H:%M:%S")))
+    print(f"training with time_budget_s 20 took {took:.0f} s beside the load")
+    assert default_run.logged_errors() == []
