@@ -4,8 +4,9 @@
     .venv/bin/python bench/load_predict.py gateway    # gateway POST /api/predictions, recorded in history
     .venv/bin/python bench/load_predict.py overload   # the gateway at 3x its measured capacity
 
-Each starts the platform (fresh PostgreSQL database, the services as `make run` starts them),
-trains a first model, warms up, drives the load for a fixed time and prints throughput,
+Each starts the platform (fresh PostgreSQL databases, the services as `make run` starts them; with
+--default-run through `make run`'s own entry point, scripts/run_local.py, its Procfile under honcho and its
+first model), trains a first model, warms up, drives the load for a fixed time and prints throughput,
 p50/p95/p99 latency, answers by status, errors, and CPU and memory per service. The gateway
 benchmark then checks every acknowledged prediction (each 201's id) against the history table.
 """
@@ -32,7 +33,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.platform import Platform  # noqa: E402
+from tests.e2e.platform import DefaultRun, Platform  # noqa: E402
 
 MNIST_TEST = ROOT.parent / "shared" / "datasets" / "mnist-t10k"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -223,8 +224,13 @@ def report(title: str, result: dict, usage: Usage | None) -> None:
     print(f"  {'wrk':<10} {result['wrk_cpu_s'] / (result['duration_us'] / 1e6):5.2f} cores")
 
 
-def start(args) -> Platform:
-    platform = Platform(workdir=Path(tempfile.mkdtemp(prefix="bench-load-")), workers=SERVING_WORKERS)
+def start(args) -> Platform | DefaultRun:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    if args.default_run:
+        platform = DefaultRun(workdir / "var")
+        platform.wait_for_first_prediction()
+        return platform
+    platform = Platform(workdir=workdir, workers=SERVING_WORKERS)
     platform.start()
     platform.ensure_production_model()
     return platform
@@ -322,6 +328,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--overload-seconds", type=int, default=30)
     parser.add_argument("--overload-connections", type=int, default=512)
+    parser.add_argument("--default-run", action="store_true",
+                        help="start the platform exactly as `make run` does (scripts/run_local.py, Procfile, first model)")
     parser.add_argument("--profile", choices=["ml", "gateway", "storage"],
                         help="also sample this service with py-spy and print where its time goes")
     args = parser.parse_args()

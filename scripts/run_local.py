@@ -92,6 +92,15 @@ def manage(service: str, *args: str, env: dict[str, str]) -> None:
     subprocess.run([PYTHON, str(ROOT / service / "manage.py"), *args], env=env, check=True)
 
 
+def manage_at_once(commands: list[tuple[str, ...]], env: dict[str, str]) -> None:
+    """Run independent management commands side by side (each is mostly Python start-up); stop if one fails."""
+    running = [(command, subprocess.Popen([PYTHON, str(ROOT / command[0] / "manage.py"), *command[1:]], env=env))
+               for command in commands]
+    failed = [" ".join(command) for command, process in running if process.wait() != 0]
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
+
+
 def wait_ready(url: str, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -105,11 +114,11 @@ def wait_ready(url: str, timeout_s: float) -> bool:
 
 
 def after_start(env: dict[str, str], database: str) -> None:
-    storage_ready = f"{env['ML_STORAGE_URL']}/ready"
-    if not wait_ready(storage_ready, 60):
-        print(f"storage_svc did not become ready; see {env['STORAGE_LOG_FILE']}", file=sys.stderr)
+    try:  # beside the services' start-up: the command waits for storage_svc itself
+        manage("ml_svc", "bootstrap_first_model", "--wait", "60", env=env)
+    except subprocess.CalledProcessError:
+        print(f"no first model was queued; see {env['STORAGE_LOG_FILE']}", file=sys.stderr)
         return
-    manage("ml_svc", "bootstrap_first_model", env=env)
     port = env["GATEWAY_PORT"]
     if wait_ready(f"http://127.0.0.1:{port}/ready", 60):
         print(f"\n  Digit Lab is running: open http://127.0.0.1:{port}/ (log in as viewer, engineer or admin)"
@@ -132,11 +141,9 @@ def main() -> None:
         shutil.rmtree(var / "metrics", ignore_errors=True)
         for name in SERVICES:
             (var / "metrics" / name).mkdir(parents=True)
-        for service in ("storage_svc", "ml_svc", "gateway_site"):
-            manage(service, "migrate", "--no-input", "-v0", env=env)
-        for service in ("storage_svc", "gateway_site"):
-            manage(service, "collectstatic", "--no-input", "-v0", env=env)
-        manage("gateway_site", "seed_demo_accounts", env=env)
+        manage_at_once([(service, "migrate", "--no-input", "-v0") for service in ("storage_svc", "ml_svc", "gateway_site")]
+                       + [("storage_svc", "collectstatic", "--no-input", "-v0")], env)
+        manage_at_once([("gateway_site", "collectstatic", "--no-input", "-v0"), ("gateway_site", "seed_demo_accounts")], env)
         threading.Thread(target=after_start, args=(env, database), daemon=True).start()
         honcho = subprocess.Popen([str(ROOT / ".venv" / "bin" / "honcho"), "start", "-f", str(ROOT / "Procfile")],
                                   cwd=ROOT, env=env)

@@ -126,3 +126,13 @@ def test_history_filters_and_exports_csv_with_formulas_defused(as_user, fake_pee
     assert rows[1][2] == "'=HYPERLINK(evil)" and rows[1][3] == "7"
     page = as_user("engineer").get("/history?digit=7&corrected=false").content.decode()
     assert 'value="false" selected' in page and "Export CSV" in page
+
+
+def test_the_train_form_sends_only_what_the_engineer_changed(as_user, fake_peers, monkeypatch):
+    started = []
+    monkeypatch.setattr(fake_peers["ml"], "start_training", lambda **params: started.append(params) or
+                        {"id": 12, "kind": "train", "status": "queued", "params": params, "created_by": "engineer"})
+    response = as_user("engineer").post("/train", {"mode": "train", "dataset_id": "1", "architecture": "cnn",
+                                                   "epochs": "25", "learning_rate": "0.01", "augment": "on"})
+    assert response.status_code == 302
+    assert started[0]["hyperparameters"] == {"learning_rate": 0.01}, "fields at their default are left to the platform"

@@ -68,5 +68,7 @@ def monitoring(series: list[dict], *, days: int = 14, today: date | None = None)
         "confidence": {"traces": lines("mean_confidence"), "layout": {**over_days, "yaxis": {"range": [0, 1.02]}}},
         "corrections": {"traces": lines("correction_rate"),
                         "layout": {**over_days, "yaxis": {"rangemode": "tozero", "tickformat": ".0%"}}},
-        "mix": {"traces": mix, "layout": {"barmode": "stack", "xaxis": {"type": "category", "title": {"text": "digit"}}}},
+        "mix": {"traces": mix, "layout": {"barmode": "stack", "height": 240, "margin": over_days["margin"],
+                                          "legend": over_days["legend"],
+                                          "xaxis": {"type": "category", "title": {"text": "digit"}}}},
     }

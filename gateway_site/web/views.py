@@ -244,16 +244,19 @@ def train(request):
         chosen = default
     values, errors, message = {}, {}, ""
     specs = catalogue["fine_tune"] if mode == "fine-tune" else architectures[chosen]["hyperparameters"]
+    defaults = {spec["name"]: spec["default"] for spec in specs}
     if request.method == "POST":
         values, errors = _hp_from_form(request.POST, specs)
+        # A field left at its default is left to the platform (a time-budgeted training sizes width and batch itself).
+        asked = {name: value for name, value in values.items() if value != defaults[name]}
         if not errors:
             try:
                 if mode == "fine-tune":
                     run = services.fine_tune_start(username=request.user.get_username(),
-                                                   base_model_id=int(request.POST.get("base_model_id") or 0), hyperparameters=values)
+                                                   base_model_id=int(request.POST.get("base_model_id") or 0), hyperparameters=asked)
                 else:
                     run = services.training_start(username=request.user.get_username(), architecture=chosen,
-                                                  dataset_id=int(request.POST.get("dataset_id") or 0), hyperparameters=values)
+                                                  dataset_id=int(request.POST.get("dataset_id") or 0), hyperparameters=asked)
             except AppError as exc:
                 if exc.status >= 500:
                     raise

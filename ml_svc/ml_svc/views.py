@@ -107,10 +107,13 @@ def start_training(request):
     params = validated(TrainInput, request.data)
     architecture = get_architecture(params["architecture"] or settings.DEFAULT_ARCHITECTURE)
     hp = validate_hyperparameters(architecture, params["hyperparameters"])
+    # The run keeps what was asked for (checked); the worker fills in the defaults, and a time-budgeted training
+    # chooses what was left open (its version records every value).
+    asked = {name: hp[name] for name in params["hyperparameters"]}
     peers.storage().get_dataset(params["dataset_id"])  # 404 if it does not exist
     run = peers.storage().create_run(
         kind="train",
-        params={"dataset_id": params["dataset_id"], "architecture": architecture.name, "hyperparameters": hp},
+        params={"dataset_id": params["dataset_id"], "architecture": architecture.name, "hyperparameters": asked},
         created_by=params["created_by"],
     )
     return _enqueue(run, jobs.train_model)

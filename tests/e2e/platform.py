@@ -184,14 +184,24 @@ class Platform:
         connection.close()
 
 
+@dataclass
+class ServiceProcess:
+    """A process of the default run, for the benchmarks: its pid, and whether it still runs."""
+
+    pid: int
+
+    def poll(self) -> int | None:
+        return None if Path(f"/proc/{self.pid}").exists() else 1
+
+
 class DefaultRun:
     """`scripts/run_local.py` in a process group of its own, with its files in `var`."""
 
     def __init__(self, var: Path, sqlite: bool = False, settings: dict[str, str] | None = None):
         self.var, self.sqlite = var, sqlite
         self.ports = {name: free_port() for name in ("gateway", "collector", "storage", "ml")}
-        self.password = secrets.token_urlsafe(12)
-        self.database = "" if sqlite else f"e2e_run_{secrets.token_hex(5)}"
+        self.password = self.demo_password = secrets.token_urlsafe(12)
+        self.database_name = "" if sqlite else f"e2e_run_{secrets.token_hex(5)}"
         self.server = os.environ.get("DATABASE_URL", local_postgres.LOCAL_SERVER)
         env = {key: value for key, value in os.environ.items()
                if not key.endswith("_DATABASE_URL") and key not in ("SECRET_KEY", "SERVICE_TOKEN")}
@@ -200,7 +210,7 @@ class DefaultRun:
         if sqlite:
             env.pop("DATABASE_URL", None)
         else:
-            env["DATABASE_URL"] = local_postgres.with_database(self.server, self.database)
+            env["DATABASE_URL"] = local_postgres.with_database(self.server, self.database_name)
         self.output = var.parent / "make-run.out"
         command = [sys.executable, str(ROOT / "scripts" / "run_local.py"), *(["--sqlite"] if sqlite else [])]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(self.output, "wb"),
@@ -208,7 +218,45 @@ class DefaultRun:
 
     @property
     def gateway(self) -> str:
-        return f"http://127.0.0.1:{self.ports['gateway']}"
+        return self.url("gateway")
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    @property
+    def workdir(self) -> Path:
+        return self.var.parent
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The generated secrets, as the services got them."""
+        lines = (self.var / "local.env").read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines if "=" in line)
+
+    @property
+    def database(self) -> str:
+        """storage_svc's database (PostgreSQL runs only)."""
+        return local_postgres.with_database(self.server, self.database_name)
+
+    @property
+    def processes(self) -> dict[str, ServiceProcess]:
+        """Each service's main process under honcho (gunicorn's master; the worker's manage.py)."""
+        found = {}
+        for entry in Path("/proc").iterdir():
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+                environ = (entry / "environ").read_bytes()
+            except (OSError, ValueError):
+                continue
+            if f"DIGITLAB_VAR={self.var}".encode() not in environ.split(b"\0"):
+                continue
+            text = [part.decode(errors="replace") for part in command]
+            for name, service in SERVICES.items():
+                if "--chdir" in text and service in text and "gunicorn" in " ".join(text):
+                    found.setdefault(name, []).append(int(entry.name))
+            if "db_worker" in text:
+                found.setdefault("ml_worker", []).append(int(entry.name))
+        return {name: ServiceProcess(min(pids)) for name, pids in found.items()}
 
     def wait_for_first_prediction(self, timeout_s: float = 240) -> tuple[dict, float]:
         """Log in as the viewer once the gateway answers, then predict until the first model serves; returns the
@@ -240,11 +288,11 @@ class DefaultRun:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
-        if self.database:
+        if self.database_name:
             connection = psycopg2.connect(self.server)
             connection.autocommit = True
             with connection.cursor() as cursor:
-                for name in local_postgres.service_database_urls(f"postgres://x/{self.database}").values():
+                for name in local_postgres.service_database_urls(self.database).values():
                     cursor.execute(f'DROP DATABASE IF EXISTS "{name.rsplit("/", 1)[1]}" WITH (FORCE)')
             connection.close()
 

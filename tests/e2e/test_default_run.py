@@ -53,7 +53,7 @@ def test_training_collect_and_predictions_at_once_on_the_default_run(default_run
     started = time.monotonic()
     viewer, first_prediction = default_run.wait_for_first_prediction()
     output = default_run.output.read_text()
-    expected = "SQLite files" if default_run.sqlite else f"PostgreSQL: $DATABASE_URL, databases {default_run.database}"
+    expected = "SQLite files" if default_run.sqlite else f"PostgreSQL: $DATABASE_URL, databases {default_run.database_name}"
     assert f"Database: {expected}" in output, "make run says which database it uses"
     print(f"\nfirst prediction {first_prediction - started:.1f} s after start ({'SQLite' if default_run.sqlite else 'PostgreSQL'})")
     engineer = Api(default_run.gateway, "engineer", default_run.password)

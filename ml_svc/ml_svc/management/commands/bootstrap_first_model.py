@@ -1,9 +1,11 @@
 """First start: if nothing serves yet, queue collect mnist-5k -> train (within a time budget) -> promote."""
 
-from django.conf import settings
-from django.core.management.base import BaseCommand
+import time
 
-from kit.errors import AppError
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from kit.errors import AppError, PeerUnavailable
 from ml_svc import jobs, peers
 
 
@@ -15,8 +17,18 @@ class Command(BaseCommand):
         parser.add_argument("--epochs", type=int, default=None, help="train this many epochs instead of a time budget")
         parser.add_argument("--time-budget", type=int, default=settings.FIRST_MODEL_TIME_BUDGET_S,
                             help="seconds the first training may take on this CPU (default: ml.first_model_time_budget_s)")
+        parser.add_argument("--wait", type=float, default=0.0, help="wait up to this many seconds for storage_svc")
 
-    def handle(self, *args, source, epochs, time_budget, **options):
+    def handle(self, *args, source, epochs, time_budget, wait, **options):
+        deadline = time.monotonic() + wait
+        while True:  # started beside the services by `make run`: storage may still be starting
+            try:
+                peers.storage().ready()
+                break
+            except PeerUnavailable:
+                if time.monotonic() > deadline:
+                    raise CommandError("storage_svc is not ready; no first model was queued") from None
+                time.sleep(0.3)
         try:
             alias = peers.storage().get_alias("production")
         except AppError as exc:
@@ -25,8 +37,8 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"production already serves {alias['model_version']['version']}; nothing to do")
             return
-        if peers.storage().list_runs(created_by="system", status="running")["count"]:
-            self.stdout.write("a first-start job is already running")
+        if any(peers.storage().list_runs(created_by="system", status=status)["count"] for status in ("queued", "running")):
+            self.stdout.write("a first-start job is already on its way")
             return
         hyperparameters = {"epochs": epochs} if epochs else {"time_budget_s": time_budget}
         jobs.bootstrap_first_model.enqueue(source, settings.DEFAULT_ARCHITECTURE, hyperparameters)
