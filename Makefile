@@ -31,7 +31,7 @@ $(DEB_STAMP):
 
 # make run needs PostgreSQL's binaries only where it must start a private cluster: no $$DATABASE_URL and no server.
 run-packages:
-	@dpkg -s $(RUN_DEB_PACKAGES) >/dev/null 2>&1 || [ -n "$$DATABASE_URL" ] || [ -n "$(SQLITE)" ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(RUN_DEB_PACKAGES); }
+	@dpkg -s $(RUN_DEB_PACKAGES) >/dev/null 2>&1 || [ -n "$$DATABASE_URL" ] || [ -n "$(SQLITE)" ] || (echo >/dev/tcp/127.0.0.1/5432) 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(RUN_DEB_PACKAGES); }
 
 ## Start the whole platform on PostgreSQL and the offline sample data, and print the URL (SQLITE=1: SQLite files).
 run: install run-packages

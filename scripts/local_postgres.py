@@ -4,6 +4,7 @@ a private cluster from Debian's binaries where no server answers."""
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import shutil
 import socket
@@ -11,7 +12,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import quote, unquote, urlparse, urlunparse
 
 import psycopg2
 from psycopg2 import sql
@@ -30,20 +31,34 @@ def reachable(url: str) -> bool:
 
 
 def with_database(url: str, name: str) -> str:
-    """`url` pointing at database `name` on the same server."""
-    return urlunparse(urlparse(url)._replace(path=f"/{name}"))
+    """`url` pointing at database `name` on the same server (its query, e.g. sslmode, kept)."""
+    return urlunparse(urlparse(url)._replace(path=f"/{quote(name)}"))
 
 
-def ensure_databases(server_url: str, names: list[str]) -> None:
-    """Create each database that does not exist yet."""
+def database_name(url: str) -> str:
+    return unquote(urlparse(url).path.lstrip("/"))
+
+
+def ensure_databases(server_url: str, urls: list[str]) -> None:
+    """Create each database named by `urls` that does not exist yet."""
+    _each_database(server_url, urls, "SELECT 1 FROM pg_database WHERE datname = %s", "CREATE DATABASE {}")
+
+
+def drop_databases(server_url: str, urls: list[str]) -> None:
+    _each_database(server_url, urls, None, "DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+
+def _each_database(server_url: str, urls: list[str], unless: str | None, statement: str) -> None:
     connection = psycopg2.connect(server_url, connect_timeout=5)
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
-            for name in names:
-                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-                if cursor.fetchone() is None:
-                    cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            for name in map(database_name, urls):
+                if unless:
+                    cursor.execute(unless, [name])
+                    if cursor.fetchone() is not None:
+                        continue
+                cursor.execute(sql.SQL(statement).format(sql.Identifier(name)))
     finally:
         connection.close()
 
@@ -51,7 +66,7 @@ def ensure_databases(server_url: str, names: list[str]) -> None:
 def service_database_urls(database_url: str) -> dict[str, str]:
     """Per service, its database: `database_url` names the server and storage's database; the gateway's and the
     queue's are siblings named after it (`<name>_gateway`, `<name>_queue`)."""
-    storage = urlparse(database_url).path.lstrip("/") or DATABASES["storage"]
+    storage = database_name(database_url) or DATABASES["storage"]
     return {"storage": with_database(database_url, storage), "gateway": with_database(database_url, f"{storage}_gateway"),
             "ml": with_database(database_url, f"{storage}_queue")}
 
@@ -112,6 +127,9 @@ def start_cluster(workdir: Path | None = None, port: int | None = None) -> Clust
         raise RuntimeError("PostgreSQL's binaries are not installed: apt-get install postgresql")
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     throwaway = workdir is None
+    if workdir is not None and as_user and subprocess.run([*as_user, "test", "-x", str(workdir.parent)]).returncode:
+        # root's folders are closed to the `postgres` user: keep the cluster where it can go, one per folder
+        workdir = Path(tempfile.gettempdir()) / f"digitlab-postgres-{hashlib.sha1(str(workdir).encode()).hexdigest()[:10]}"
     folder = tempfile.mkdtemp(prefix="pg-test-") if workdir is None else str(workdir)
     Path(folder).mkdir(parents=True, exist_ok=True)
     if as_user:
@@ -120,5 +138,8 @@ def start_cluster(workdir: Path | None = None, port: int | None = None) -> Clust
     if not Path(cluster.data, "PG_VERSION").exists():
         subprocess.run([*as_user, f"{cluster.bindir}/initdb", "-D", cluster.data, "-U", "postgres", "--auth=trust"],
                        check=True, stdout=subprocess.DEVNULL)
-    cluster.start()
+    running = subprocess.run([*as_user, f"{cluster.bindir}/pg_ctl", "-D", cluster.data, "status"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    if not running:  # a run that was killed may have left it running: then it is taken as it is
+        cluster.start()
     return cluster

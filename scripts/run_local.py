@@ -75,16 +75,15 @@ def choose_database(env: dict[str, str], var: Path, sqlite: bool):
         port_file.write_text(str(port))
         cluster = local_postgres.start_cluster(var / "postgres", port)
         server = local_postgres.with_database(cluster.url, local_postgres.DATABASES["storage"])
-        where, stop = f"a private cluster in {var / 'postgres'} (port {port})", cluster.stop
+        where, stop = f"a private cluster in {cluster.workdir} (port {port})", cluster.stop
     urls = local_postgres.service_database_urls(server)
     try:
-        local_postgres.ensure_databases(local_postgres.with_database(server, "postgres"),
-                                        [url.rsplit("/", 1)[1] for url in urls.values()])
+        local_postgres.ensure_databases(local_postgres.with_database(server, "postgres"), list(urls.values()))
     except Exception as exc:  # a clear stop, whatever the server said
         if stop:
             stop()
         sys.exit(f"Could not create the databases on {where}: {exc}")
-    names = ", ".join(url.rsplit("/", 1)[1] for url in urls.values())
+    names = ", ".join(map(local_postgres.database_name, urls.values()))
     return urls, f"PostgreSQL: {where}, databases {names}", stop
 
 
@@ -131,12 +130,23 @@ def main() -> None:
     args = parser.parse_args()
     var = Path(os.environ.get("DIGITLAB_VAR", ROOT / "var")).resolve()
     var.mkdir(parents=True, exist_ok=True)
+    honcho: list[subprocess.Popen] = []
+
+    def stop(*_):
+        """Ctrl-C, SIGTERM or a closed terminal: honcho stops every service; before it runs, stop right here."""
+        if not honcho:
+            raise KeyboardInterrupt
+        honcho[0].terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
     env = local_env(var)
-    urls, database, stop_database = choose_database(env, var, args.sqlite)
-    print(f"Database: {database}", flush=True)
-    env.update({"STORAGE_DATABASE_URL": urls["storage"], "GATEWAY_DATABASE_URL": urls["gateway"],
-                "ML_DATABASE_URL": urls["ml"]})
+    stop_database = None
     try:
+        urls, database, stop_database = choose_database(env, var, args.sqlite)
+        print(f"Database: {database}", flush=True)
+        env.update({"STORAGE_DATABASE_URL": urls["storage"], "GATEWAY_DATABASE_URL": urls["gateway"],
+                    "ML_DATABASE_URL": urls["ml"]})
         # Prometheus's multiprocess files belong to one run of the services: start empty.
         shutil.rmtree(var / "metrics", ignore_errors=True)
         for name in SERVICES:
@@ -145,14 +155,15 @@ def main() -> None:
                        + [("storage_svc", "collectstatic", "--no-input", "-v0")], env)
         manage_at_once([("gateway_site", "collectstatic", "--no-input", "-v0"), ("gateway_site", "seed_demo_accounts")], env)
         threading.Thread(target=after_start, args=(env, database), daemon=True).start()
-        honcho = subprocess.Popen([str(ROOT / ".venv" / "bin" / "honcho"), "start", "-f", str(ROOT / "Procfile")],
-                                  cwd=ROOT, env=env)
-        signal.signal(signal.SIGTERM, lambda *_: honcho.terminate())  # honcho stops every service in turn
+        honcho.append(subprocess.Popen([str(ROOT / ".venv" / "bin" / "honcho"), "start", "-f", str(ROOT / "Procfile")],
+                                       cwd=ROOT, env=env))
         try:
-            code = honcho.wait()
+            code = honcho[0].wait()
         except KeyboardInterrupt:
-            honcho.terminate()
-            code = honcho.wait()
+            honcho[0].terminate()
+            code = honcho[0].wait()
+    except KeyboardInterrupt:
+        code = 130
     finally:
         if stop_database:
             stop_database()

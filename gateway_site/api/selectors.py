@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from accounts.roles import has_role
 from gateway_site import peers
 from kit.errors import AppError
@@ -53,6 +55,9 @@ def serving_version() -> dict | None:
         raise
 
 
+FIRST_MODEL_STALLED_S = 60
+
+
 def first_model_status() -> dict | None:
     """While nothing serves: what the first-start job (runs by `system`) is doing, with its progress and ETA."""
     latest = peers.storage().list_runs(created_by="system", page_size=1)["results"]
@@ -64,7 +69,11 @@ def first_model_status() -> dict | None:
     share, offset = (0.05, 0.0) if run["kind"] == "collect" else (0.95, 0.05)
     status = {"run": run, "stage": "collecting the digits" if run["kind"] == "collect" else "training",
               "percent": round(100 * (offset + share * float(run["progress"]))), "eta_s": None,
-              "failed": run["status"] in ("failed", "cancelled")}
+              "failed": run["status"] in ("failed", "cancelled"), "stalled": False}
+    if run["status"] == "succeeded":
+        # the next step (training, then promotion) follows within seconds; much later, the job has stopped
+        finished = datetime.fromisoformat(run["finished_at"].replace("Z", "+00:00"))
+        status["stalled"] = (datetime.now(UTC) - finished).total_seconds() > FIRST_MODEL_STALLED_S
     if epochs and epochs[-1].get("eta_s") is not None:
         status["eta_s"] = round(epochs[-1]["eta_s"])
     return status

@@ -9,7 +9,8 @@ from gateway_site import peers
 from tests.fakes import FakeCollector, FakeML, FakeStorage
 
 PASSWORD = "a-long-test-password"
-PERSONAS = {"viewer": "viewer", "other_viewer": "viewer", "engineer": "ml_engineer", "admin": "admin"}
+# username -> group; `nobody` has an account but no role (reaches only login and logout)
+PERSONAS = {"viewer": "viewer", "other_viewer": "viewer", "engineer": "ml_engineer", "admin": "admin", "nobody": None}
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +47,8 @@ def users(db):
     made = {}
     for username, role in PERSONAS.items():
         user = User.objects.create_user(username=username, password=PASSWORD)
-        user.groups.add(Group.objects.get(name=role))
+        if role:
+            user.groups.add(Group.objects.get(name=role))
         made[username] = user
     return made
 

@@ -98,3 +98,9 @@ def test_the_run_chart_leaves_room_for_its_right_axis():
     layout = charts.training_curves([{"epoch": 1, "loss": 0.5, "train_accuracy": 0.8, "val_accuracy": 0.85}])["layout"]
     assert layout["yaxis2"]["side"] == "right" and layout["margin"]["r"] >= 50
     assert layout["xaxis"]["range"] == [0.5, 1.5], "a single epoch sits in the middle, not on the edge"
+
+
+def test_a_first_start_job_that_stopped_between_its_steps_is_said_not_shown_as_progress(viewer, fake_peers):
+    first_training(fake_peers, kind="collect", status="succeeded", progress=1.0, finished_at="2026-01-01T00:00:00Z")
+    html = viewer.get("/dashboard").content.decode()
+    assert "The first-start job stopped after its collect run" in html and "hx-trigger" in html

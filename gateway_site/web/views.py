@@ -62,13 +62,13 @@ def _serving_context() -> dict:
 
 
 @require_GET
-@login_required
+@role_required("viewer")
 def recognize(request):
     return render(request, "web/recognize.html", {"page": "recognize", **_serving_context()})
 
 
 @require_GET
-@login_required
+@role_required("viewer")
 def model_status(request):
     """The status panel alone: polled by the page every 2 s until a model serves, which enables Predict."""
     page = "recognize" if request.GET.get("for") == "recognize" else ""
@@ -76,7 +76,7 @@ def model_status(request):
 
 
 @require_POST
-@login_required
+@role_required("viewer")
 def recognize_submit(request):
     """Classify the drawn canvas (a PNG data URL) or an uploaded file."""
     context: dict = {"page": "recognize"}
@@ -116,7 +116,7 @@ HISTORY_FILTERS = ("digit", "model", "corrected", "since", "until", "user")
 
 
 @require_GET
-@login_required
+@role_required("viewer")
 def history(request):
     filters = {k: request.GET[k] for k in HISTORY_FILTERS if request.GET.get(k)}
     if request.GET.get("format") == "csv":
@@ -164,7 +164,7 @@ def _csv_cell(value: str) -> str:
 
 
 @require_GET
-@login_required
+@role_required("viewer")
 def runs(request):
     filters = {k: request.GET[k] for k in ("kind", "status", "created_by") if request.GET.get(k)}
     listing = selectors.runs_for(request.user, {**filters, "page": request.GET.get("page", "1")})
@@ -174,7 +174,7 @@ def runs(request):
 
 
 @require_GET
-@login_required
+@role_required("viewer")
 def run_detail(request, run_id: int):
     """One run with live progress: the panel re-renders itself every 2 s until the run ends."""
     return _run_page(request, run_id)
@@ -278,7 +278,7 @@ def train(request):
 
 
 @require_GET
-@login_required
+@role_required("viewer")
 def dashboard(request):
     health = services.services_health()
     stats, stats_error = _optional(lambda: peers.storage().prediction_stats(STATS_DAYS)["series"], [])
@@ -290,7 +290,7 @@ def dashboard(request):
 
 
 @require_GET
-@login_required
+@role_required("viewer")
 def compare(request):
     """Two versions side by side: per-class deltas, confusion-matrix difference, samples fixed and broken."""
     versions = peers.storage().list_model_versions(page_size=100)["results"]
@@ -351,14 +351,14 @@ def console(request):
 
 
 @require_GET
-@login_required
+@role_required("viewer")
 def run_row(request, run_id: int):
     """One run's row; htmx polls it while the run is unfinished."""
     return render(request, "web/_run_row.html", {"run": selectors.run_for(request.user, run_id)})
 
 
 @require_POST
-@login_required
+@role_required("viewer")
 def prediction_feedback(request, prediction_id: int):
     """'Wrong? pick the right digit': the correction goes to the review queue."""
     label = request.POST.get("label", "")
@@ -436,14 +436,14 @@ def review_decide(request, sample_id: int):
 
 
 @require_GET
-@login_required
+@role_required("viewer")
 def models(request):
     listing = selectors.page_of(peers.storage().list_model_versions(), {})
     return render(request, "web/models.html", {"page": "models", "listing": listing})
 
 
 @require_GET
-@login_required
+@role_required("viewer")
 def model_report(request, version_id: int, kind: str):
     """The model card: HTML in the browser, or the PDF as a download."""
     if kind == "json":

@@ -49,6 +49,11 @@ T = TypeVar("T")
 PROGRESS_RETRY_S = 2.0
 
 
+def unavailable(exc: AppError) -> bool:
+    """storage_svc is away: unreachable, failing, or without its database for a moment (a 503)."""
+    return isinstance(exc, PeerUnavailable) or exc.status == 503
+
+
 def persistently(call: Callable[[], T], *, what: str, window_s: float | None = None) -> T:
     """`call()`, tried again while storage_svc is unavailable, for up to `window_s` seconds (by default
     settings.STORAGE_RETRY_WINDOW_S); its 4xx are final."""
@@ -57,8 +62,8 @@ def persistently(call: Callable[[], T], *, what: str, window_s: float | None = N
     while True:
         try:
             return call()
-        except PeerUnavailable as exc:
-            if time.monotonic() + delay > deadline:
+        except AppError as exc:
+            if not unavailable(exc) or time.monotonic() + delay > deadline:
                 raise
             logger.warning("%s: %s; trying again in %.2f s", what, exc.message, delay)
             time.sleep(delay)
@@ -77,9 +82,11 @@ class RunReporter:
             persistently(lambda: peers.storage().update_run(self.run_id, **fields), window_s=window_s,
                          what=f"run {self.run_id}: recording {', '.join(sorted(fields))}")
         except AppError as exc:
-            if exc.status == 409:
-                raise TrainingCancelled(exc.message) from None
-            raise
+            if exc.status != 409:
+                raise
+            if "status" in fields and peers.storage().get_run(self.run_id)["status"] == fields["status"]:
+                return  # an outcome written before, whose answer was lost: the retry found it recorded
+            raise TrainingCancelled(exc.message) from None
 
     def progress(self, fraction: float, message: str, epoch: dict | None = None) -> None:
         """Record progress; while storage is away it is skipped (the next write carries all epochs)."""
@@ -90,7 +97,9 @@ class RunReporter:
             fields["epochs"] = self.epochs
         try:
             self.update(window_s=PROGRESS_RETRY_S, **fields)
-        except PeerUnavailable as exc:
+        except AppError as exc:
+            if not unavailable(exc):
+                raise
             logger.warning("run %s: progress not recorded (%s); the next write carries it", self.run_id, exc.message)
 
 
@@ -104,7 +113,9 @@ def run_scenario(run_id: int, body: Callable[[RunReporter, dict], dict]) -> dict
         reporter.update(status="running", message="started")
     except TrainingCancelled:
         return None
-    except PeerUnavailable as exc:
+    except AppError as exc:
+        if not unavailable(exc):
+            raise
         # Nothing can be recorded: storage marks the run failed once it has waited run_queue_timeout_s.
         logger.error("run %s could not start: %s", run_id, exc.message)
         return None
@@ -151,7 +162,8 @@ def collect_body(reporter: RunReporter, run: dict) -> dict:
     data = imagepack.pack(np.concatenate(images), all_labels)
     # Lineage: exactly which source data this snapshot was taken from.
     meta = {"lineage": {"source": source, "split": split, "source_sha256": info["splits"][split].get("sha256"),
-                        "first": int(len(all_labels)), "of": int(total)}}
+                        "first": int(len(all_labels)), "of": int(total)},
+            "run_id": run["id"]}  # storage answers a repeated store of this run's pixels with the same dataset
     if split == "train":
         fraction, seed = float(params.get("validation_fraction", 0.1)), int(params.get("split_seed", 0))
         train_idx, val_idx = stratified_split(all_labels, fraction, seed)
@@ -338,11 +350,11 @@ def bootstrap_first_model(source: str, architecture: str, hyperparameters: dict)
     collected = run_scenario(collect["id"], collect_body)
     if not collected:
         return
-    training = storage.create_run(
+    training = persistently(lambda: storage.create_run(
         kind="train",
         params={"dataset_id": collected["dataset_id"], "architecture": architecture, "hyperparameters": hyperparameters},
         created_by="system",
-    )
+    ), what="queueing the first training")
     trained = run_scenario(training["id"], train_body)
     if not trained:
         return

@@ -68,12 +68,18 @@ PROBE_STEPS = 6
 ONE_CYCLE_DIV_FACTOR = 25.0  # OneCycleLR's default: its plan starts at max_lr / 25
 
 
-def planned_steps(*, budget_s: float, seconds_per_step: float, steps_per_epoch: int, eval_seconds: float) -> int:
-    """How many optimiser steps fit in `budget_s`, with one held-out evaluation per epoch; at least 4."""
+def planned_steps(*, budget_s: float, seconds_per_step: float, steps_per_epoch: int, eval_seconds: float,
+                  minimum: int = 4) -> int:
+    """How many optimiser steps fit in `budget_s`, with one held-out evaluation per epoch; at least `minimum`."""
     per_epoch = steps_per_epoch * seconds_per_step + eval_seconds
     whole_epochs, rest = divmod(max(budget_s, 0.0), per_epoch)
     steps = int(whole_epochs) * steps_per_epoch + min(int(rest / seconds_per_step), steps_per_epoch - 1)
-    return max(steps, 4)
+    return max(steps, minimum)
+
+
+def _pct_start(total_steps: int) -> float:
+    # OneCycleLR divides by zero when its warm-up would end exactly on the first step (0.25 x 4 steps - 1 = 0).
+    return 0.3 if total_steps == 4 else 0.25
 
 
 def measure_seconds_per_step(model: nn.Module, images: np.ndarray, labels: np.ndarray, hp: dict) -> float:
@@ -118,7 +124,7 @@ def _resize_one_cycle(scheduler: torch.optim.lr_scheduler.OneCycleLR, total_step
     table is what OneCycleLR.__init__ builds from total_steps)."""
     phases = scheduler._schedule_phases
     scheduler.total_steps = total_steps
-    phases[0]["end_step"] = float(0.25 * total_steps) - 1
+    phases[0]["end_step"] = float(_pct_start(total_steps) * total_steps) - 1
     phases[1]["end_step"] = total_steps - 1
 
 
@@ -174,15 +180,13 @@ def train(
     step = _step_function(model, optimizer, hp, generator)
 
     def one_cycle(total_steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
-        # OneCycleLR divides by zero when its warm-up would end exactly on the first step (0.25 x 4 steps - 1 = 0).
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps,
-                                                   pct_start=0.3 if total_steps == 4 else 0.25,
-                                                   div_factor=ONE_CYCLE_DIV_FACTOR)
+                                                   pct_start=_pct_start(total_steps), div_factor=ONE_CYCLE_DIV_FACTOR)
 
-    def plan(now: float, pace: float, eval_seconds: float) -> int:
+    def plan(now: float, pace: float, eval_seconds: float, minimum: int) -> int:
         """Total optimiser steps that end the plan when the budget does, at `pace` seconds per step."""
-        return done + planned_steps(budget_s=budget - (now - started), seconds_per_step=pace,
-                                    steps_per_epoch=steps_per_epoch, eval_seconds=eval_seconds)
+        return done + planned_steps(budget_s=budget - (now - started), seconds_per_step=max(pace, 1e-6),
+                                    steps_per_epoch=steps_per_epoch, eval_seconds=eval_seconds, minimum=minimum)
 
     if budget:
         total_steps, scheduler = 0, None  # sized once the probe steps are timed
@@ -193,7 +197,8 @@ def train(
         scheduler = one_cycle(total_steps)
     reports: list[dict] = []
     started = time.perf_counter()
-    last_report, probe_started, done, images_seen, eval_seconds = started, started, 0, 0, 0.0
+    last_report, probe_started, done, images_seen = started, started, 0, 0
+    eval_seconds, evaluating_since_probe = 0.0, 0.0  # the last evaluation's time; all evaluations' since the probe
     while not total_steps or done < total_steps:
         model.train()
         order = torch.randperm(len(y), generator=generator)
@@ -211,7 +216,7 @@ def train(
                 pace = (now - probe_started) / PROBE_STEPS
                 # until one is measured, evaluating costs about a third of training on as many images
                 eval_seconds = pace / 3 * math.ceil(len(val_labels) / batch_size) if val_labels is not None else 0.0
-                total_steps = plan(now, pace, eval_seconds)
+                total_steps = plan(now, pace, eval_seconds, minimum=4)
                 scheduler = one_cycle(total_steps - done)
             if now - last_report >= progress_every_s:
                 last_report = now
@@ -225,11 +230,13 @@ def train(
             evaluated = time.perf_counter()
             report["val_accuracy"] = round(evaluate(model, val_images, val_labels)["accuracy"], 5)
             eval_seconds = time.perf_counter() - evaluated
+            evaluating_since_probe += eval_seconds if done > WARMUP_STEPS else 0.0
         now = time.perf_counter()
         if budget and scheduler is not None and done < total_steps:
-            # Re-plan at each epoch's end from the pace so far (the first steps can be slower or faster).
-            pace = (now - probe_started - eval_seconds * (len(reports) + 1)) / (done - WARMUP_STEPS)
-            total_steps = max(plan(now, pace, eval_seconds), done + 1)
+            # Re-plan at each epoch's end from the pace so far (the first steps can be slower or faster); once the
+            # budget is spent the plan ends with the next step.
+            pace = (now - probe_started - evaluating_since_probe) / (done - WARMUP_STEPS)
+            total_steps = max(plan(now, pace, eval_seconds, minimum=0), done + 1)
             _resize_one_cycle(scheduler, total_steps - (done - scheduler.last_epoch))
         fraction = done / total_steps if total_steps else min((now - started) / budget, 0.99)
         report.update({"planned_epochs": math.ceil(total_steps / steps_per_epoch) if total_steps else None,

@@ -289,3 +289,37 @@ def test_a_job_whose_outcome_cannot_be_written_at_all_ends_without_raising(stora
     monkeypatch.setattr(storage, "update_run", update)
     assert run_scenario(run["id"], train_body) is None
     assert storage.get_run(run["id"])["status"] == "running", "storage's heartbeat expiry ends it, with its reason"
+
+
+def test_an_outcome_recorded_whose_answer_was_lost_is_not_taken_for_a_cancel(storage, collector, monkeypatch, settings):
+    settings.STORAGE_RETRY_WINDOW_S = 5
+    run = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 1000, "max_samples": 1000},
+                             created_by="eve")
+    original_update, lost = storage.update_run, []
+
+    def update(run_id, **fields):
+        answer = original_update(run_id, **fields)
+        if fields.get("status") == "succeeded" and not lost:
+            lost.append(True)
+            raise PeerUnavailable("storage_svc", "no answer within 5 s")  # written, but the answer never came
+        return answer
+
+    monkeypatch.setattr(storage, "update_run", update)
+    assert run_scenario(run["id"], collect_body)["num_samples"] == 1000, "the retry's 409 finds the outcome recorded"
+
+
+def test_a_storage_without_its_database_for_a_moment_is_waited_for(storage, collector, monkeypatch, settings):
+    settings.STORAGE_RETRY_WINDOW_S = 5
+    run = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 500, "max_samples": 1000},
+                             created_by="eve")
+    original_update, refused = storage.update_run, []
+
+    def update(run_id, **fields):
+        if len(refused) < 2:
+            refused.append(fields)
+            raise AppError("database_unavailable", "The database is unavailable for a moment.", status=503)
+        return original_update(run_id, **fields)
+
+    monkeypatch.setattr(storage, "update_run", update)
+    assert run_scenario(run["id"], collect_body)["num_samples"] == 1000
+    assert storage.get_run(run["id"])["status"] == "succeeded"

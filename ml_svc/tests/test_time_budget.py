@@ -115,3 +115,9 @@ def test_what_the_user_asked_for_is_kept_within_a_budget(storage, collector, mon
                              created_by="eve")
     version = storage.versions[run_scenario(run["id"], train_body)["model_version_id"]]
     assert (version["hyperparameters"]["width"], version["hyperparameters"]["batch_size"]) == (8, 32)
+
+
+@pytest.mark.parametrize("images", [64, 150, 192])
+def test_a_budget_over_one_to_three_steps_an_epoch_still_ends(monkeypatch, digits, images):
+    reports = budgeted_run(monkeypatch, digits, step_cost=0.1, budget_s=5, images=images)
+    assert 4.0 <= reports[-1]["seconds"] <= 6.0 and reports[-1]["eta_s"] == 0.0

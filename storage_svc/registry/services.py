@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import math
 from datetime import timedelta
 
@@ -55,6 +56,12 @@ def dataset_create(
         raise AppError("invalid_dataset", str(exc)) from None
     if len(labels) == 0:
         raise AppError("invalid_dataset", "a dataset needs at least one image")
+    run_id = (meta or {}).get("run_id")
+    if run_id is not None:  # a worker that repeats a store whose answer it lost gets the dataset it already made
+        Run.objects.select_for_update().filter(pk=run_id).first()  # one store per run at a time
+        stored = Dataset.objects.filter(meta__run_id=run_id, sha256=hashlib.sha256(data).hexdigest()).first()
+        if stored is not None:
+            return stored
     counts = np.bincount(labels, minlength=10)
     blob = blob_store(data=data)
     dataset = Dataset.objects.create(
@@ -126,6 +133,9 @@ def run_update(*, run_id: int, changes: dict) -> Run:
     return run
 
 
+STARTED_AT = timezone.now()
+
+
 def runs_expire_stale() -> int:
     """End as failed, saying why, the runs nobody works on: running ones whose worker stopped reporting, and
     queued ones no worker started in time. Returns how many."""
@@ -143,6 +153,9 @@ def runs_expire_stale() -> int:
             "storage_svc, then start the run again.",
         ),
     }
+    if (now - STARTED_AT).total_seconds() < heartbeat:
+        # A storage process that has just (re)started has not heard from the workers yet: give them one timeout.
+        del reasons[Run.Status.RUNNING]
     expired = 0
     for status, (too_old, reason) in reasons.items():
         stale = Run.objects.filter(too_old, status=status)
@@ -169,6 +182,7 @@ def model_version_create(
     note: str = "",
 ) -> ModelVersion:
     if run_id is not None:  # a worker that repeats a registration whose answer it lost gets the same version
+        Run.objects.select_for_update().filter(pk=run_id).first()  # one registration per run at a time
         registered = ModelVersion.objects.filter(run_id=run_id, weights_id=weights_sha256).first()
         if registered is not None:
             return registered

@@ -79,3 +79,11 @@ def test_it_lists_and_filters_datasets(api):
     listing = api.get("/datasets?source=fashion-mnist").json()
     assert listing["count"] == 1
     assert listing["results"][0]["num_samples"] == 6
+
+
+def test_a_worker_repeating_a_store_of_its_run_gets_the_dataset_it_already_made(api):
+    run = api.post("/runs", {"kind": "collect", "params": {}, "created_by": "eve"}, content_type="application/json").json()
+    url = f"/datasets?name=digits&source=mnist-5k&split=train&created_by=eve&meta=%7B%22run_id%22%3A%20{run['id']}%7D"
+    first = api.post(url, data=make_pack(), content_type=imagepack.CONTENT_TYPE).json()
+    again = api.post(url, data=make_pack(), content_type=imagepack.CONTENT_TYPE).json()
+    assert again["id"] == first["id"] and api.get("/datasets").json()["count"] == 1

@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from registry import services
 from registry.models import Run
 
 pytestmark = pytest.mark.django_db
@@ -41,13 +42,23 @@ def test_progress_outside_zero_to_one_is_refused(api):
     assert patch(api, run["id"], bogus=1).status_code == 400
 
 
-def test_a_run_whose_worker_stopped_sending_heartbeats_is_marked_failed(api, settings):
+def test_a_run_whose_worker_stopped_sending_heartbeats_is_marked_failed(api, settings, monkeypatch):
+    monkeypatch.setattr(services, "STARTED_AT", timezone.now() - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT_S + 1))
     run = create_run(api)
     patch(api, run["id"], status="running")
     Run.objects.filter(pk=run["id"]).update(heartbeat_at=timezone.now() - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT_S + 5))
     fetched = api.get(f"/runs/{run['id']}").json()
     assert fetched["status"] == "failed"
     assert "no word from the ML worker" in fetched["error"] and "start the run again" in fetched["error"].lower()
+
+
+def test_a_freshly_restarted_storage_gives_running_workers_one_timeout_to_report(api, settings, monkeypatch):
+    monkeypatch.setattr(services, "STARTED_AT", timezone.now())
+    run = create_run(api)
+    patch(api, run["id"], status="running")
+    Run.objects.filter(pk=run["id"]).update(heartbeat_at=timezone.now() - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT_S + 5))
+    assert api.get(f"/runs/{run['id']}").json()["status"] == "running", "its worker may be reporting again any moment"
+    assert patch(api, run["id"], progress=0.5).json()["status"] == "running"
 
 
 def test_a_queued_run_no_worker_started_in_time_ends_failed_saying_what_to_check(api, settings):

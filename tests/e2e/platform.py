@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg2
 import requests
 
 from scripts import local_postgres
@@ -173,15 +172,10 @@ class Platform:
         self.admin_url = self.database_server or os.environ.get("DATABASE_URL", local_postgres.LOCAL_SERVER)
         self.databases = local_postgres.service_database_urls(
             local_postgres.with_database(self.admin_url, f"e2e_{secrets.token_hex(6)}"))
-        local_postgres.ensure_databases(self.admin_url, [url.rsplit("/", 1)[1] for url in self.databases.values()])
+        local_postgres.ensure_databases(self.admin_url, list(self.databases.values()))
 
     def _drop_database(self) -> None:
-        connection = psycopg2.connect(self.admin_url)
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            for url in self.databases.values():
-                cursor.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-        connection.close()
+        local_postgres.drop_databases(self.admin_url, list(self.databases.values()))
 
 
 @dataclass
@@ -289,12 +283,7 @@ class DefaultRun:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
         if self.database_name:
-            connection = psycopg2.connect(self.server)
-            connection.autocommit = True
-            with connection.cursor() as cursor:
-                for name in local_postgres.service_database_urls(self.database).values():
-                    cursor.execute(f'DROP DATABASE IF EXISTS "{name.rsplit("/", 1)[1]}" WITH (FORCE)')
-            connection.close()
+            local_postgres.drop_databases(self.server, list(local_postgres.service_database_urls(self.database).values()))
 
     def logged_errors(self) -> list[str]:
         """Error lines of every service's JSON log, and tracebacks or gunicorn errors in honcho's output."""

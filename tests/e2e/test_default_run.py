@@ -4,12 +4,17 @@ minutes, all at once: a default training, a collect, and 20 s of predictions fro
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
 import threading
 import time
 
+import psycopg2
 import pytest
 import requests
 
+from scripts import local_postgres, run_local
 from tests.e2e.platform import DefaultRun
 from tests.e2e.test_platform_flow import Api, sample_digits
 
@@ -73,3 +78,32 @@ def test_training_collect_and_predictions_at_once_on_the_default_run(default_run
             - time.mktime(time.strptime(trained["started_at"][:19], "%Y-%m-%dT%H:%M:%S")))
     print(f"training with time_budget_s 20 took {took:.0f} s beside the load")
     assert default_run.logged_errors() == []
+
+
+def test_with_no_server_answering_make_run_starts_a_private_cluster_and_reuses_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(local_postgres, "LOCAL_SERVER", "postgres://postgres@127.0.0.1:9/postgres")  # nothing there
+    urls, said, stop = run_local.choose_database({}, tmp_path, sqlite=False)
+    try:
+        assert said.startswith("PostgreSQL: a private cluster in "), said
+        for url in urls.values():
+            psycopg2.connect(url, connect_timeout=5).close()
+        again, _, _ = run_local.choose_database({}, tmp_path, sqlite=False)
+        assert again == urls, "a running cluster of a previous start is taken as it is, on its port"
+    finally:
+        stop()
+        shutil.rmtree(said.removeprefix("PostgreSQL: a private cluster in ").split(" (port")[0], ignore_errors=True)
+    assert not local_postgres.reachable(urls["storage"]), "stopped with make run"
+
+
+def test_with_a_server_at_the_default_address_make_run_creates_its_databases_there(tmp_path, monkeypatch):
+    server = os.environ.get("DATABASE_URL", local_postgres.LOCAL_SERVER)
+    names = {"storage": f"e2e_local_{secrets.token_hex(4)}"}
+    monkeypatch.setattr(local_postgres, "LOCAL_SERVER", server)
+    monkeypatch.setattr(local_postgres, "DATABASES", names)
+    urls, said, stop = run_local.choose_database({}, tmp_path, sqlite=False)
+    try:
+        assert stop is None and said.endswith(f"databases {names['storage']}, {names['storage']}_gateway, {names['storage']}_queue")
+        for url in urls.values():
+            psycopg2.connect(url, connect_timeout=5).close()
+    finally:
+        local_postgres.drop_databases(server, list(urls.values()))
