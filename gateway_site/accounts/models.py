@@ -1,4 +1,8 @@
-from django.db import models
+import logging
+
+from django.db import DatabaseError, connection, models
+
+logger = logging.getLogger(__name__)
 
 
 class AuditEvent(models.Model):
@@ -17,5 +21,13 @@ class AuditEvent(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"
 
 
-def audit(*, actor: str, action: str, target: str = "", details: dict | None = None) -> AuditEvent:
-    return AuditEvent.objects.create(actor=actor, action=action, target=target, details=details or {})
+def audit(*, actor: str, action: str, target: str = "", details: dict | None = None) -> AuditEvent | None:
+    """Record who did what. The action has happened by then (in storage_svc, say): if the gateway's database is
+    away for a moment, the event goes to the log instead of turning a done action into a 503 that invites a retry."""
+    try:
+        return AuditEvent.objects.create(actor=actor, action=action, target=target, details=details or {})
+    except DatabaseError as exc:
+        connection.close()  # a fresh connection for the next request
+        logger.warning("audit event kept in the log only, the database being unavailable (%s): %s",
+                       str(exc).strip(), {"actor": actor, "action": action, "target": target, "details": details or {}})
+        return None

@@ -83,6 +83,9 @@ def load_model_version(version: dict) -> LoadedModel:
     return LoadedModel(version_id=version["id"], module=module)
 
 
+NO_MODEL_RECHECK_S = 0.25
+
+
 class ModelCache:
     """The production model (re-checked every `alias_refresh_s`) and a few pinned versions."""
 
@@ -97,7 +100,10 @@ class ModelCache:
 
     def production(self) -> LoadedModel:
         with self._lock:
-            if time.monotonic() - self._checked_at >= self.refresh_s:
+            # While nothing serves, look again much sooner: the first model is promoted any moment, and a process
+            # that answers `no_model` for seconds after another one serves would fail its users meanwhile.
+            interval = self.refresh_s if self._production is not None else min(self.refresh_s, NO_MODEL_RECHECK_S)
+            if time.monotonic() - self._checked_at >= interval:
                 self._refresh_production()
             if self._production is None:
                 raise AppError("no_model", "No model is serving yet: train one and promote it to production.", status=503)

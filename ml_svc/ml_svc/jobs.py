@@ -257,11 +257,11 @@ def _fit_to_budget(reporter, architecture, hp: dict, given: dict, data: SplitDat
     if "batch_size" not in given:
         hp["batch_size"] = BUDGET_BATCH_SIZE
     if "width" in hp and "width" not in given:
-        reporter.progress(0.01, "choosing a width that fits the time budget on this CPU")
         spec = next(h for h in architecture.all_hyperparameters() if h.name == "width")
         widths = sorted({max(int(spec.default * share), int(spec.minimum)) for share in (1.0, 0.75, 0.5)}, reverse=True)
-        hp["width"] = widest_that_fits(widths, lambda width: architecture.build({**hp, "width": width}),
-                                       data.train_images, data.train_labels, hp, budget_s)
+        hp["width"] = widest_that_fits(
+            widths, lambda width: architecture.build({**hp, "width": width}), data.train_images, data.train_labels, hp,
+            budget_s, on_probe=lambda width: reporter.progress(0.01, f"timing width {width} on this CPU for the budget"))
 
 
 def _train_with_progress(reporter, model, images, labels, hp, data: SplitData, time_budget_s: float | None = None):

@@ -108,10 +108,12 @@ BUDGET_BATCH_SIZE = 64
 
 
 def widest_that_fits(widths: list[int], build: Callable[[int], nn.Module], images: np.ndarray, labels: np.ndarray,
-                     hp: dict, budget_s: float) -> int:
-    """The first of `widths` (widest first) whose model trains MIN_EPOCHS_IN_BUDGET epochs in `budget_s` here."""
+                     hp: dict, budget_s: float, on_probe: Callable[[int], None] = lambda width: None) -> int:
+    """The first of `widths` (widest first) whose model trains MIN_EPOCHS_IN_BUDGET epochs in `budget_s` here;
+    `on_probe(width)` is called before each is timed (a heartbeat: a busy CPU makes the timing slow)."""
     steps_per_epoch = math.ceil(len(labels) / int(hp["batch_size"]))
     for width in widths[:-1]:
+        on_probe(width)
         pace = measure_seconds_per_step(build(width), images, labels, hp)
         if planned_steps(budget_s=budget_s, seconds_per_step=pace, steps_per_epoch=steps_per_epoch,
                          eval_seconds=0.0) >= MIN_EPOCHS_IN_BUDGET * steps_per_epoch:

@@ -219,6 +219,11 @@ def test_a_training_that_names_no_architecture_trains_the_configured_default(api
     assert params["architecture"] == "cnn-dense" and params["hyperparameters"] == {}
 
 
+def a_collect_of_1000(storage, batch_size: int) -> dict:
+    return storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": batch_size, "max_samples": 1000},
+                              created_by="eve")
+
+
 class Flaky:
     """Makes a FakeStorage call fail as if storage were down, for the first `times` calls."""
 
@@ -234,8 +239,7 @@ class Flaky:
 
 def test_a_run_starts_once_storage_is_back(storage, collector, monkeypatch, settings):
     settings.STORAGE_RETRY_WINDOW_S = 5
-    run = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 1000, "max_samples": 1000},
-                             created_by="eve")
+    run = a_collect_of_1000(storage, batch_size=1000)
     monkeypatch.setattr(storage, "get_run", Flaky(storage, "get_run", times=2))
     assert run_scenario(run["id"], collect_body)["num_samples"] == 1000
     assert storage.get_run(run["id"])["status"] == "succeeded"
@@ -291,35 +295,22 @@ def test_a_job_whose_outcome_cannot_be_written_at_all_ends_without_raising(stora
     assert storage.get_run(run["id"])["status"] == "running", "storage's heartbeat expiry ends it, with its reason"
 
 
-def test_an_outcome_recorded_whose_answer_was_lost_is_not_taken_for_a_cancel(storage, collector, monkeypatch, settings):
+@pytest.mark.parametrize("trouble", ["an answer lost after the success was written", "storage without its database"])
+def test_a_collect_gets_through_storage_trouble_it_can_wait_out(storage, collector, monkeypatch, settings, trouble):
     settings.STORAGE_RETRY_WINDOW_S = 5
-    run = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 1000, "max_samples": 1000},
-                             created_by="eve")
-    original_update, lost = storage.update_run, []
+    run = a_collect_of_1000(storage, batch_size=500)
+    original_update, troubled = storage.update_run, []
 
     def update(run_id, **fields):
+        if trouble == "storage without its database" and len(troubled) < 2:
+            troubled.append(fields)
+            raise AppError("database_unavailable", "The database is unavailable for a moment.", status=503)
         answer = original_update(run_id, **fields)
-        if fields.get("status") == "succeeded" and not lost:
-            lost.append(True)
-            raise PeerUnavailable("storage_svc", "no answer within 5 s")  # written, but the answer never came
+        if trouble.startswith("an answer lost") and fields.get("status") == "succeeded" and not troubled:
+            troubled.append(fields)  # written, but the answer never came: the retry's 409 must find it recorded
+            raise PeerUnavailable("storage_svc", "no answer within 5 s")
         return answer
 
     monkeypatch.setattr(storage, "update_run", update)
-    assert run_scenario(run["id"], collect_body)["num_samples"] == 1000, "the retry's 409 finds the outcome recorded"
-
-
-def test_a_storage_without_its_database_for_a_moment_is_waited_for(storage, collector, monkeypatch, settings):
-    settings.STORAGE_RETRY_WINDOW_S = 5
-    run = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 500, "max_samples": 1000},
-                             created_by="eve")
-    original_update, refused = storage.update_run, []
-
-    def update(run_id, **fields):
-        if len(refused) < 2:
-            refused.append(fields)
-            raise AppError("database_unavailable", "The database is unavailable for a moment.", status=503)
-        return original_update(run_id, **fields)
-
-    monkeypatch.setattr(storage, "update_run", update)
     assert run_scenario(run["id"], collect_body)["num_samples"] == 1000
-    assert storage.get_run(run["id"])["status"] == "succeeded"
+    assert storage.get_run(run["id"])["status"] == "succeeded" and troubled

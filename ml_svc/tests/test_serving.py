@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ml_svc import inference
 from ml_svc.architectures import get_architecture, validate_hyperparameters
 from ml_svc.training import stratified_split, train
 from ml_svc.weights import weights_to_bytes
@@ -138,3 +139,14 @@ def test_ml_svc_refuses_calls_without_the_service_token(client, storage):
     assert client.post("/predict", {"pixels": [[0] * 28] * 28}, content_type="application/json").status_code == 401
     assert client.post("/jobs/train", {}, content_type="application/json", HTTP_X_SERVICE_TOKEN="guess").status_code == 401
     assert client.get("/health").status_code == 200 and client.get("/metrics").status_code == 200
+
+
+def test_a_process_with_no_model_picks_up_the_first_promotion_at_once(api, storage, trained_weights, settings, monkeypatch):
+    settings.ALIAS_REFRESH_S = 60.0  # a serving model is re-checked only every minute ...
+    clock = [1000.0]
+    monkeypatch.setattr(inference.time, "monotonic", lambda: clock[0])
+    digit = [[255 if 6 <= row < 22 and col in (13, 14) else 0 for col in range(28)] for row in range(28)]
+    assert predict(api, {"pixels": digit}).json()["error"]["code"] == "no_model"
+    storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
+    clock[0] += inference.NO_MODEL_RECHECK_S  # ... but while none serves, a quarter of a second later already
+    assert predict(api, {"pixels": digit}).status_code == 200

@@ -31,9 +31,10 @@ def default_run(request, tmp_path):
         run.stop()
 
 
-def predict_for(seconds: float, connections: int, base: str, headers: dict) -> list[int]:
-    """`connections` clients, each posting predictions one after another for `seconds`; every status seen."""
-    statuses: list[int] = []
+def predict_for(seconds: float, connections: int, base: str, headers: dict) -> list[int | str]:
+    """`connections` clients, each posting predictions one after another for `seconds`; every status seen (with
+    the body, when it is not a 201)."""
+    statuses: list[int | str] = []
     digits = sample_digits()[0]
     deadline = time.monotonic() + seconds
 
@@ -42,7 +43,8 @@ def predict_for(seconds: float, connections: int, base: str, headers: dict) -> l
         body = {"pixels": digits[index].tolist()}
         while time.monotonic() < deadline:
             try:
-                statuses.append(session.post(f"{base}/api/predictions", json=body, headers=headers, timeout=30).status_code)
+                answer = session.post(f"{base}/api/predictions", json=body, headers=headers, timeout=30)
+                statuses.append(answer.status_code if answer.status_code == 201 else f"{answer.status_code} {answer.text}")
             except requests.RequestException as exc:
                 statuses.append(type(exc).__name__)
 
@@ -72,7 +74,7 @@ def test_training_collect_and_predictions_at_once_on_the_default_run(default_run
     assert set(statuses) == {201}, {status: statuses.count(status) for status in set(statuses)}
     for run in (training.json(), collect.json()):
         finished = engineer.wait_for_run(run["id"], timeout_s=180)
-        assert finished["status"] == "succeeded", finished
+        assert finished["status"] == "succeeded", (finished["kind"], finished["error"])
     trained = engineer.get(f"/api/runs/{training.json()['id']}").json()
     took = (time.mktime(time.strptime(trained["finished_at"][:19], "%Y-%m-%dT%H:%M:%S"))
             - time.mktime(time.strptime(trained["started_at"][:19], "%Y-%m-%dT%H:%M:%S")))
