@@ -92,7 +92,7 @@ def test_a_budgeted_training_run_fits_batch_and_width_to_this_cpu_and_records_th
     collect = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 5000, "max_samples": 1000},
                                  created_by="eve")
     dataset_id = run_scenario(collect["id"], collect_body)["dataset_id"]
-    monkeypatch.setattr(jobs, "widest_that_fits", lambda widths, *a: widths[-1])
+    monkeypatch.setattr(jobs, "widest_that_fits", lambda widths, *a, **k: widths[-1])
     run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn-dense",
                                                   "hyperparameters": {"time_budget_s": 8}}, created_by="eve")
     result = run_scenario(run["id"], train_body)
@@ -109,7 +109,7 @@ def test_what_the_user_asked_for_is_kept_within_a_budget(storage, collector, mon
     collect = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 5000, "max_samples": 600},
                                  created_by="eve")
     dataset_id = run_scenario(collect["id"], collect_body)["dataset_id"]
-    monkeypatch.setattr(jobs, "widest_that_fits", lambda *a: pytest.fail("the width was given"))
+    monkeypatch.setattr(jobs, "widest_that_fits", lambda *a, **k: pytest.fail("the width was given"))
     run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
                                                   "hyperparameters": {"time_budget_s": 3, "width": 8, "batch_size": 32}},
                              created_by="eve")
