@@ -44,5 +44,7 @@ test: install $(DEB_STAMP)
 lint: install
 	$(VENV)/bin/ruff check kit storage_svc collector_svc ml_svc gateway_site scripts tests bench
 
+# The local run's databases go with var/ (its blob files): dropped at 127.0.0.1:5432, or its private cluster stopped.
 clean:
+	[ ! -x $(PY) ] || $(PY) scripts/run_local.py --forget
 	rm -rf var test-artifacts

@@ -87,6 +87,23 @@ def choose_database(env: dict[str, str], var: Path, sqlite: bool):
     return urls, f"PostgreSQL: {where}, databases {names}", stop
 
 
+def forget(var: Path) -> None:
+    """`make clean`: var/ is about to go, and with it the blobs the databases name; so drop the local run's
+    databases on 127.0.0.1:5432 and stop a private cluster running from var/. $DATABASE_URL's are left alone."""
+    if os.environ.get("DATABASE_URL"):
+        print("$DATABASE_URL is set: its databases are yours to drop")
+    elif local_postgres.reachable(local_postgres.LOCAL_SERVER):
+        urls = local_postgres.service_database_urls(
+            local_postgres.with_database(local_postgres.LOCAL_SERVER, local_postgres.DATABASES["storage"]))
+        local_postgres.drop_databases(local_postgres.LOCAL_SERVER, list(urls.values()))
+        print(f"dropped {', '.join(map(local_postgres.database_name, urls.values()))} at 127.0.0.1:5432")
+    port_file = var / "postgres.port"
+    if port_file.exists():
+        cluster = local_postgres.start_cluster(var / "postgres", int(port_file.read_text()))
+        cluster.stop()
+        shutil.rmtree(cluster.workdir, ignore_errors=True)  # outside var/ when root's folders were closed to it
+
+
 def manage(service: str, *args: str, env: dict[str, str]) -> None:
     subprocess.run([PYTHON, str(ROOT / service / "manage.py"), *args], env=env, check=True)
 
@@ -127,8 +144,12 @@ def after_start(env: dict[str, str], database: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sqlite", action="store_true", help="SQLite files instead of PostgreSQL (opt-in)")
+    parser.add_argument("--forget", action="store_true", help="drop the local run's databases (make clean)")
     args = parser.parse_args()
     var = Path(os.environ.get("DIGITLAB_VAR", ROOT / "var")).resolve()
+    if args.forget:
+        forget(var)
+        return
     var.mkdir(parents=True, exist_ok=True)
     honcho: list[subprocess.Popen] = []
 

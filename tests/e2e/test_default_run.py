@@ -102,10 +102,13 @@ def test_with_a_server_at_the_default_address_make_run_creates_its_databases_the
     names = {"storage": f"e2e_local_{secrets.token_hex(4)}"}
     monkeypatch.setattr(local_postgres, "LOCAL_SERVER", server)
     monkeypatch.setattr(local_postgres, "DATABASES", names)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
     urls, said, stop = run_local.choose_database({}, tmp_path, sqlite=False)
     try:
         assert stop is None and said.endswith(f"databases {names['storage']}, {names['storage']}_gateway, {names['storage']}_queue")
         for url in urls.values():
             psycopg2.connect(url, connect_timeout=5).close()
+        run_local.forget(tmp_path)  # make clean: var/ goes, and the databases naming its blobs with it
+        assert not any(local_postgres.reachable(url) for url in urls.values())
     finally:
         local_postgres.drop_databases(server, list(urls.values()))
