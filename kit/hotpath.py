@@ -21,6 +21,7 @@ import orjson
 from kit.errors import AppError, database_error, error_body
 from kit.metrics import LATENCY, REQUESTS
 from kit.requestlog import REQUEST_ID_HEADER, _request_id, log_access
+from kit.validation import parse_json_body
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,4 @@ class HotPaths:
             raise AppError("bad_request", "Content-Length is not a number.") from None
         if length > self.max_body_bytes:
             raise AppError("too_large", "The request body is over this service's size cap.", status=413)
-        try:
-            return orjson.loads(environ["wsgi.input"].read(length))
-        except orjson.JSONDecodeError as exc:
-            raise AppError("parse_error", f"JSON parse error - {exc}") from None
+        return parse_json_body(environ["wsgi.input"].read(length))

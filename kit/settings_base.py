@@ -62,5 +62,5 @@ REST_FRAMEWORK_INTERNAL = {
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "kit.errors.drf_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["kit.validation.StrictJSONParser"],
 }

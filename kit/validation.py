@@ -1,6 +1,13 @@
-"""Input validation with DRF serializers that also refuses fields it does not know."""
+"""One strict input layer: request bodies (depth, integer range, NUL), query and form values (ASCII digits,
+bounds, no control characters), and DRF serializers that also refuse fields they do not know."""
 
 from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+from rest_framework.parsers import BaseParser
 
 from kit.errors import AppError
 
@@ -17,3 +24,80 @@ def validated(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+# What the public API takes as JSON: nested at most this deep, integers that every client holds exactly.
+MAX_JSON_DEPTH = 32
+MAX_JSON_INTEGER = 2**53
+# The largest id or count a query or form may name (PostgreSQL's integer).
+MAX_ID = 2**31 - 1
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """A request body as JSON; a 400 naming the problem for anything else: not JSON (orjson also refuses
+    nesting past 1,024 levels and NaN), nested past MAX_JSON_DEPTH, an integer past ±MAX_JSON_INTEGER, or a
+    NUL character in a string."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise AppError("parse_error", f"JSON parse error - {exc}") from None
+    check_json(value)
+    return value
+
+
+def check_json(value: Any) -> None:
+    """Walk a decoded JSON value without recursion; see parse_json_body."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                raise AppError("too_deep", f"JSON nested deeper than {MAX_JSON_DEPTH} levels is refused.")
+            if isinstance(item, dict):
+                for key in item:
+                    clean_text(key, field="a key")
+                stack.extend((child, depth + 1) for child in item.values())
+            elif item and all(type(child) is int for child in item):  # pixel rows: checked in C
+                if max(item) > MAX_JSON_INTEGER or min(item) < -MAX_JSON_INTEGER:
+                    raise _too_large_integer()
+            else:
+                stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            clean_text(item, field="a string", max_length=None)
+        elif type(item) is int and not -MAX_JSON_INTEGER <= item <= MAX_JSON_INTEGER:
+            raise _too_large_integer()
+
+
+def _too_large_integer() -> AppError:
+    return AppError("number_too_large", f"Integers beyond ±2^53 ({MAX_JSON_INTEGER:,}) are refused.")
+
+
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def clean_text(raw: Any, *, field: str, max_length: int | None = 200) -> str:
+    """Text from a client: no NUL or other control character, at most `max_length` characters."""
+    text = str(raw)
+    if _CONTROL_CHARACTER.search(text):
+        raise AppError("invalid", f"{field} contains a control character.", details={field: "control character"})
+    if max_length is not None and len(text) > max_length:
+        raise AppError("invalid", f"{field} is longer than {max_length} characters.", details={field: "too long"})
+    return text
+
+
+def ascii_int(raw: Any, *, field: str, minimum: int = 1, maximum: int = MAX_ID) -> int:
+    """A whole number written in ASCII digits (not '²' or '٣', which str.isdigit accepts), within bounds."""
+    text = str(raw).strip()
+    if not (text.isascii() and text.isdigit()) or not minimum <= int(text) <= maximum:
+        raise AppError("invalid", f"{field} must be a whole number from {minimum} to {maximum}.",
+                       details={field: f"a whole number from {minimum} to {maximum}"})
+    return int(text)
+
+
+class StrictJSONParser(BaseParser):
+    """DRF's JSON parser with parse_json_body's limits (the stdlib parser recurses, and takes any integer)."""
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return parse_json_body(stream.read() if stream is not None else b"")

@@ -7,33 +7,51 @@ from datetime import UTC, datetime
 from accounts.roles import has_role
 from gateway_site import peers
 from kit.errors import AppError
+from kit.validation import MAX_ID, ascii_int, clean_text
 
-PREDICTION_FILTERS = ("digit", "model", "user", "corrected", "page", "page_size")
+PREDICTION_FILTERS = ("digit", "model", "user", "corrected", "since", "until", "page", "page_size")
 SAMPLE_FILTERS = ("status", "user", "page", "page_size")
 RUN_FILTERS = ("kind", "status", "created_by", "page", "page_size")
 
 
-def _filters(params, allowed) -> dict:
-    return {key: params[key] for key in allowed if params.get(key) not in (None, "")}
+# Filters that are numbers (the others are text): their bounds.
+NUMBER_FILTERS = {"digit": (0, 9), "model": (1, MAX_ID), "page": (1, MAX_ID), "page_size": (1, 500)}
+DATASET_FILTERS = ("source", "split", "page")
+MODEL_FILTERS = ("architecture", "page")
+
+
+def checked_filters(params, allowed) -> dict:
+    """The filters given, checked: numbers in ASCII digits within bounds, text without control characters."""
+    filters = {}
+    for key in allowed:
+        value = params.get(key)
+        if value in (None, ""):
+            continue
+        if key in NUMBER_FILTERS:
+            low, high = NUMBER_FILTERS[key]
+            filters[key] = ascii_int(value, field=key, minimum=low, maximum=high)
+        else:
+            filters[key] = clean_text(value, field=key, max_length=150)
+    return filters
 
 
 def predictions_for(user, params) -> dict:
     """A viewer sees their own predictions; engineers see everyone's."""
-    filters = _filters(params, PREDICTION_FILTERS)
+    filters = checked_filters(params, PREDICTION_FILTERS)
     if not has_role(user, "ml_engineer"):
         filters["user"] = user.get_username()
     return page_of(peers.storage().list_predictions(**filters), filters)
 
 
 def runs_for(user, params) -> dict:
-    filters = _filters(params, RUN_FILTERS)
+    filters = checked_filters(params, RUN_FILTERS)
     if not has_role(user, "ml_engineer"):
         filters["created_by"] = user.get_username()
     return page_of(peers.storage().list_runs(**filters), filters)
 
 
 def samples(params) -> dict:
-    filters = _filters(params, SAMPLE_FILTERS)
+    filters = checked_filters(params, SAMPLE_FILTERS)
     return page_of(peers.storage().list_samples(**filters), filters)
 
 
@@ -81,7 +99,7 @@ def first_model_status() -> dict | None:
 
 def page_of(listing: dict, filters: dict) -> dict:
     """Storage's page without its internal links."""
-    page = int(filters.get("page", 1)) if str(filters.get("page", 1)).isdigit() else 1
+    page = int(filters.get("page", 1))
     return {
         "count": listing["count"],
         "page": page,

@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
-import gateway_site.converters  # noqa: F401 - registers <report_kind:>
+import gateway_site.converters  # noqa: F401 - registers <report_kind:> and <id:>
 from api import views
 
 urlpatterns = [
@@ -11,9 +11,9 @@ urlpatterns = [
     path("health", views.health),
     path("predictions", views.predictions),
     path("predictions/batch", views.predictions_batch),
-    path("predictions/<int:prediction_id>/feedback", views.prediction_feedback),
+    path("predictions/<id:prediction_id>/feedback", views.prediction_feedback),
     path("samples", views.samples),
-    path("samples/<int:sample_id>/review", views.sample_review),
+    path("samples/<id:sample_id>/review", views.sample_review),
     path("sources", views.sources),
     path("collector/log", views.collector_log),
     path("scenarios/collect-and-store", views.collect_and_store),
@@ -21,14 +21,14 @@ urlpatterns = [
     path("scenarios/fine-tune", views.fine_tune),
     path("architectures", views.architectures),
     path("runs", views.runs),
-    path("runs/<int:run_id>", views.run_detail),
-    path("runs/<int:run_id>/cancel", views.run_cancel),
+    path("runs/<id:run_id>", views.run_detail),
+    path("runs/<id:run_id>/cancel", views.run_cancel),
     path("datasets", views.datasets),
-    path("datasets/<int:dataset_id>", views.dataset_detail),
+    path("datasets/<id:dataset_id>", views.dataset_detail),
     path("models", views.models),
     path("models/ledger", views.alias_ledger),
-    path("models/<int:version_id>", views.model_detail),
-    path("models/<int:version_id>/promote", views.model_promote),
-    path("models/<int:version_id>/compare", views.model_compare),
-    path("models/<int:version_id>/report.<report_kind:kind>", views.model_report),
+    path("models/<id:version_id>", views.model_detail),
+    path("models/<id:version_id>/promote", views.model_promote),
+    path("models/<id:version_id>/compare", views.model_compare),
+    path("models/<id:version_id>/report.<report_kind:kind>", views.model_report),
 ]

@@ -20,7 +20,7 @@ from api.idempotency import idempotent
 from api.permissions import RoleRequired
 from gateway_site import peers
 from kit.errors import AppError
-from kit.validation import validated
+from kit.validation import ascii_int, validated
 from reports.data import report_inputs
 from reports.services import model_report as model_report_bytes
 
@@ -152,10 +152,8 @@ def sources(request):
 @api_view(["GET"])
 @permission_classes([Engineer])
 def collector_log(request):
-    limit = request.query_params.get("limit", "100")
-    if not limit.isdigit():
-        raise AppError("invalid", "limit must be a positive integer", details={"limit": limit})
-    return Response(peers.collector().request_log(int(limit)))
+    limit = ascii_int(request.query_params.get("limit", "100"), field="limit", maximum=500)
+    return Response(peers.collector().request_log(limit))
 
 
 class CollectInput(serializers.Serializer):
@@ -209,10 +207,8 @@ def fine_tune(request):
 @api_view(["GET"])
 @permission_classes([Viewer])
 def model_compare(request, version_id: int):
-    other = request.query_params.get("with", "")
-    if not other.isdigit():
-        raise AppError("invalid", "Name the version to compare with: ?with=<id>.", details={"with": other or "required"})
-    return Response(peers.ml().compare(int(other), version_id))
+    other = ascii_int(request.query_params.get("with", ""), field="with")
+    return Response(peers.ml().compare(other, version_id))
 
 
 @api_view(["GET"])
@@ -242,7 +238,7 @@ def run_cancel(request, run_id: int):
 @api_view(["GET"])
 @permission_classes([Engineer])
 def datasets(request):
-    params = {k: request.query_params[k] for k in ("source", "split", "page") if request.query_params.get(k)}
+    params = selectors.checked_filters(request.query_params, selectors.DATASET_FILTERS)
     return Response(selectors.page_of(peers.storage().list_datasets(**params), params))
 
 
@@ -255,7 +251,7 @@ def dataset_detail(request, dataset_id: int):
 @api_view(["GET"])
 @permission_classes([Viewer])
 def models(request):
-    params = {k: request.query_params[k] for k in ("architecture", "page") if request.query_params.get(k)}
+    params = selectors.checked_filters(request.query_params, selectors.MODEL_FILTERS)
     return Response(selectors.page_of(peers.storage().list_model_versions(**params), params))
 
 

@@ -1,6 +1,8 @@
-"""URL converters shared by the API and the pages."""
+"""URL converters shared by the API and the pages: <report_kind:>, and kit's <id:>."""
 
 from django.urls import register_converter
+
+import kit.converters  # noqa: F401 - registers <id:>
 
 
 class ReportKind:

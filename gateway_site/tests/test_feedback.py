@@ -80,7 +80,7 @@ def test_the_datasets_page_shows_distribution_checksum_and_the_collector_log(cli
     started = client.post("/datasets/collect", {"source": "mnist-5k", "split": "train", "batch_size": "500"}, HTTP_HX_REQUEST="true")
     assert 'hx-get="/runs/11/row"' in started.content.decode()
     bad = client.post("/datasets/collect", {"source": "mnist-5k", "batch_size": "lots"}, HTTP_HX_REQUEST="true")
-    assert "whole numbers" in bad.content.decode()
+    assert "must be a whole number" in bad.content.decode()
 
 
 def test_the_datasets_page_still_lists_datasets_when_the_collector_is_down(client, users, fake_peers):

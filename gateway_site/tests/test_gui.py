@@ -3,6 +3,7 @@
 import base64
 import csv
 import io
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import User
@@ -136,3 +137,31 @@ def test_the_train_form_sends_only_what_the_engineer_changed(as_user, fake_peers
                                                    "epochs": "25", "learning_rate": "0.01", "augment": "on"})
     assert response.status_code == 302
     assert started[0]["hyperparameters"] == {"learning_rate": 0.01}, "fields at their default are left to the platform"
+
+
+@pytest.mark.parametrize("method, path, form", [
+    ("POST", "/train", {"mode": "train", "dataset_id": "abc", "architecture": "cnn"}),
+    ("POST", "/train", {"mode": "train", "dataset_id": "²", "architecture": "cnn"}),
+    ("POST", "/train", {"mode": "train", "dataset_id": "1", "architecture": "cnn", "epochs": "٣"}),
+    ("POST", "/train", {"mode": "train", "dataset_id": "1", "architecture": "cnn", "epochs": str(2**70)}),
+    ("POST", "/train", {"mode": "fine-tune", "base_model_id": "1" * 30}),
+    ("GET", "/models/compare?baseline=²&candidate=1", None),
+    ("GET", "/models/compare?baseline=99999999999999999999&candidate=1", None),
+    ("GET", "/history?page=²", None),
+    ("GET", "/history?digit=٣", None),
+    ("GET", "/history?user=%00", None),
+    ("GET", "/runs?kind=a%00b", None),
+    ("GET", "/datasets?page=²", None),
+    ("POST", "/datasets/collect", {"source": "mnist-5k", "batch_size": "²"}),
+    ("POST", "/datasets/collect", {"source": "mnist-5k", "batch_size": str(10**40)}),
+    ("POST", "/predictions/1/feedback", {"label": "²"}),
+    ("POST", "/console", {"action": "promote", "version_id": "²", "reason": "x"}),
+    ("POST", "/console", {"action": "role", "user_id": "9" * 40, "role": "viewer"}),
+    ("GET", "/runs/99999999999999999999", None),
+])
+def test_odd_input_in_page_forms_is_a_clear_answer_never_a_500(as_user, fake_peers, method, path, form):
+    client = as_user("admin")
+    response = client.generic(method, path, data=urlencode(form or {}), content_type="application/x-www-form-urlencoded")
+    assert response.status_code < 500, (path, form, response.status_code)
+    if response.status_code == 400:
+        assert "must be" in response.content.decode() or "control character" in response.content.decode()

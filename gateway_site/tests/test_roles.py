@@ -49,7 +49,7 @@ TABLE = [
 def api_routes() -> set[str]:
     resolver = get_resolver()
     api = next(p for p in resolver.url_patterns if str(p.pattern) == "api/")
-    return {"/api/" + str(p.pattern).replace("<int:run_id>", "5").replace("<int:dataset_id>", "1").replace("<int:version_id>", "1").replace("<int:prediction_id>", "1").replace("<int:sample_id>", "1").replace("<report_kind:kind>", "json")
+    return {"/api/" + str(p.pattern).replace("<id:run_id>", "5").replace("<id:dataset_id>", "1").replace("<id:version_id>", "1").replace("<id:prediction_id>", "1").replace("<id:sample_id>", "1").replace("<report_kind:kind>", "json")
             for p in api.url_patterns if isinstance(p, URLPattern)}
 
 
@@ -120,8 +120,8 @@ def page_routes() -> set[str]:
     for pattern in web:
         for inner in getattr(pattern, "url_patterns", [pattern]):
             text = "/" + str(inner.pattern)
-            paths.add(text.replace("<int:run_id>", "5").replace("<int:prediction_id>", "1").replace("<int:sample_id>", "1")
-                      .replace("<int:version_id>", "1").replace("<report_kind:kind>", "html"))
+            paths.add(text.replace("<id:run_id>", "5").replace("<id:prediction_id>", "1").replace("<id:sample_id>", "1")
+                      .replace("<id:version_id>", "1").replace("<report_kind:kind>", "html"))
     return {p for p in paths if not p.startswith(("/api", "/static", "/metrics", "/health", "/ready", "/django-admin"))}
 
 

@@ -22,6 +22,7 @@ from accounts.services import account_set_role
 from api import selectors, services
 from gateway_site import peers
 from kit.errors import AppError, PeerUnavailable
+from kit.validation import MAX_JSON_INTEGER, ascii_int
 from reports.services import model_report as model_report_bytes
 from web import charts
 from web.errors import error_answer
@@ -118,7 +119,7 @@ HISTORY_FILTERS = ("digit", "model", "corrected", "since", "until", "user")
 @require_GET
 @role_required("viewer")
 def history(request):
-    filters = {k: request.GET[k] for k in HISTORY_FILTERS if request.GET.get(k)}
+    filters = selectors.checked_filters(request.GET, HISTORY_FILTERS)
     if request.GET.get("format") == "csv":
         return _history_csv(request, filters)
     listing = selectors.predictions_for(request.user, {**filters, "page": request.GET.get("page", "1")})
@@ -222,7 +223,11 @@ def _hp_from_form(post, specs: list[dict]) -> tuple[dict, dict]:
         if raw == "":
             continue
         try:
+            if not raw.isascii():
+                raise ValueError(raw)  # int() and float() take '٣' and friends
             values[name] = int(raw) if spec["type"] == "int" else float(raw)
+            if not abs(values[name]) <= MAX_JSON_INTEGER:
+                raise ValueError(raw)
         except ValueError:
             errors[name] = f"must be a{'n integer' if spec['type'] == 'int' else ' number'}"
             values[name] = raw
@@ -253,10 +258,10 @@ def train(request):
             try:
                 if mode == "fine-tune":
                     run = services.fine_tune_start(username=request.user.get_username(),
-                                                   base_model_id=int(request.POST.get("base_model_id") or 0), hyperparameters=asked)
+                                                   base_model_id=ascii_int(request.POST.get("base_model_id", ""), field="base_model_id"), hyperparameters=asked)
                 else:
                     run = services.training_start(username=request.user.get_username(), architecture=chosen,
-                                                  dataset_id=int(request.POST.get("dataset_id") or 0), hyperparameters=asked)
+                                                  dataset_id=ascii_int(request.POST.get("dataset_id", ""), field="dataset_id"), hyperparameters=asked)
             except AppError as exc:
                 if exc.status >= 500:
                     raise
@@ -296,9 +301,9 @@ def compare(request):
     versions = peers.storage().list_model_versions(page_size=100)["results"]
     baseline, candidate = request.GET.get("baseline", ""), request.GET.get("candidate", "")
     result, error = None, ""
-    if baseline.isdigit() and candidate.isdigit():
+    if baseline and candidate:
         try:
-            result = peers.ml().compare(int(baseline), int(candidate))
+            result = peers.ml().compare(ascii_int(baseline, field="baseline"), ascii_int(candidate, field="candidate"))
         except AppError as exc:
             if exc.status >= 500 and not isinstance(exc, PeerUnavailable):
                 raise
@@ -323,7 +328,7 @@ def console(request):
         action = request.POST.get("action")
         try:
             if action == "promote":
-                version_id = int(request.POST.get("version_id") or 0)
+                version_id = ascii_int(request.POST.get("version_id", ""), field="version")
                 reason = request.POST.get("reason", "").strip()
                 if not reason:
                     raise AppError("invalid", "Say why: a reason is required for every alias move.")
@@ -331,7 +336,7 @@ def console(request):
                                        alias=request.POST.get("alias", "production"), reason=reason)
                 message = f"v{version_id} is now {request.POST.get('alias', 'production')}."
             elif action == "role":
-                user = User.objects.get(pk=int(request.POST.get("user_id") or 0))
+                user = User.objects.get(pk=ascii_int(request.POST.get("user_id", ""), field="user"))
                 role = request.POST.get("role", "")
                 account_set_role(actor=request.user, user=user, role=role)
                 message = f"{user.get_username()} is now {ROLE_TITLES[role]}."
@@ -362,7 +367,7 @@ def run_row(request, run_id: int):
 def prediction_feedback(request, prediction_id: int):
     """'Wrong? pick the right digit': the correction goes to the review queue."""
     label = request.POST.get("label", "")
-    if not (label.isdigit() and len(label) == 1):
+    if label not in tuple("0123456789"):
         return render(request, "web/_feedback.html", {"error": "Pick a digit from 0 to 9."})
     services.prediction_correct(user=request.user, prediction_id=prediction_id, label=int(label))
     return render(request, "web/_feedback.html", {"label": label})
@@ -381,7 +386,7 @@ def _optional(call, default):
 def datasets(request):
     sources, sources_error = _optional(lambda: peers.collector().info()["sources"], [])
     log, log_error = _optional(lambda: peers.collector().request_log(30)["entries"], [])
-    params = {k: request.GET[k] for k in ("source", "page") if request.GET.get(k)}
+    params = selectors.checked_filters(request.GET, ("source", "page"))
     listing = selectors.page_of(peers.storage().list_datasets(**params), params)
     for dataset in listing["results"]:
         dataset["chart"] = charts.class_counts(dataset["class_counts"])
@@ -398,11 +403,8 @@ def datasets(request):
 def collect(request):
     form = request.POST
     try:
-        batch_size = int(form.get("batch_size") or 1000)
-        max_samples = int(form["max_samples"]) if form.get("max_samples") else None
-    except ValueError:
-        return render(request, "web/_collect_result.html", {"error": "Batch size and maximum must be whole numbers."})
-    try:
+        batch_size = ascii_int(form.get("batch_size") or "1000", field="Batch size", maximum=100_000)
+        max_samples = ascii_int(form["max_samples"], field="At most") if form.get("max_samples") else None
         run = services.collect_start(
             username=request.user.get_username(), source=form.get("source", ""), split=form.get("split", "train"),
             batch_size=batch_size, max_samples=max_samples,

@@ -10,20 +10,22 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from kit.errors import AppError
+from kit.validation import ascii_int, clean_text
 from registry.models import Alias, Dataset, ModelVersion, Prediction, Run, Sample
 from registry.services import runs_expire_stale
 
 
 def _int_filter(value: str | None, name: str) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise AppError("invalid", f"{name} must be an integer", details={name: value}) from None
+    return None if value in (None, "") else ascii_int(value, field=name, minimum=0)
+
+
+def _checked(params) -> dict:
+    """Query filters as text a database can compare: a NUL or other control character is a 400, not a 500."""
+    return {key: clean_text(value, field=key) for key, value in params.items()}
 
 
 def runs_list(*, params) -> QuerySet[Run]:
+    params = _checked(params)
     runs_expire_stale()
     runs = Run.objects.all()
     for field in ("kind", "status", "created_by"):
@@ -41,6 +43,7 @@ def run_get(*, run_id: int) -> Run:
 
 
 def datasets_list(*, params) -> QuerySet[Dataset]:
+    params = _checked(params)
     datasets = Dataset.objects.prefetch_related("parents")
     for field in ("source", "split", "sha256"):
         if params.get(field):
@@ -56,6 +59,7 @@ def dataset_get(*, dataset_id: int) -> Dataset:
 
 
 def model_versions_list(*, params) -> QuerySet[ModelVersion]:
+    params = _checked(params)
     versions = ModelVersion.objects.prefetch_related("datasets", "aliases")
     if params.get("architecture"):
         versions = versions.filter(architecture=params["architecture"])
@@ -77,6 +81,7 @@ def alias_get(*, name: str) -> Alias:
 
 
 def predictions_list(*, params) -> QuerySet[Prediction]:
+    params = _checked(params)
     predictions = Prediction.objects.select_related("model_version")
     if params.get("user"):
         predictions = predictions.filter(user=params["user"])
@@ -131,6 +136,7 @@ def prediction_get(*, prediction_id: int) -> Prediction:
 
 
 def samples_list(*, params) -> QuerySet[Sample]:
+    params = _checked(params)
     samples = Sample.objects.all()
     for field in ("status", "user"):
         if params.get(field):

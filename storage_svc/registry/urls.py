@@ -1,26 +1,27 @@
 from django.urls import path
 
+import kit.converters  # noqa: F401 - registers <id:>
 from registry import views
 
 urlpatterns = [
     path("blobs", views.blob_put),
     path("blobs/<str:sha256>", views.blob_detail),
     path("datasets", views.datasets),
-    path("datasets/<int:dataset_id>", views.dataset_detail),
-    path("datasets/<int:dataset_id>/data", views.dataset_data),
+    path("datasets/<id:dataset_id>", views.dataset_detail),
+    path("datasets/<id:dataset_id>/data", views.dataset_data),
     path("runs", views.runs),
-    path("runs/<int:run_id>", views.run_detail),
+    path("runs/<id:run_id>", views.run_detail),
     path("models", views.model_versions),
-    path("models/<int:version_id>", views.model_version_detail),
-    path("models/<int:version_id>/report", views.model_report),
+    path("models/<id:version_id>", views.model_version_detail),
+    path("models/<id:version_id>/report", views.model_report),
     path("aliases/ledger", views.alias_ledger),
     path("aliases/<str:name>", views.alias_detail),
     path("predictions", views.predictions),
     path("predictions/bulk", views.predictions_bulk),
     path("predictions/stats", views.prediction_stats),
-    path("predictions/<int:prediction_id>", views.prediction_detail),
-    path("predictions/<int:prediction_id>/feedback", views.prediction_feedback),
+    path("predictions/<id:prediction_id>", views.prediction_detail),
+    path("predictions/<id:prediction_id>/feedback", views.prediction_feedback),
     path("samples", views.samples),
     path("samples/export", views.samples_export),
-    path("samples/<int:sample_id>/review", views.sample_review),
+    path("samples/<id:sample_id>/review", views.sample_review),
 ]

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from kit import imagepack
 from kit.errors import AppError
-from kit.validation import validated
+from kit.validation import ascii_int, validated
 from registry import selectors, services
 from registry.blobs import read_blob_file
 from registry.models import AliasChange, Blob, Report
@@ -91,7 +91,7 @@ def datasets(request):
     if request.content_type != imagepack.CONTENT_TYPE:
         raise AppError("unsupported_media_type", f"send the pixels as {imagepack.CONTENT_TYPE}", status=415)
     params = request.query_params
-    parents = [int(p) for p in params.get("parents", "").split(",") if p.strip().isdigit()]
+    parents = [ascii_int(p, field="parents") for p in params.get("parents", "").split(",") if p.strip()]
     try:
         meta = json.loads(params.get("meta", "{}"))
     except ValueError:
@@ -195,8 +195,7 @@ def alias_ledger(request):
     changes = AliasChange.objects.all()
     version = request.query_params.get("version")
     if version:
-        if not version.isdigit():
-            raise AppError("invalid", "version must be an id", details={"version": version})
+        version = ascii_int(version, field="version")
         changes = changes.filter(Q(to_version_id=version) | Q(from_version_id=version))
     return _paginated(request, changes, AliasChangeSerializer)
 
@@ -216,10 +215,8 @@ def predictions(request):
 
 @api_view(["GET"])
 def prediction_stats(request):
-    days = request.query_params.get("days", "14")
-    if not days.isdigit() or not 1 <= int(days) <= 365:
-        raise AppError("invalid", "days must be 1 to 365", details={"days": days})
-    return Response({"days": int(days), "series": selectors.prediction_stats(days=int(days))})
+    days = ascii_int(request.query_params.get("days", "14"), field="days", maximum=365)
+    return Response({"days": days, "series": selectors.prediction_stats(days=days)})
 
 
 @api_view(["POST"])

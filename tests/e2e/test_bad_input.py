@@ -110,6 +110,37 @@ case("unknown ids", "GET", "/api/no-such-endpoint", "none")
 case("other users' objects", "POST", "/api/predictions/{others_prediction}/feedback", "json", {"label": 3})
 case("other users' objects", "GET", "/api/runs/{others_run}", "none")
 
+# The strict input layer: nesting, integers no client holds exactly, digits that are not ASCII, NUL bytes.
+NESTED = b'{"a": ' * 40 + b"1" + b"}" * 40
+for path in ("/api/auth/token", "/api/predictions", "/api/scenarios/train-model", "/api/samples"):
+    case("deep JSON", "POST", path, "raw-json", b"[" * 100_000 + b"]" * 100_000)
+    case("deep JSON", "POST", path, "raw-json", NESTED)
+case("deep JSON", "POST", "/api/scenarios/train-model", "raw-json",
+     b'{"dataset_id": 1, "hyperparameters": ' + NESTED + b"}")
+for big in (2**64, 2**70, -(2**63) - 1, 2**53 + 1, 10**400):
+    case("huge integers", "POST", "/api/scenarios/train-model", "raw-json", b'{"dataset_id": %d}' % big)
+    case("huge integers", "POST", "/api/scenarios/train-model", "raw-json",
+         b'{"dataset_id": {dataset}, "hyperparameters": {"seed": %d}}'.replace(b"{dataset}", b"1") % big)
+    case("huge integers", "POST", "/api/predictions/{prediction}/feedback", "raw-json", b'{"label": %d}' % big)
+    case("huge integers", "POST", "/api/scenarios/collect-and-store", "raw-json", b'{"source": "mnist-5k", "batch_size": %d}' % big)
+for path in ("/api/runs/18446744073709551616", "/api/models/99999999999", "/api/datasets/2147483648",
+             "/api/models/{model}/compare?with=18446744073709551616", "/api/predictions?model=18446744073709551616",
+             "/api/predictions?page=99999999999999999999"):
+    case("huge integers", "GET", path, "none")
+for digit in ("²", "٣", "１"):
+    for path in ("/api/predictions?digit={d}", "/api/predictions?page={d}", "/api/models/{{model}}/compare?with={d}",
+                 "/api/collector/log?limit={d}", "/api/runs?page={d}", "/api/predictions?model={d}"):
+        case("Unicode digits", "GET", path.format(d=digit), "none")
+for path, name in [("/api/runs", "kind"), ("/api/runs", "status"), ("/api/runs", "created_by"), ("/api/predictions", "user"),
+                   ("/api/predictions", "corrected"), ("/api/predictions", "since"), ("/api/samples", "status"),
+                   ("/api/samples", "user"), ("/api/datasets", "source"), ("/api/datasets", "split"),
+                   ("/api/models", "architecture"), ("/api/runs", "page")]:
+    case("NUL in a filter", "GET", f"{path}?{name}=%00", "none")
+    case("NUL in a filter", "GET", f"{path}?{name}=a%00b", "none")
+case("NUL in a string", "POST", "/api/scenarios/collect-and-store", "json", {"source": "mnist\u00005k"})
+case("NUL in a string", "POST", "/api/models/{model}/promote", "json", {"reason": "oops\u0000"})
+case("NUL in a string", "POST", "/api/auth/token", "json", {"username": "viewer\u0000", "password": "x"})
+
 
 def counts(engineer: Api) -> dict:
     return {
@@ -123,7 +154,7 @@ def counts(engineer: Api) -> dict:
 
 
 def test_the_battery_is_large_and_varied():
-    assert len(CASES) >= 100 and len({kind for kind, *_ in CASES}) >= 12
+    assert len(CASES) >= 200 and len({kind for kind, *_ in CASES}) >= 18
 
 
 @pytest.fixture(scope="module")
