@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ import orjson
 
 from kit.errors import AppError, database_error, error_body
 from kit.metrics import LATENCY, REQUESTS
-from kit.requestlog import REQUEST_ID_HEADER, _request_id, log_access
+from kit.requestlog import REQUEST_ID_HEADER, _request_id, log_access, request_id_from
 from kit.validation import parse_json_body
 
 logger = logging.getLogger(__name__)
@@ -64,8 +63,7 @@ class HotPaths:
         if handler is None or (self.applies is not None and not self.applies(environ)):
             return self.django_app(environ, start_response)
         started = time.perf_counter()
-        incoming = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
         token = _request_id.set(request_id)
         request = HotRequest(environ, None)
         headers: list[tuple[str, str]] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -18,6 +19,15 @@ access_logger = logging.getLogger("platform.access")
 
 def current_request_id() -> str:
     return _request_id.get()
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id_from(incoming: str) -> str:
+    """The caller's request id when it is a plain token (letters, digits, `._:-`, at most 64), else a new one:
+    it is echoed in a header and written to every log line, so nothing else may pass."""
+    return incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 class JsonFormatter(logging.Formatter):
@@ -97,8 +107,7 @@ class RequestLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+        request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER, ""))
         token = _request_id.set(request_id)
         request.request_id = request_id
         started = time.perf_counter()

@@ -76,3 +76,13 @@ def test_a_batch_reports_each_bad_image_in_place_with_its_status(api, storage, d
 def test_other_paths_still_go_through_django(db):
     assert call(application, "GET", "/health").status == 200
     assert call(application, "GET", "/architectures").status == 401
+
+
+@pytest.mark.parametrize("incoming, kept", [("abc-123_4.5:6", True), ("a b", False), ("<script>", False),
+                                            ("é" * 3, False), ("x" * 65, False), ("", False)])
+@pytest.mark.parametrize("method, path", [("POST", "/predict"), ("GET", "/health")])
+def test_a_request_id_is_echoed_only_when_it_is_a_plain_token(method, path, incoming, kept):
+    answer = call(application, method, path, {"pixels": "blank"} if method == "POST" else None,
+                  headers={**TOKEN, "X-Request-ID": incoming})
+    echoed = answer.headers["X-Request-ID"]
+    assert (echoed == incoming) if kept else (len(echoed) == 32 and echoed != incoming)
