@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -50,6 +51,9 @@ def token_create(request):
         if getattr(request, "axes_locked_out", False):
             return locked_out(request)
         raise AppError("invalid_credentials", "Wrong username or password.", status=401)
+    # A login like the pages' (no session, though): django-axes resets this user's failure count, and
+    # last_login moves.
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
     token, _ = Token.objects.get_or_create(user=user)
     return Response({"token": token.key})
 

@@ -34,6 +34,19 @@ def test_five_failed_logins_lock_that_account_for_that_address(client, users):
     assert other.status_code == 200, "another account is not locked"
 
 
+@pytest.mark.throttled_logins
+def test_a_successful_api_login_resets_the_failure_count(client, users):
+    def token(password):
+        return client.post("/api/auth/token", {"username": "viewer", "password": password}, content_type="application/json")
+
+    for _ in range(4):
+        assert token("guess").status_code == 401
+    assert token(PASSWORD).status_code == 200
+    for _ in range(4):
+        assert token("guess").status_code == 401, "four failures after a success are not a lockout"
+    assert token(PASSWORD).status_code == 200
+
+
 def test_the_session_key_changes_at_login_and_dies_at_logout(client, users, fake_peers):
     client.get("/login")
     before = client.cookies.get("sessionid")

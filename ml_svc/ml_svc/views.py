@@ -153,6 +153,10 @@ def start_collect(request):
             "unknown_split", f"{params['source']} has splits {', '.join(splits) or '(none available)'}",
             details={"split": params["split"]},
         )
+    # The one source that can be empty: say so now rather than queue a run that can only fail.
+    if params["source"] == "user" and not peers.collector().info("user")["splits"][params["split"]]["count"]:
+        raise AppError("empty_source", "There are no accepted user samples to collect yet: accept some in the "
+                       "review queue first.", status=409, details={"source": "user"})
     created_by = params.pop("created_by")
     run = peers.storage().create_run(kind="collect", params=params, created_by=created_by)
     return _enqueue(run, jobs.collect_dataset)

@@ -112,7 +112,9 @@ class FakeCollector:
 
     def info(self, source: str | None = None) -> dict:
         if source is None:
-            return {"sources": [{"source": "mnist-5k", "splits": ["train"]}]}
+            return {"sources": [{"source": "mnist-5k", "splits": ["train"]}, {"source": "user", "splits": ["train"]}]}
+        if source == "user":
+            return {"source": source, "splits": {"train": {"count": len(self.storage.accepted[1])}}}
         if source != "mnist-5k":
             raise AppError("unknown_source", f"unknown source {source!r}", status=404)
         return {"source": source, "splits": {"train": {"count": len(self.labels), "sha256": "f" * 64}}}

@@ -314,3 +314,11 @@ def test_a_collect_gets_through_storage_trouble_it_can_wait_out(storage, collect
     monkeypatch.setattr(storage, "update_run", update)
     assert run_scenario(run["id"], collect_body)["num_samples"] == 1000
     assert storage.get_run(run["id"])["status"] == "succeeded" and troubled
+
+
+@pytest.mark.django_db
+def test_collecting_user_samples_before_any_was_accepted_is_refused_at_once(api, storage, collector):
+    response = api.post("/jobs/collect", {"source": "user", "created_by": "eve"}, content_type="application/json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "empty_source"
+    assert "review queue" in response.json()["error"]["message"]
+    assert storage.runs == {}, "no run was queued to fail later"
