@@ -68,19 +68,23 @@ class ServiceClient:
         attempts = 2 if idempotent else 1
         url = self.base_url + path
         for attempt in range(attempts):
+            again = True
             try:
                 response = self._session().request(
                     method, url, headers=all_headers, timeout=timeout or self.timeout, **kwargs
                 )
+            except requests.ConnectTimeout:
+                reason = f"no connection within {timeout or self.timeout:g} s"
             except requests.Timeout:
-                reason = f"no answer within {timeout or self.timeout:g} s"
+                # The peer took the request and may still be working on it: sending it again doubles the work.
+                reason, again = f"no answer within {timeout or self.timeout:g} s", False
             except requests.ConnectionError:
                 reason = "connection refused or reset"
             else:
                 if response.status_code < 500 or _reported_error(response):
                     break
                 reason = f"it answered {response.status_code}"
-            if attempt == attempts - 1:
+            if attempt == attempts - 1 or not again:
                 raise PeerUnavailable(self.service, reason)
         if response.status_code >= 400:
             raise self._peer_error(response)

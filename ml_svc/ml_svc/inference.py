@@ -22,7 +22,14 @@ from kit.errors import AppError, PeerUnavailable
 from kit.metrics import PREDICTIONS
 from ml_svc import peers
 from ml_svc.architectures import get_architecture
-from ml_svc.preprocessing import MNIST_MEAN, MNIST_STD, canonical_from_bytes, canonical_from_pixels
+from ml_svc.preprocessing import (
+    MNIST_MEAN,
+    MNIST_STD,
+    PixelBudget,
+    WorkBudgetExceeded,
+    canonical_from_bytes,
+    canonical_from_pixels,
+)
 from ml_svc.weights import load_weights
 
 logger = logging.getLogger(__name__)
@@ -161,7 +168,7 @@ def model_cache() -> ModelCache:
     return _cache
 
 
-def canonical_input(payload: dict) -> np.ndarray:
+def canonical_input(payload: dict, budget: PixelBudget | None = None) -> np.ndarray:
     """The 28x28 canonical image from `image_base64` (PNG/JPEG) or `pixels` (28x28)."""
     if not isinstance(payload, dict):
         raise AppError("invalid", "The body must be a JSON object.")
@@ -179,7 +186,7 @@ def canonical_input(payload: dict) -> np.ndarray:
         data = base64.b64decode(value, validate=True)
     except ValueError:
         raise AppError("invalid", "image_base64 is not valid base64.") from None
-    return canonical_from_bytes(data)
+    return canonical_from_bytes(data, budget)
 
 
 def requested_model(payload: dict) -> LoadedModel:
@@ -218,10 +225,13 @@ def predict_batch(payload: dict) -> dict:
         raise AppError("invalid", f"images must be a list of 1 to {MAX_BATCH} items, each like a /predict body.")
     started = time.perf_counter()
     canonical, results = [], []
+    budget = PixelBudget(settings.MAX_PIXELS_PER_REQUEST)
     for item in images:
         try:
-            canonical.append(canonical_input(item))
+            canonical.append(canonical_input(item, budget))
             results.append(None)
+        except WorkBudgetExceeded:
+            raise  # the whole request is refused: its images are too much work together
         except AppError as exc:
             results.append({"error": {"code": exc.code, "message": exc.message, "status": exc.status}})
     loaded = requested_model(payload)

@@ -33,8 +33,29 @@ class BlankImageError(AppError):
         )
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    """Decode PNG/JPEG bytes into an ink map (float32, 0-255, digit bright on dark)."""
+class PixelBudget:
+    """How many pixels one request may have decoded in all: each image is within MAX_SIDE, but 256 of them at
+    that size would hold a serving process for tens of seconds."""
+
+    def __init__(self, limit: int):
+        self.left = limit
+        self.limit = limit
+
+    def spend(self, pixels: int) -> None:
+        self.left -= pixels
+        if self.left < 0:
+            raise WorkBudgetExceeded(self.limit)
+
+
+class WorkBudgetExceeded(AppError):
+    def __init__(self, limit: int):
+        super().__init__("too_much_work", f"The images of this request hold more than {limit:,} pixels in all: "
+                         "send fewer or smaller ones per request.", status=413)
+
+
+def decode_image(data: bytes, budget: PixelBudget | None = None) -> np.ndarray:
+    """Decode PNG/JPEG bytes into an ink map (float32, 0-255, digit bright on dark); its pixels are spent from
+    `budget` before they are decoded."""
     try:
         image = Image.open(io.BytesIO(data))
         if image.format not in {"PNG", "JPEG"}:
@@ -46,6 +67,8 @@ def decode_image(data: bytes) -> np.ndarray:
                 f"The image is {width}x{height}; the largest accepted side is {MAX_SIDE} px.",
                 status=413,
             )
+        if budget is not None:
+            budget.spend(width * height)
         image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise AppError("invalid_image", "The file is not a readable PNG or JPEG image.") from None
@@ -119,8 +142,8 @@ def canonicalize(ink: np.ndarray) -> np.ndarray:
     return np.clip(canvas, 0, 255).astype(np.uint8)
 
 
-def canonical_from_bytes(data: bytes) -> np.ndarray:
-    return canonicalize(decode_image(data))
+def canonical_from_bytes(data: bytes, budget: PixelBudget | None = None) -> np.ndarray:
+    return canonicalize(decode_image(data, budget))
 
 
 def canonical_from_pixels(pixels) -> np.ndarray:

@@ -19,6 +19,7 @@ WORKER_TORCH_THREADS = int(CONFIG.get("worker_torch_threads"))
 DEFAULT_ARCHITECTURE = str(CONFIG.get("default_architecture"))
 FIRST_MODEL_TIME_BUDGET_S = int(CONFIG.get("first_model_time_budget_s"))
 STORAGE_RETRY_WINDOW_S = float(CONFIG.get("storage_retry_window_s"))
+MAX_PIXELS_PER_REQUEST = int(CONFIG.get("max_pixels_per_request"))
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",

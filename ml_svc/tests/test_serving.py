@@ -150,3 +150,18 @@ def test_a_process_with_no_model_picks_up_the_first_promotion_at_once(api, stora
     storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
     clock[0] += inference.NO_MODEL_RECHECK_S  # ... but while none serves, a quarter of a second later already
     assert predict(api, {"pixels": digit}).status_code == 200
+
+
+def test_a_batch_whose_images_hold_too_many_pixels_in_all_is_refused_before_decoding(api, storage, trained_weights, settings):
+    storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
+    big = io.BytesIO()
+    Image.new("1", (2048, 2048)).save(big, format="PNG")  # 2 KB that decode to 4 million pixels
+    item = {"image_base64": base64.b64encode(big.getvalue()).decode()}
+    response = api.post("/predict/batch", {"images": [item] * 256}, content_type="application/json")
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_much_work"
+    settings.MAX_PIXELS_PER_REQUEST = 2 * 280 * 280
+    canvas = io.BytesIO()
+    Image.new("L", (280, 280), 255).save(canvas, format="PNG")
+    two = {"image_base64": base64.b64encode(canvas.getvalue()).decode()}
+    assert api.post("/predict/batch", {"images": [two] * 2}, content_type="application/json").status_code == 200
+    assert api.post("/predict/batch", {"images": [two] * 3}, content_type="application/json").status_code == 413
