@@ -78,6 +78,7 @@ def test_other_paths_still_go_through_django(db):
     assert call(application, "GET", "/architectures").status == 401
 
 
+@pytest.mark.django_db  # the Django route runs the request signals, which look at the database connection
 @pytest.mark.parametrize("incoming, kept", [("abc-123_4.5:6", True), ("a b", False), ("<script>", False),
                                             ("é" * 3, False), ("x" * 65, False), ("", False)])
 @pytest.mark.parametrize("method, path", [("POST", "/predict"), ("GET", "/health")])
