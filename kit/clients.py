@@ -285,8 +285,8 @@ class MLClient(ServiceClient):
     def architectures(self) -> dict:
         return self.get_json("/architectures")
 
-    def predict_batch(self, payload: dict) -> dict:
-        return self.post_json("/predict/batch", payload, idempotent=True)
+    def predict_batch(self, payload: dict, timeout: float | None = None) -> dict:
+        return self.post_json("/predict/batch", payload, idempotent=True, timeout=timeout)
 
     def compare(self, baseline_id: int, candidate_id: int) -> dict:
         return self.get_json("/compare", params={"baseline": baseline_id, "candidate": candidate_id}, timeout=30.0)

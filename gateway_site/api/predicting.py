@@ -36,7 +36,7 @@ def _classify(items: list[dict]) -> list[dict | AppError]:
         if items[positions[0]].get("model_id") is not None:
             payload["model_id"] = items[positions[0]]["model_id"]
         try:
-            answer = peers.ml().predict_batch(payload)
+            answer = peers.ml().predict_batch(payload, timeout=settings.PREDICT_TIMEOUT_S)
         except AppError as exc:
             if exc.status >= 500:
                 raise

@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 from concurrent.futures import ThreadPoolExecutor
 
+from django.conf import settings
+
 from accounts.models import audit
 from accounts.roles import has_role
 from api import predicting
@@ -41,7 +43,7 @@ def predictions_create_batch(*, username: str, payload: dict) -> dict:
     if not isinstance(images, list) or not 1 <= len(images) <= 256 or not all(isinstance(i, dict) for i in images):
         raise AppError("invalid", "images must be a list of 1 to 256 objects, each like a single prediction's body.",
                        details={"images": "required"})
-    answer = peers.ml().predict_batch(payload)
+    answer = peers.ml().predict_batch(payload, timeout=settings.PREDICT_TIMEOUT_S)
     answered = [r for r in answer["results"] if "digit" in r]
     share = answer["latency_ms"] / max(len(answered), 1)
     stored = peers.storage().create_predictions([

@@ -19,6 +19,7 @@ STORAGE_URL = str(CONFIG.get("storage_url"))
 COLLECTOR_URL = str(CONFIG.get("collector_url"))
 ML_URL = str(CONFIG.get("ml_url"))
 PEER_TIMEOUT_S = float(CONFIG.get("peer_timeout_s"))
+PREDICT_TIMEOUT_S = float(CONFIG.get("predict_timeout_s"))
 PAGE_SIZE = int(CONFIG.get("page_size"))
 PREDICT_BATCH_MAX = int(CONFIG.get("predict_batch_max"))
 PREDICT_BATCH_WAIT_S = float(CONFIG.get("predict_batch_wait_ms")) / 1000

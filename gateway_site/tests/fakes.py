@@ -37,7 +37,7 @@ class FakeML(Peer):
         return {"digit": 7, "probabilities": probabilities, "model": {"id": 1, "version": "v1"},
                 "image": base64.b64encode(bytes(784)).decode(), "latency_ms": 1.0}
 
-    def predict_batch(self, payload):
+    def predict_batch(self, payload, timeout=None):
         self._check()
         if self.no_model:
             raise AppError("no_model", "No model is serving yet: train one and promote it to production.", status=503)

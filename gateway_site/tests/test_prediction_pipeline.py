@@ -98,7 +98,7 @@ def test_the_pipeline_shares_calls_between_concurrent_predictions(fake_peers, se
     settings.PREDICT_BATCH_WAIT_S = 0.2
     calls = []
     original = fake_peers["ml"].predict_batch
-    monkeypatch.setattr(fake_peers["ml"], "predict_batch", lambda payload: calls.append(payload) or original(payload))
+    monkeypatch.setattr(fake_peers["ml"], "predict_batch", lambda payload, timeout=None: calls.append(payload) or original(payload))
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(lambda _: predicting.predict_and_record(username="viewer", body=DIGIT), range(16)))
     assert len({a["id"] for a in answers}) == 16 and len(fake_peers["storage"].predictions) == 16
@@ -152,7 +152,7 @@ def test_past_the_in_flight_limit_the_answer_is_an_immediate_503_with_retry_afte
     settings.PREDICT_MAX_IN_FLIGHT = 2
     release = threading.Event()
     original = fake_peers["ml"].predict_batch
-    monkeypatch.setattr(fake_peers["ml"], "predict_batch", lambda payload: release.wait(10) and original(payload))
+    monkeypatch.setattr(fake_peers["ml"], "predict_batch", lambda payload, timeout=None: release.wait(10) and original(payload))
     headers = token_of(users, "viewer")
     with ThreadPoolExecutor(2) as pool:
         slow = [pool.submit(predicting.predict_and_record, username="viewer", body=DIGIT) for _ in range(2)]

@@ -189,11 +189,13 @@ def train_body(reporter: RunReporter, run: dict) -> dict:
     architecture = get_architecture(params["architecture"])
     hp = validate_hyperparameters(architecture, params.get("hyperparameters"))
     data = persistently(lambda: dataset_split(peers.storage(), params["dataset_id"]), what="reading the dataset")
+    def budget_left() -> float:
+        return hp["time_budget_s"] - (time.monotonic() - started) - FINISH_RESERVE_S
+
     budget = 0.0
     if hp["time_budget_s"]:
-        _fit_to_budget(reporter, architecture, hp, params.get("hyperparameters") or {}, data,
-                       hp["time_budget_s"] - (time.monotonic() - started) - FINISH_RESERVE_S)
-        budget = max(hp["time_budget_s"] - (time.monotonic() - started) - FINISH_RESERVE_S, 1.0)
+        _fit_to_budget(reporter, architecture, hp, params.get("hyperparameters") or {}, data, budget_left())
+        budget = max(budget_left(), 1.0)
     model = architecture.build(hp)
     epochs, seconds = _train_with_progress(reporter, model, data.train_images, data.train_labels, hp, data,
                                            time_budget_s=budget or None)
