@@ -35,37 +35,41 @@ MAX_ID = 2**31 - 1
 
 def parse_json_body(raw: bytes) -> Any:
     """A request body as JSON; a 400 naming the problem for anything else: not JSON (orjson also refuses
-    nesting past 1,024 levels and NaN), nested past MAX_JSON_DEPTH, an integer past ±MAX_JSON_INTEGER, or a
-    NUL character in a string."""
+    nesting past 1,024 levels and NaN, and never recurses in Python), nested past MAX_JSON_DEPTH, an integer
+    past ±MAX_JSON_INTEGER, or a NUL character in a string (PostgreSQL cannot store one)."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise AppError("parse_error", f"JSON parse error - {exc}") from None
+    if b"\\u0000" in raw:  # JSON can carry a NUL only escaped; looked for in C, not string by string
+        raise AppError("invalid", "The body contains a NUL character.", details={"body": "NUL character"})
     check_json(value)
     return value
 
 
 def check_json(value: Any) -> None:
-    """Walk a decoded JSON value without recursion; see parse_json_body."""
+    """Depth and integer range of a decoded JSON value, without recursion. A list is walked only when it holds
+    containers: a list of numbers (28x28 pixel rows) is bounded by the field that takes it, and looking at each
+    number would cost a prediction more than parsing it."""
     stack = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth >= MAX_JSON_DEPTH:
-                raise AppError("too_deep", f"JSON nested deeper than {MAX_JSON_DEPTH} levels is refused.")
-            if isinstance(item, dict):
-                for key in item:
-                    clean_text(key, field="a key")
-                stack.extend((child, depth + 1) for child in item.values())
-            elif item and all(type(child) is int for child in item):  # pixel rows: checked in C
-                if max(item) > MAX_JSON_INTEGER or min(item) < -MAX_JSON_INTEGER:
+        if depth >= MAX_JSON_DEPTH:
+            raise AppError("too_deep", f"JSON nested deeper than {MAX_JSON_DEPTH} levels is refused.")
+        if isinstance(item, dict):
+            for child in item.values():
+                if isinstance(child, dict | list):
+                    stack.append((child, depth + 1))
+                elif type(child) is int and not -MAX_JSON_INTEGER <= child <= MAX_JSON_INTEGER:
                     raise _too_large_integer()
-            else:
-                stack.extend((child, depth + 1) for child in item)
-        elif isinstance(item, str):
-            clean_text(item, field="a string", max_length=None)
-        elif type(item) is int and not -MAX_JSON_INTEGER <= item <= MAX_JSON_INTEGER:
-            raise _too_large_integer()
+        elif _holds_containers(item):
+            stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
+
+
+def _holds_containers(items: list) -> bool:
+    """Whether a list holds objects or lists that hold containers in turn; a matrix of numbers does not."""
+    first = items[0] if items else None
+    return isinstance(first, dict) or (isinstance(first, list) and bool(first) and isinstance(first[0], dict | list))
 
 
 def _too_large_integer() -> AppError:
