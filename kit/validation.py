@@ -79,12 +79,12 @@ def _too_large_integer() -> AppError:
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-def clean_text(raw: Any, *, field: str, max_length: int | None = 200) -> str:
+def clean_text(raw: Any, *, field: str, max_length: int = 200) -> str:
     """Text from a client: no NUL or other control character, at most `max_length` characters."""
     text = str(raw)
     if _CONTROL_CHARACTER.search(text):
         raise AppError("invalid", f"{field} contains a control character.", details={field: "control character"})
-    if max_length is not None and len(text) > max_length:
+    if len(text) > max_length:
         raise AppError("invalid", f"{field} is longer than {max_length} characters.", details={field: "too long"})
     return text
 
