@@ -8,10 +8,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests use: the browser, Fashion-MNIST, and poppler (pdftotext, pdftoppm) for reports;
 # wrk, the load generator of bench/load_predict.py; and HarfBuzz's subsetter, with which WeasyPrint embeds fonts
 # ~0.3 s faster than with fontTools (a report PDF rendered in 458 instead of 764 ms, measured).
-# PostgreSQL's binaries, for a private cluster where no server answers (make run and make test alike).
-DEB_PACKAGES := postgresql chromium dataset-fashion-mnist poppler-utils wrk libharfbuzz-subset0
+# nginx, the front before the gateway (config/nginx/); PostgreSQL's binaries, for a private cluster where no server answers (make run and make test alike).
+DEB_PACKAGES := postgresql nginx chromium dataset-fashion-mnist poppler-utils wrk libharfbuzz-subset0
 DEB_STAMP := var/.debian-packages-stamp
-RUN_DEB_PACKAGES := postgresql libharfbuzz-subset0
+RUN_DEB_PACKAGES := nginx libharfbuzz-subset0
 
 .PHONY: run run-packages test install lint clean
 
@@ -29,9 +29,11 @@ $(DEB_STAMP):
 	dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEB_PACKAGES); }
 	mkdir -p var && touch $(DEB_STAMP)
 
-# make run needs PostgreSQL's binaries only where it must start a private cluster: no $$DATABASE_URL and no server.
+# make run needs nginx (the front before the gateway), and PostgreSQL's binaries only where it must start a
+# private cluster: no $$DATABASE_URL and no server.
 run-packages:
-	@dpkg -s $(RUN_DEB_PACKAGES) >/dev/null 2>&1 || [ -n "$$DATABASE_URL" ] || [ -n "$(SQLITE)" ] || (echo >/dev/tcp/127.0.0.1/5432) 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(RUN_DEB_PACKAGES); }
+	@dpkg -s $(RUN_DEB_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(RUN_DEB_PACKAGES); }
+	@dpkg -s postgresql >/dev/null 2>&1 || [ -n "$$DATABASE_URL" ] || [ -n "$(SQLITE)" ] || (echo >/dev/tcp/127.0.0.1/5432) 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; }
 
 ## Start the whole platform on PostgreSQL and the offline sample data, and print the URL (SQLITE=1: SQLite files).
 run: install run-packages

@@ -2,7 +2,8 @@
 
 Database: $DATABASE_URL when given; else the server answering at 127.0.0.1:5432; else a private cluster under
 var/postgres started from Debian's binaries. `--sqlite` (`make run SQLITE=1`) opts into SQLite files instead.
-Ports come from $GATEWAY_PORT, $STORAGE_PORT, $COLLECTOR_PORT, $ML_PORT (8000-8003) and the run's files from
+Ports come from $GATEWAY_PORT (the front, nginx), $STORAGE_PORT, $COLLECTOR_PORT, $ML_PORT (8000-8003) and
+$GATEWAY_APP_PORT (8010, the gateway behind the front) and the run's files from
 $DIGITLAB_VAR (var/). Secrets are generated once into var/local.env (never committed); demo accounts get
 $DEMO_PASSWORD or a generated password, printed once.
 """
@@ -28,7 +29,8 @@ from scripts import local_postgres  # noqa: E402
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 SERVICES = {"storage": "storage_svc", "collector": "collector_svc", "ml": "ml_svc", "gateway": "gateway_site"}
-DEFAULT_PORTS = {"gateway": 8000, "collector": 8001, "storage": 8002, "ml": 8003}
+# The gateway's port is the front's (nginx); the gateway itself listens on gateway_app, on loopback only.
+DEFAULT_PORTS = {"gateway": 8000, "collector": 8001, "storage": 8002, "ml": 8003, "gateway_app": 8010}
 
 
 def local_env(var: Path) -> dict[str, str]:

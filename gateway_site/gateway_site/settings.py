@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,8 @@ PAGE_SIZE = int(CONFIG.get("page_size"))
 PREDICT_BATCH_MAX = int(CONFIG.get("predict_batch_max"))
 PREDICT_BATCH_WAIT_S = float(CONFIG.get("predict_batch_wait_ms")) / 1000
 PREDICT_MAX_IN_FLIGHT = int(CONFIG.get("predict_max_in_flight"))
+RATE_WINDOW_S = float(CONFIG.get("rate_window_s"))
+RATE_LIMITS = {name: int(CONFIG.get(f"rate_limit_{name}")) for name in ("predictions", "uploads", "scenarios")}
 HISTORY_RETRY_S = float(CONFIG.get("history_retry_s"))
 TOKEN_CACHE_S = float(CONFIG.get("token_cache_s"))
 
@@ -88,6 +91,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=int(CONFIG.get("login_lockout_minutes")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
 AXES_RESET_ON_SUCCESS = True
+# The front (nginx) passes the client's address in X-Real-IP; it is believed only from these addresses.
+TRUSTED_PROXIES = [ipaddress.ip_network(part.strip()) for part in str(CONFIG.get("trusted_proxies")).split(",") if part.strip()]
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
 LOGIN_URL = "/login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login"

@@ -71,8 +71,15 @@ def problems(compose: dict, env_example: str) -> list[str]:
         if not re.search(rf"^{secret}=$", env_example, re.M):
             found.append(f".env.example: {secret} must be listed, empty")
     published = {name for name, s in services.items() if s.get("ports") and not s.get("profiles")}
-    if published != {"gateway"}:
-        found.append(f"only the gateway may publish a port by default, not {sorted(published - {'gateway'})}")
+    if published != {"front"}:
+        found.append(f"only the front may publish a port by default, not {sorted(published - {'front'})}")
+    front = services.get("front") or {}
+    mounts = " ".join(front.get("volumes") or [])
+    upstream = (front.get("environment") or {}).get("GATEWAY_UPSTREAM")
+    if "config/nginx/digitlab.conf.template:/etc/nginx/templates/" not in mounts:
+        found.append("front: must serve config/nginx/digitlab.conf.template, as the local run does")
+    if upstream != f"gateway:{CONFIG['gateway']['port']}" or front.get("depends_on") != {"gateway": {"condition": "service_healthy"}}:
+        found.append("front: must pass to the gateway on its configured port, once it is healthy")
     for name, key in PORT_OF.items():
         port = CONFIG[key]["port"]
         dockerfile = STAGES.get(APP_SERVICES[name], "")
@@ -142,7 +149,21 @@ def test_publishing_an_internal_port_is_caught():
     compose, env = load()
     broken = copy.deepcopy(compose)
     broken["services"]["storage"]["ports"] = ["8002:8002"]
-    assert any("only the gateway" in p for p in problems(broken, env))
+    assert any("only the front" in p for p in problems(broken, env))
+
+
+def test_publishing_the_gateway_past_the_front_is_caught():
+    compose, env = load()
+    broken = copy.deepcopy(compose)
+    broken["services"]["gateway"]["ports"] = ["8000:8000"]
+    assert any("only the front" in p for p in problems(broken, env))
+
+
+def test_the_front_template_has_a_value_for_each_placeholder_compose_and_the_local_run_give():
+    template = (ROOT / "config" / "nginx" / "digitlab.conf.template").read_text()
+    placeholders = set(re.findall(r"\$\{(\w+)\}", template))
+    compose, _ = load()
+    assert placeholders == set(compose["services"]["front"]["environment"]) == {"FRONT_PORT", "GATEWAY_UPSTREAM", "FRONT_MAX_BODY"}
 
 
 def test_the_monitoring_profile_provisions_prometheus_and_a_grafana_dashboard():

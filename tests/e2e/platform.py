@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from scripts import local_postgres
+from scripts import front, local_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -51,7 +51,8 @@ class Platform:
 
     def start(self) -> None:
         self._create_database()
-        self.ports = {name: free_port() for name in SERVICES}
+        # "gateway" is the front (nginx, as in make run); the gateway's gunicorn listens on "gateway_app"
+        self.ports = {name: free_port() for name in (*SERVICES, "gateway_app")}
         logs = self.workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         self.env = dict(
@@ -86,6 +87,7 @@ class Platform:
         self.manage("gateway_site", "collectstatic", "--no-input", "-v0")
         for name in SERVICES:
             self.start_service(name)
+        self.start_front()
         self.start_worker()
         for name in SERVICES:
             self.wait_ready(name)
@@ -123,11 +125,18 @@ class Platform:
         metrics.mkdir(parents=True)
         self.processes[name] = subprocess.Popen(
             [GUNICORN, "-c", str(ROOT / "config" / "gunicorn.conf.py"), "--chdir", str(ROOT / service),
-             "--bind", f"127.0.0.1:{self.ports[name]}", "--workers", str(workers),
+             "--bind", f"127.0.0.1:{self.ports['gateway_app' if name == 'gateway' else name]}", "--workers", str(workers),
              "--threads", str(self.threads.get(name, 1)), f"{service}.wsgi"],
             env={**self.env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def start_front(self) -> None:
+        conf = front.render(self.workdir / "front", listen=f"127.0.0.1:{self.ports['gateway']}",
+                            upstream=f"127.0.0.1:{self.ports['gateway_app']}")
+        log = open(self.workdir / "logs" / "front.out", "ab")
+        self.processes["front"] = subprocess.Popen(front.command(conf), stdout=log, stderr=subprocess.STDOUT,
+                                                   start_new_session=True)
 
     def start_worker(self, name: str = "ml_worker") -> None:
         log = open(self.workdir / "logs" / f"{name}.out", "ab")
@@ -193,7 +202,7 @@ class DefaultRun:
 
     def __init__(self, var: Path, sqlite: bool = False, settings: dict[str, str] | None = None):
         self.var, self.sqlite = var, sqlite
-        self.ports = {name: free_port() for name in ("gateway", "collector", "storage", "ml")}
+        self.ports = {name: free_port() for name in ("gateway", "collector", "storage", "ml", "gateway_app")}
         self.password = self.demo_password = secrets.token_urlsafe(12)
         self.database_name = "" if sqlite else f"e2e_run_{secrets.token_hex(5)}"
         self.server = os.environ.get("DATABASE_URL", local_postgres.LOCAL_SERVER)
