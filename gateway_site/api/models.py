@@ -15,3 +15,11 @@ class IdempotentRequest(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="one_request_per_idempotency_key")]
+
+
+class RateCounter(models.Model):
+    """What one user spent of one limit (api/limits.py) in the current window, shared by every gateway process."""
+
+    key = models.CharField(max_length=200, primary_key=True, help_text="<limit>:<username>")
+    used = models.PositiveIntegerField()
+    window_end = models.FloatField(help_text="Unix time when the count starts again from zero")

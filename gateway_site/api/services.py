@@ -12,7 +12,7 @@ from django.conf import settings
 
 from accounts.models import audit
 from accounts.roles import has_role
-from api import predicting
+from api import limits, predicting
 from gateway_site import peers
 from kit.errors import AppError, PeerUnavailable
 
@@ -22,6 +22,7 @@ PREDICTION_FIELDS = {"image_base64", "pixels", "model_id"}
 
 def prediction_create(*, username: str, payload: dict, raw_image: bytes | None = None) -> dict:
     """Classify an image with ml_svc and record the answer in the user's history."""
+    limits.charge(username, "predictions")
     if raw_image is not None:
         if len(raw_image) > MAX_IMAGE_BYTES:
             raise AppError("too_large", f"The image is larger than {MAX_IMAGE_BYTES // 1024} KiB.", status=413)
@@ -43,7 +44,9 @@ def predictions_create_batch(*, username: str, payload: dict) -> dict:
     if not isinstance(images, list) or not 1 <= len(images) <= 256 or not all(isinstance(i, dict) for i in images):
         raise AppError("invalid", "images must be a list of 1 to 256 objects, each like a single prediction's body.",
                        details={"images": "required"})
-    answer = peers.ml().predict_batch(payload, timeout=settings.PREDICT_TIMEOUT_S)
+    limits.charge(username, "predictions", len(images))
+    with limits.one_batch_at_a_time(username):
+        answer = peers.ml().predict_batch(payload, timeout=settings.PREDICT_TIMEOUT_S)
     answered = [r for r in answer["results"] if "digit" in r]
     share = answer["latency_ms"] / max(len(answered), 1)
     stored = peers.storage().create_predictions([
@@ -57,12 +60,14 @@ def predictions_create_batch(*, username: str, payload: dict) -> dict:
 
 
 def fine_tune_start(*, username: str, base_model_id: int, hyperparameters: dict) -> dict:
+    limits.charge(username, "scenarios")
     run = peers.ml().start_fine_tune(base_model_id=base_model_id, hyperparameters=hyperparameters, created_by=username)
     audit(actor=username, action="fine_tune.start", target=f"run:{run['id']}", details={"base_model_id": base_model_id})
     return run
 
 
 def collect_start(*, username: str, source: str, batch_size: int, max_samples: int | None, split: str = "train") -> dict:
+    limits.charge(username, "scenarios")
     run = peers.ml().start_collect(
         source=source, batch_size=batch_size, max_samples=max_samples, split=split, created_by=username
     )
@@ -72,6 +77,7 @@ def collect_start(*, username: str, source: str, batch_size: int, max_samples: i
 
 def prediction_correct(*, user, prediction_id: int, label: int) -> dict:
     """The user's right label for their prediction; it becomes a sample pending review."""
+    limits.charge(user.get_username(), "uploads")
     prediction_visible_to(user, prediction_id)
     sample = peers.storage().prediction_feedback(prediction_id, label=label, user=user.get_username())
     audit(actor=user.get_username(), action="prediction.correct", target=f"prediction:{prediction_id}", details={"label": label})
@@ -88,6 +94,7 @@ def prediction_visible_to(user, prediction_id: int) -> dict:
 
 def sample_upload(*, username: str, payload: dict, label: int, raw_image: bytes | None = None) -> dict:
     """A labelled drawing or image, canonicalised by ml_svc, pending review."""
+    limits.charge(username, "uploads")
     if raw_image is not None:
         if len(raw_image) > MAX_IMAGE_BYTES:
             raise AppError("too_large", f"The image is larger than {MAX_IMAGE_BYTES // 1024} KiB.", status=413)
@@ -106,6 +113,7 @@ def sample_review(*, username: str, sample_id: int, decision: str) -> dict:
 
 
 def training_start(*, username: str, dataset_id: int, architecture: str | None, hyperparameters: dict) -> dict:
+    limits.charge(username, "scenarios")
     run = peers.ml().start_training(
         dataset_id=dataset_id, architecture=architecture, hyperparameters=hyperparameters, created_by=username
     )

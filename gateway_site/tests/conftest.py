@@ -33,6 +33,15 @@ def keep_the_test_database_connection():
     signals.request_finished.connect(close_old_connections)
 
 
+@pytest.fixture(autouse=True)
+def no_rate_limits(settings):
+    """Rate limits count in the database from a thread of their own: only tests/test_limits.py turns them on."""
+    from api import limits
+
+    settings.RATE_LIMITS = dict.fromkeys(settings.RATE_LIMITS, 0)
+    limits._refused_until.clear()
+
+
 @pytest.fixture
 def fake_peers(monkeypatch):
     fakes = {"storage": FakeStorage(), "ml": FakeML(), "collector": FakeCollector()}

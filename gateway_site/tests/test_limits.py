@@ -1,0 +1,129 @@
+"""Per-user rate limits (api/limits.py): counted in the gateway database, so every process draws from one allowance."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+
+import psycopg2
+import pytest
+from django.db import connection
+
+from api import limits
+from gateway_site.wsgi import application
+from kit.wsgitest import call
+from tests.test_prediction_pipeline import DIGIT, token_of
+
+
+def other_connection():
+    """A connection of another process to the gateway's test database (outside this test's transaction)."""
+    database = connection.settings_dict
+    return psycopg2.connect(dbname=database["NAME"], host=database["HOST"], port=database["PORT"],
+                            user=database["USER"], password=database["PASSWORD"])
+
+
+@pytest.fixture
+def limited(settings):
+    """Turn limits on; the counts (committed by the limiter's own connection) are wiped before and after."""
+
+    def wipe():
+        limits.close()
+        limits._refused_until.clear()
+        with other_connection() as database, database.cursor() as cursor:
+            cursor.execute("DELETE FROM api_ratecounter")
+        database.close()
+
+    def set_limits(window_s: float = 60, **allowed):
+        settings.RATE_WINDOW_S = window_s
+        settings.RATE_LIMITS = {"predictions": 0, "uploads": 0, "scenarios": 0, **allowed}
+
+    wipe()
+    yield set_limits
+    wipe()
+
+
+def a_new_process():
+    """What another gateway process knows: nothing but the database (its own connection, no refusals remembered)."""
+    limits.close()
+    limits._refused_until.clear()
+
+
+def used(key: str) -> int:
+    with other_connection() as database, database.cursor() as cursor:
+        cursor.execute("SELECT used FROM api_ratecounter WHERE key = %s", [key])
+        return cursor.fetchone()[0]
+
+
+def test_predictions_past_the_allowance_are_refused_with_429_and_retry_after_and_not_recorded(users, fake_peers, limited):
+    limited(predictions=3)
+    viewer = token_of(users, "viewer")
+    answers = [call(application, "POST", "/api/predictions", DIGIT, headers=viewer) for _ in range(5)]
+    assert [a.status for a in answers] == [201, 201, 201, 429, 429]
+    refused = answers[3]
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert refused.json()["error"]["details"] == {"limit": "predictions", "allowed": 3, "window_s": 60}
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert len(fake_peers["storage"].predictions) == 3, "a refused prediction is neither classified nor recorded"
+    other = call(application, "POST", "/api/predictions", DIGIT, headers=token_of(users, "other_viewer"))
+    assert other.status == 201, "the allowance is each user's own"
+
+
+def test_the_allowance_is_shared_by_every_process_and_starts_again_when_the_window_ends(users, fake_peers, limited):
+    limited(window_s=1.5, predictions=2)
+    viewer = token_of(users, "viewer")
+    assert call(application, "POST", "/api/predictions", DIGIT, headers=viewer).status == 201
+    a_new_process()
+    assert call(application, "POST", "/api/predictions", DIGIT, headers=viewer).status == 201
+    a_new_process()
+    assert call(application, "POST", "/api/predictions", DIGIT, headers=viewer).status == 429
+    assert used("predictions:viewer") == 3, "a refused request counts too"
+    threading.Event().wait(1.6)
+    assert call(application, "POST", "/api/predictions", DIGIT, headers=viewer).status == 201
+
+
+def test_a_batch_counts_each_of_its_images(api_as, fake_peers, limited):
+    limited(predictions=5)
+    viewer = api_as("viewer")
+    three = {"images": [DIGIT] * 3}
+    assert viewer.post("/api/predictions/batch", three, format="json").status_code == 201
+    refused = viewer.post("/api/predictions/batch", three, format="json")
+    assert refused.status_code == 429 and refused.json()["error"]["details"]["limit"] == "predictions"
+
+
+def test_uploads_and_scenario_starts_have_limits_of_their_own(api_as, fake_peers, limited):
+    limited(uploads=1, scenarios=1)
+    viewer, engineer = api_as("viewer"), api_as("engineer")
+    assert viewer.post("/api/samples", {"label": 3, **DIGIT}, format="json").status_code == 201
+    assert viewer.post("/api/samples", {"label": 3, **DIGIT}, format="json").status_code == 429
+    assert engineer.post("/api/scenarios/train-model", {"dataset_id": 1}, format="json").status_code == 202
+    refused = engineer.post("/api/scenarios/train-model", {"dataset_id": 1}, format="json")
+    assert refused.status_code == 429 and refused.json()["error"]["details"]["limit"] == "scenarios"
+    assert viewer.post("/api/predictions", DIGIT, format="json").status_code == 201, "predictions are not limited here"
+
+
+def test_one_user_runs_one_batch_at_a_time_across_processes(api_as, fake_peers, limited, settings):
+    limited()
+    lock_id = int.from_bytes(hashlib.sha256(b"batch:viewer").digest()[:8], "big", signed=True)
+    with other_connection() as other_process:
+        with other_process.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [lock_id])  # another process's batch of this user runs
+        busy = api_as("viewer").post("/api/predictions/batch", {"images": [DIGIT]}, format="json")
+        assert busy.status_code == 429 and busy.json()["error"]["code"] == "batch_in_progress"
+        assert busy["Retry-After"] == "1"
+        assert api_as("other_viewer").post("/api/predictions/batch", {"images": [DIGIT]}, format="json").status_code == 201
+        with other_process.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [lock_id])
+    other_process.close()
+    assert api_as("viewer").post("/api/predictions/batch", {"images": [DIGIT]}, format="json").status_code == 201
+
+
+def test_when_the_database_cannot_count_predictions_go_through_and_it_is_logged(users, fake_peers, limited, monkeypatch,
+                                                                                caplog):
+    limited(predictions=1)
+    monkeypatch.setattr(limits, "UPSERT", "SELECT * FROM no_such_table WHERE (key, used, window_end) IN ({rows}) AND %s < %s")
+    a_new_process()
+    viewer = token_of(users, "viewer")
+    with caplog.at_level(logging.WARNING, logger="api.limits"):
+        assert [call(application, "POST", "/api/predictions", DIGIT, headers=viewer).status for _ in range(3)] == [201] * 3
+    assert "rate limits not checked" in caplog.text
