@@ -167,6 +167,8 @@ class Prediction(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        indexes = [models.Index(fields=["user", "-id"], condition=models.Q(raw_image__isnull=False),
+                                name="prediction_kept_raw_images")]
 
 
 class Sample(models.Model):

@@ -31,9 +31,9 @@ def blob_store(*, data: bytes) -> Blob:
 
 
 def blob_delete_unreferenced(*, sha256: str) -> bool:
-    """Delete a blob that nothing refers to (e.g. weights of a run that then failed)."""
+    """Delete a blob that nothing refers to (e.g. weights of a run that then failed, a superseded report)."""
     blob = Blob.objects.filter(pk=sha256).first()
-    if blob is None or blob.datasets.exists() or blob.model_versions.exists():
+    if blob is None or blob.datasets.exists() or blob.model_versions.exists() or blob.reports.exists():
         return False
     blob.delete()
     blob_path(sha256).unlink(missing_ok=True)
@@ -293,8 +293,7 @@ def predictions_create_bulk(*, items: list[dict]) -> list[Prediction]:
     rows = [
         Prediction(
             image=decode_image_field(item["image_b64"], field="image", exact_size=784, max_size=784),
-            raw_image=decode_image_field(item["raw_image_b64"], field="raw_image", max_size=2 * 1024 * 1024)
-            if item.get("raw_image_b64") else None,
+            raw_image=_kept_raw(item.get("raw_image_b64")),
             digit=item["digit"], probabilities=item["probabilities"], confidence=max(item["probabilities"]),
             model_version_id=item["model_version_id"], latency_ms=item["latency_ms"], user=item["user"],
             request_key=item.get("request_key"),
@@ -303,7 +302,9 @@ def predictions_create_bulk(*, items: list[dict]) -> list[Prediction]:
     ]
     keys = [row.request_key for row in rows if row.request_key]
     if not keys:
-        return Prediction.objects.bulk_create(rows)
+        created = Prediction.objects.bulk_create(rows)
+        _keep_newest_raw_images({row.user for row in rows if row.raw_image is not None})
+        return created
     if len(keys) != len(rows) or len(set(keys)) != len(keys):
         raise AppError("invalid", "request_key must be given for every item of a bulk, once each")
     Prediction.objects.bulk_create(rows, ignore_conflicts=True)
@@ -311,6 +312,7 @@ def predictions_create_bulk(*, items: list[dict]) -> list[Prediction]:
               Prediction.objects.filter(request_key__in=keys).values_list("request_key", "id", "created_at")}
     for row in rows:
         row.pk, row.created_at = stored[row.request_key]
+    _keep_newest_raw_images({row.user for row in rows if row.raw_image is not None})
     return rows
 
 
@@ -325,11 +327,7 @@ def prediction_create(
     raw_image_b64: str | None = None,
 ) -> Prediction:
     image = decode_image_field(image_b64, field="image", exact_size=28 * 28, max_size=784)
-    raw = (
-        decode_image_field(raw_image_b64, field="raw_image", max_size=2 * 1024 * 1024)
-        if raw_image_b64
-        else None
-    )
+    raw = _kept_raw(raw_image_b64)
     if not ModelVersion.objects.filter(pk=model_version_id).exists():
         raise AppError("not_found", f"model version {model_version_id} does not exist", status=404)
     return Prediction.objects.create(
@@ -342,6 +340,31 @@ def prediction_create(
         latency_ms=latency_ms,
         user=user,
     )
+
+
+def _kept_raw(raw_image_b64: str | None) -> bytes | None:
+    """The uploaded drawing's bytes when they are within the size kept (`raw_image_max_bytes`), else None."""
+    if not raw_image_b64:
+        return None
+    raw = decode_image_field(raw_image_b64, field="raw_image", max_size=2 * 1024 * 1024)
+    return raw if len(raw) <= settings.RAW_IMAGE_MAX_BYTES else None
+
+
+def _keep_newest_raw_images(users: set[str]) -> None:
+    """Only each user's newest `raw_images_per_user` predictions keep their drawing's bytes (a partial index
+    holds just the rows with bytes, so this reads at most that many and the new ones)."""
+    keep = settings.RAW_IMAGES_PER_USER
+    for user in sorted(users):
+        with_raw = Prediction.objects.filter(user=user, raw_image__isnull=False)
+        newest = list(with_raw.order_by("-id").values_list("id", flat=True)[:keep]) if keep > 0 else []
+        with_raw.exclude(id__in=newest).update(raw_image=None)
+
+
+def predictions_prune(*, older_than_days: int) -> int:
+    """Delete predictions older than that many days; their samples (corrections) stay. How many went."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted, _ = Prediction.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 def sample_create(*, image_b64: str, label: int, user: str, prediction_id: int | None = None) -> Sample:
@@ -404,4 +427,10 @@ def report_store(*, version_id: int, kind: str, input_sha256: str, data: bytes) 
     report, _ = Report.objects.get_or_create(
         model_version_id=version_id, kind=kind, input_sha256=input_sha256, defaults={"blob": blob}
     )
+    # The reports this one supersedes (the same version and kind, made from older data) go, with their files.
+    superseded = Report.objects.filter(model_version_id=version_id, kind=kind).exclude(pk=report.pk)
+    old_blobs = set(superseded.values_list("blob_id", flat=True)) - {report.blob_id}
+    superseded.delete()
+    for sha256 in old_blobs:
+        blob_delete_unreferenced(sha256=sha256)
     return report

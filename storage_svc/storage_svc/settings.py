@@ -14,6 +14,9 @@ BLOB_DIR = CONFIG.path("blob_dir")
 PAGE_SIZE = int(CONFIG.get("page_size"))
 RUN_HEARTBEAT_TIMEOUT_S = int(CONFIG.get("run_heartbeat_timeout_s"))
 RUN_QUEUE_TIMEOUT_S = int(CONFIG.get("run_queue_timeout_s"))
+RAW_IMAGE_MAX_BYTES = int(CONFIG.get("raw_image_max_bytes"))
+RAW_IMAGES_PER_USER = int(CONFIG.get("raw_images_per_user"))
+PREDICTION_RETENTION_DAYS = int(CONFIG.get("prediction_retention_days"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
