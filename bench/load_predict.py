@@ -224,13 +224,17 @@ def report(title: str, result: dict, usage: Usage | None) -> None:
     print(f"  {'wrk':<10} {result['wrk_cpu_s'] / (result['duration_us'] / 1e6):5.2f} cores")
 
 
+# wrk drives the gateway as one user: that user's rate limit (gateway.rate_limit_predictions) is lifted.
+ONE_USER = {"GATEWAY_RATE_LIMIT_PREDICTIONS": "0"}
+
+
 def start(args) -> Platform | DefaultRun:
     workdir = Path(tempfile.mkdtemp(prefix="bench-load-"))
     if args.default_run:
-        platform = DefaultRun(workdir / "var")
+        platform = DefaultRun(workdir / "var", settings=ONE_USER)
         platform.wait_for_first_prediction()
         return platform
-    platform = Platform(workdir=workdir, workers=SERVING_WORKERS)
+    platform = Platform(workdir=workdir, workers=SERVING_WORKERS, settings=ONE_USER)
     platform.start()
     platform.ensure_production_model()
     return platform

@@ -243,7 +243,7 @@ class DefaultRun:
 
     @property
     def processes(self) -> dict[str, ServiceProcess]:
-        """Each service's main process under honcho (gunicorn's master; the worker's manage.py)."""
+        """Each service's main process under honcho (gunicorn's master; the worker's manage.py; nginx's master)."""
         found = {}
         for entry in Path("/proc").iterdir():
             try:
@@ -259,6 +259,9 @@ class DefaultRun:
                     found.setdefault(name, []).append(int(entry.name))
             if "db_worker" in text:
                 found.setdefault("ml_worker", []).append(int(entry.name))
+        front = self.var / "front" / "nginx.pid"  # nginx writes its title over its environment: found by its pid file
+        if front.exists():
+            found["front"] = [int(front.read_text())]
         return {name: ServiceProcess(min(pids)) for name, pids in found.items()}
 
     def wait_for_first_prediction(self, timeout_s: float = 240) -> tuple[dict, float]:
