@@ -9,6 +9,7 @@ to the Django application unchanged.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from collections.abc import Callable
@@ -59,6 +60,12 @@ class HotPaths:
         self.max_body_bytes = max_body_bytes
 
     def __call__(self, environ, start_response):
+        if not environ.get("CONTENT_LENGTH") and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            if not self._read_chunked(environ):
+                payload = orjson.dumps(error_body("too_large", "The request body is over this service's size cap."))
+                start_response("413 Payload Too Large", [("Content-Type", "application/json"),
+                                                         ("Content-Length", str(len(payload)))])
+                return [payload]
         handler = self.routes.get((environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")))
         if handler is None or (self.applies is not None and not self.applies(environ)):
             return self.django_app(environ, start_response)
@@ -93,6 +100,15 @@ class HotPaths:
                    query=environ.get("QUERY_STRING", ""), status=status, latency_ms=elapsed * 1000,
                    caller=request.caller, size=len(payload))
         return [payload]
+
+    def _read_chunked(self, environ) -> bool:
+        """Read a chunked body (it has no Content-Length) up to the cap, so that every handler, Django's too, sees
+        it whole and sized; False when it is over the cap."""
+        body = environ["wsgi.input"].read(self.max_body_bytes + 1)
+        if len(body) > self.max_body_bytes:
+            return False
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+        return True
 
     def _json_body(self, environ) -> Any:
         if not environ.get("CONTENT_TYPE", "").startswith("application/json"):

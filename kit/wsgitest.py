@@ -18,7 +18,8 @@ class WsgiAnswer:
 
 
 def call(app, method: str, path: str, body: bytes | dict | None = None, *, headers: dict[str, str] | None = None,
-         content_type: str = "application/json") -> WsgiAnswer:
+         content_type: str = "application/json", chunked: bool = False) -> WsgiAnswer:
+    """`chunked`: the body comes without a Content-Length, as a server passes on a chunked request."""
     data = json.dumps(body).encode() if isinstance(body, dict | list) else (body or b"")
     environ = {
         "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "localhost",
@@ -27,6 +28,9 @@ def call(app, method: str, path: str, body: bytes | dict | None = None, *, heade
         "CONTENT_TYPE": content_type, "wsgi.version": (1, 0), "wsgi.multithread": True,
         "wsgi.multiprocess": True, "wsgi.run_once": False, "REMOTE_ADDR": "127.0.0.1",
     }
+    if chunked:
+        del environ["CONTENT_LENGTH"]
+        environ["HTTP_TRANSFER_ENCODING"] = "chunked"
     for name, value in (headers or {}).items():
         environ["HTTP_" + name.upper().replace("-", "_")] = value
     seen: dict = {}

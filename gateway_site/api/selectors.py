@@ -15,9 +15,11 @@ RUN_FILTERS = ("kind", "status", "created_by", "page", "page_size")
 
 
 # Filters that are numbers (the others are text): their bounds.
-NUMBER_FILTERS = {"digit": (0, 9), "model": (1, MAX_ID), "page": (1, MAX_ID), "page_size": (1, 500)}
+NUMBER_FILTERS = {"digit": (0, 9), "model": (1, MAX_ID), "version": (1, MAX_ID), "page": (1, MAX_ID),
+                  "page_size": (1, 500)}
 DATASET_FILTERS = ("source", "split", "page")
 MODEL_FILTERS = ("architecture", "page")
+LEDGER_FILTERS = ("version", "page", "page_size")
 
 
 def checked_filters(params, allowed) -> dict:

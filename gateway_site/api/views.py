@@ -307,4 +307,5 @@ def model_promote(request, version_id: int):
 @api_view(["GET"])
 @permission_classes([Viewer])
 def alias_ledger(request):
-    return Response(peers.storage().alias_ledger())
+    params = selectors.checked_filters(request.query_params, selectors.LEDGER_FILTERS)
+    return Response(selectors.page_of(peers.storage().alias_ledger(**params), params))

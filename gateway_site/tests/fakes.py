@@ -86,8 +86,12 @@ class FakeML(Peer):
         return {"id": 12, "kind": "train", "status": "queued", "params": params, "created_by": params["created_by"]}
 
 
-def page(items):
-    return {"count": len(items), "next": None, "previous": None, "results": items}
+def page(items, page=1, page_size=50):
+    """A page as storage_svc answers it, with its internal links."""
+    start = (page - 1) * page_size
+    link = "http://127.0.0.1:8002/aliases/ledger?page={}"
+    return {"count": len(items), "next": link.format(page + 1) if start + page_size < len(items) else None,
+            "previous": link.format(page - 1) if page > 1 else None, "results": items[start:start + page_size]}
 
 
 class FakeStorage(Peer):
@@ -227,7 +231,9 @@ class FakeStorage(Peer):
 
     def alias_ledger(self, **filters):
         self._check()
-        return page(self.ledger)
+        version = filters.get("version")
+        changes = [c for c in self.ledger if version in (None, c.get("to_version"), c.get("from_version"))]
+        return page(changes, filters.get("page", 1), filters.get("page_size", 50))
 
 
 class FakeCollector(Peer):

@@ -104,3 +104,17 @@ def test_demo_accounts_are_seeded_with_their_roles(monkeypatch, capsys):
     roles = {u.username: list(u.groups.values_list("name", flat=True)) for u in User.objects.all()}
     assert roles == {"viewer": ["viewer"], "engineer": ["ml_engineer"], "admin": ["admin"]}
     assert User.objects.get(username="engineer").check_password("demo-password-123")
+
+
+def test_the_ledger_pages_past_50_entries_and_shows_no_internal_address(api_as, fake_peers):
+    fake_peers["storage"].ledger = [{"id": n, "alias": "production", "to_version": n % 3 + 1, "from_version": None}
+                                    for n in range(120, 0, -1)]
+    viewer = api_as("viewer")
+    first = viewer.get("/api/models/ledger").json()
+    assert (first["count"], first["page"], first["has_next"], len(first["results"])) == (120, 1, True, 50)
+    third = viewer.get("/api/models/ledger?page=3").json()
+    assert third["page"] == 3 and not third["has_next"] and [c["id"] for c in third["results"]] == list(range(20, 0, -1))
+    one_version = viewer.get("/api/models/ledger?version=2&page_size=10").json()
+    assert one_version["count"] == 40 and {c["to_version"] for c in one_version["results"]} == {2}
+    assert "127.0.0.1" not in str(first) + str(third) and "next" not in first
+    assert viewer.get("/api/models/ledger?page=%C2%B2").status_code == 400

@@ -196,3 +196,15 @@ def test_requests_without_a_token_or_with_an_upload_still_go_through_django(user
     upload = call(application, "POST", "/api/predictions", b"--x--", headers=token_of(users, "viewer"),
                   content_type="multipart/form-data; boundary=x")
     assert upload.status == 400 and upload.json()["error"]["details"] == {"image": "required"}
+
+
+def test_a_chunked_body_is_read_whole_on_the_hot_path_and_in_django_and_capped(users, fake_peers, settings):
+    headers = token_of(users, "viewer")
+    hot = call(application, "POST", "/api/predictions", DIGIT, headers=headers, chunked=True)
+    assert hot.status == 201 and hot.json()["digit"] == 7
+    token = call(application, "POST", "/api/auth/token", {"username": "viewer", "password": "wrong-password"}, chunked=True)
+    assert token.status == 401 and token.json()["error"]["code"] == "invalid_credentials", "Django saw the body"
+    huge = call(application, "POST", "/api/predictions", b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1),
+                headers=headers, chunked=True)
+    assert huge.status == 413 and huge.json()["error"]["code"] == "too_large"
+    assert len(fake_peers["storage"].predictions) == 1
