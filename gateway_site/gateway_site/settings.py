@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "kit.metrics.MetricsMiddleware",
     "kit.requestlog.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -102,3 +102,32 @@ def test_a_failed_first_attempt_does_not_burn_the_key(api_as, fake_peers):
     assert client.post("/api/scenarios/collect-and-store", {"source": "mnist-5k"}, format="json", HTTP_IDEMPOTENCY_KEY="k2").status_code == 503
     fake_peers["ml"].down = False
     assert client.post("/api/scenarios/collect-and-store", {"source": "mnist-5k"}, format="json", HTTP_IDEMPOTENCY_KEY="k2").status_code == 202
+
+
+def test_an_admin_manages_users_and_their_roles_in_the_django_admin(client, users):
+    from django.contrib.auth.models import Group
+
+    admin = users["admin"]
+    admin.is_staff = True
+    admin.save()
+    assert client.login(username="admin", password=PASSWORD)
+    listing = client.get("/django-admin/auth/user/")
+    assert listing.status_code == 200 and b"nobody" in listing.content
+    assert client.get("/django-admin/authtoken/tokenproxy/").status_code == 200
+    assert client.get("/django-admin/axes/accessattempt/").status_code == 200
+    nobody = users["nobody"]
+    form = {"username": "nobody", "is_active": "on", "groups": [Group.objects.get(name="viewer").pk],
+            "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00", "initial-date_joined_0": "2026-01-01",
+            "initial-date_joined_1": "00:00:00"}
+    changed = client.post(f"/django-admin/auth/user/{nobody.pk}/change/", form)
+    assert changed.status_code == 302, changed.content[:2000]
+    assert list(nobody.groups.values_list("name", flat=True)) == ["viewer"]
+    assert client.get("/django-admin/auth/group/1/delete/").status_code == 403, "roles themselves are not the admin's to delete"
+
+
+def test_an_engineer_who_is_staff_still_cannot_manage_users(client, users):
+    engineer = users["engineer"]
+    engineer.is_staff = True
+    engineer.save()
+    assert client.login(username="engineer", password=PASSWORD)
+    assert client.get("/django-admin/auth/user/").status_code == 403

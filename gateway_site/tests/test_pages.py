@@ -80,3 +80,11 @@ def test_the_runs_page_polls_unfinished_runs(client, users, fake_peers):
                                          finished_at="2026-01-01T00:01:05Z")
     row = client.get("/runs/5/row").content.decode()
     assert "hx-trigger" not in row and "100%" in row and "1 min 05 s" in row
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/history", "/no-such-page"])
+def test_every_page_forbids_inline_and_outside_scripts(browser, path):
+    policy = browser.get(path)["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["script-src"] == "'self'" and directives["default-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"

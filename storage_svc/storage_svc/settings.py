@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from kit.config import REPO_ROOT, load_config
 from kit.settings_base import INTERNAL_MIDDLEWARE, REST_FRAMEWORK_INTERNAL, common_settings, database_settings
 
@@ -26,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "axes",
     "registry",
 ]
 MIDDLEWARE = [
@@ -36,7 +39,14 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
+# The Django admin's login (/admin/) is throttled like the gateway's: failures per username and address.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(CONFIG.get("login_failure_limit"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(CONFIG.get("login_lockout_minutes")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 ROOT_URLCONF = "storage_svc.urls"
 WSGI_APPLICATION = "storage_svc.wsgi.application"
 TEMPLATES = [
