@@ -18,11 +18,11 @@ class WsgiAnswer:
 
 
 def call(app, method: str, path: str, body: bytes | dict | None = None, *, headers: dict[str, str] | None = None,
-         content_type: str = "application/json", chunked: bool = False) -> WsgiAnswer:
+         content_type: str = "application/json", chunked: bool = False, query: str = "") -> WsgiAnswer:
     """`chunked`: the body comes without a Content-Length, as a server passes on a chunked request."""
     data = json.dumps(body).encode() if isinstance(body, dict | list) else (body or b"")
     environ = {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "localhost",
+        "REQUEST_METHOD": method, "PATH_INFO": path.encode().decode("latin-1"), "QUERY_STRING": query, "SERVER_NAME": "localhost",
         "SERVER_PORT": "80", "HTTP_HOST": "localhost", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(data), "wsgi.errors": io.StringIO(), "CONTENT_LENGTH": str(len(data)),
         "CONTENT_TYPE": content_type, "wsgi.version": (1, 0), "wsgi.multithread": True,
