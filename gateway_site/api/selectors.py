@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from accounts.roles import has_role
 from gateway_site import peers
@@ -20,6 +20,17 @@ NUMBER_FILTERS = {"digit": (0, 9), "model": (1, MAX_ID), "version": (1, MAX_ID),
 DATASET_FILTERS = ("source", "split", "page")
 MODEL_FILTERS = ("architecture", "page")
 LEDGER_FILTERS = ("version", "page", "page_size")
+DATE_FILTERS = ("since", "until")
+
+
+def checked_date(value: str, *, field: str) -> str:
+    """A calendar day written like 2026-11-23 (ASCII digits), as storage takes it."""
+    try:
+        if len(value) != 10 or not value.isascii():
+            raise ValueError(value)
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise AppError("invalid", f"{field} must be a date like 2026-11-23.", details={field: "not a date"}) from None
 
 
 def checked_filters(params, allowed) -> dict:
@@ -29,7 +40,9 @@ def checked_filters(params, allowed) -> dict:
         value = params.get(key)
         if value in (None, ""):
             continue
-        if key in NUMBER_FILTERS:
+        if key in DATE_FILTERS:
+            filters[key] = checked_date(value, field=key)
+        elif key in NUMBER_FILTERS:
             low, high = NUMBER_FILTERS[key]
             filters[key] = ascii_int(value, field=key, minimum=low, maximum=high)
         else:

@@ -88,3 +88,12 @@ def test_every_page_forbids_inline_and_outside_scripts(browser, path):
     directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
     assert directives["script-src"] == "'self'" and directives["default-src"] == "'self'"
     assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"
+
+
+def test_the_csv_export_is_an_error_page_not_a_cut_file_when_storage_is_down_or_a_date_is_wrong(browser, fake_peers):
+    fake_peers["storage"].down = True
+    down = browser.get("/history?format=csv")
+    assert down.status_code == 503 and not down["Content-Type"].startswith("text/csv")
+    fake_peers["storage"].down = False
+    assert browser.get("/history?format=csv&since=2026-02-30").status_code == 400
+    assert browser.get("/history?format=csv&since=2026-02-28")["Content-Type"].startswith("text/csv")

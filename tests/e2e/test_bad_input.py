@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import socket
+import time
 
 import numpy as np
 import pytest
@@ -215,3 +217,88 @@ def test_odd_but_valid_images_are_classified_not_refused(world):
     for image in (sixteen, png(rgba, "RGBA")):
         response = viewer.post("/api/predictions", {"image_base64": b64(image)})
         assert response.status_code == 201, response.text
+
+
+def big_png_b64() -> str:
+    image = Image.new("1", (2048, 2048), 0)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return b64(buffer.getvalue())
+
+
+def test_a_batch_over_the_work_budget_is_refused_before_it_is_decoded(world):
+    """Nine 2048 x 2048 images: each within the size cap, together over the 32 Mpx a request may decode."""
+    started = time.monotonic()
+    answer = world["viewer"].post("/api/predictions/batch", {"images": [{"image_base64": big_png_b64()}] * 9})
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "too_much_work", answer.text
+    assert time.monotonic() - started < 2
+
+
+RAW_REQUESTS = {
+    "garbage request line": b"GARBAGE\r\n\r\n",
+    "NUL in the request line": b"GET /api/runs\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    "header without a colon": b"GET /api/runs HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n",
+    "Content-Length not a number": b"POST /api/predictions HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+    "two Content-Lengths": b"POST /api/predictions HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}",
+    "headers over 16 KiB": b"GET /api/runs HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
+    "request line over 16 KiB": b"GET /api/runs?" + b"a=1&" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "declared body over the cap": b"POST /api/predictions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                  b"Content-Length: 50000000\r\n\r\n{",
+    "chunk size not hex": b"POST /api/predictions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("what", list(RAW_REQUESTS))
+def test_malformed_http_gets_a_json_4xx_from_the_front(platform, what):
+    with socket.create_connection(("127.0.0.1", platform.ports["gateway"]), timeout=10) as connection:
+        connection.sendall(RAW_REQUESTS[what].replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n"))
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():
+        body = dechunked(body)
+    status = int(head.split(b" ")[1])
+    assert 400 <= status < 500, head
+    assert b"application/json" in head.lower() and set(json.loads(body)["error"]) == {"code", "message", "details"}
+    assert requests.get(platform.url("gateway") + "/ready", timeout=5).status_code == 200
+
+
+def dechunked(body: bytes) -> bytes:
+    data = b""
+    while body:
+        size, _, body = body.partition(b"\r\n")
+        length = int(size, 16)
+        if length == 0:
+            break
+        data, body = data + body[:length], body[length + 2:]
+    return data
+
+
+def test_hostile_page_forms_are_4xx_pages_that_write_nothing(world, platform):
+    gateway = platform.url("gateway")
+    session = requests.Session()
+    login = session.get(f"{gateway}/login")
+    token = session.cookies["csrftoken"]
+    assert session.post(f"{gateway}/login", data={"username": "engineer", "password": platform.demo_password,
+                                                   "csrfmiddlewaretoken": token}, headers={"Referer": gateway + "/login"}).ok
+    assert login.ok
+    csrf = {"X-CSRFToken": session.cookies["csrftoken"], "Referer": gateway + "/train"}
+    before = counts(world["engineer"])
+    for dataset_id in ("abc", "²", str(2**64), "-1", "1\x00", ""):
+        answer = session.post(f"{gateway}/train", data={"mode": "train", "dataset_id": dataset_id}, headers=csrf)
+        assert answer.status_code == 400 and "text/html" in answer.headers["Content-Type"], (dataset_id, answer.status_code)
+    for epochs in ("²", str(2**64), "NaN", "1e999", "\x00"):
+        answer = session.post(f"{gateway}/train", data={"mode": "train", "dataset_id": world["ids"]["dataset"],
+                                                        "epochs": epochs}, headers=csrf)
+        assert answer.status_code == 400, (epochs, answer.status_code)
+    for query in ("since=yesterday", "until=2026-13-45", "digit=²", "model=18446744073709551616", "user=%00",
+                  "page=١"):
+        page = session.get(f"{gateway}/history?{query}")
+        assert page.status_code == 400, (query, page.status_code)
+        if not query.startswith("page="):  # the CSV holds every page
+            csv = session.get(f"{gateway}/history?format=csv&{query}")
+            assert csv.status_code == 400 and not csv.headers["Content-Type"].startswith("text/csv"), query
+    assert session.get(f"{gateway}/models/-1").status_code == 404
+    assert "storage" not in session.get(f"{gateway}/models/-1").text.lower()
+    assert counts(world["engineer"]) == before, "nothing was written"
