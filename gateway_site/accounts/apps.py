@@ -3,3 +3,21 @@ from django.apps import AppConfig
 
 class AccountsConfig(AppConfig):
     name = "accounts"
+
+    def ready(self):
+        from django.contrib.auth.models import User
+        from django.db.models.signals import m2m_changed, post_delete, post_save
+        from rest_framework.authtoken.models import Token
+
+        from api import hot
+
+        # A token deleted or a user changed anywhere (the Django admin included) stops counting at once in
+        # this process; other processes forget within gateway.token_cache_s.
+        def forget(update_fields=None, **_):
+            if update_fields and set(update_fields) <= {"last_login"}:
+                return  # a login changes nothing a token check holds
+            hot.forget_tokens()
+
+        post_delete.connect(forget, sender=Token, weak=False)
+        post_save.connect(forget, sender=User, weak=False)
+        m2m_changed.connect(forget, sender=User.groups.through, weak=False)

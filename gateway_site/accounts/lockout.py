@@ -19,7 +19,10 @@ def client_ip(request) -> str:
     peer = request.META.get("REMOTE_ADDR", "")
     forwarded = request.META.get("HTTP_X_REAL_IP", "").strip()
     if forwarded and _trusted(peer):
-        return forwarded
+        try:
+            return str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            pass  # not an address: the front never sends that, so the peer's counts
     return peer
 
 

@@ -18,9 +18,6 @@ def account_set_role(*, actor: User, user: User, role: str) -> None:
     if user.pk == actor.pk and role != "admin":
         raise AppError("invalid", "You cannot remove your own admin role; ask another admin.")
     previous = role_of(user)
-    user.groups.set([Group.objects.get(name=role)])
-    from api.hot import forget_tokens  # the API's remembered token checks hold roles
-
-    forget_tokens()
+    user.groups.set([Group.objects.get(name=role)])  # the API's remembered token checks forget it (accounts.apps)
     audit(actor=actor.get_username(), action="account.role", target=f"user:{user.get_username()}",
           details={"from": previous, "to": role})
