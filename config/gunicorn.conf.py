@@ -16,6 +16,11 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = 30
 keepalive = 5
 backlog = 2048
+# Before the gateway, nginx bounds a request line and each header line to 8 KiB (config/nginx/), and its
+# errors are JSON: gunicorn must take all it passes on, so that none of gunicorn's own HTML errors is seen.
+limit_request_line = 8190
+limit_request_field_size = 16384
+limit_request_fields = 32768
 
 
 def worker_exit(server, worker):

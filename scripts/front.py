@@ -9,14 +9,22 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from string import Template
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "config" / "nginx"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-# The gateway caps bodies itself (max_body_bytes, 2.5 MiB); nginx leaves room for a multipart envelope.
-MAX_BODY = "3m"
+MULTIPART_ROOM = 512 * 1024
+
+
+def max_body() -> str:
+    """nginx's body cap: the gateway's own (`gateway.max_body_bytes`), and room for a multipart envelope."""
+    sys.path.insert(0, str(ROOT))
+    from kit.config import load_config
+
+    return f"{(int(load_config('gateway').get('max_body_bytes')) + MULTIPART_ROOM) // 1024}k"
 
 
 def available() -> bool:
@@ -26,7 +34,7 @@ def available() -> bool:
 def render(folder: Path, *, listen: str, upstream: str) -> Path:
     """Write nginx.conf for a front listening on `listen` (port or address:port) before `upstream` (host:port)."""
     folder.mkdir(parents=True, exist_ok=True)
-    values = {"PREFIX": str(folder), "FRONT_PORT": listen, "GATEWAY_UPSTREAM": upstream, "FRONT_MAX_BODY": MAX_BODY,
+    values = {"PREFIX": str(folder), "FRONT_PORT": listen, "GATEWAY_UPSTREAM": upstream, "FRONT_MAX_BODY": max_body(),
               # run as root (a container, CI), nginx would hand its worker to `nobody`, who cannot write here
               "USER_LINE": "user root;" if os.geteuid() == 0 else ""}
     for name, target in (("digitlab.conf.template", "digitlab.conf"), ("local.conf.template", "nginx.conf")):

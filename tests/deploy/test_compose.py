@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scripts.front import max_body
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = {name: yaml.safe_load((ROOT / "config" / f"{name}.yaml").read_text()) for name in ("gateway", "collector", "storage", "ml")}
 APP_SERVICES = {"storage": "storage_svc", "collector": "collector_svc", "ml": "ml_svc", "ml_worker": "ml_svc", "gateway": "gateway_site"}
@@ -80,6 +82,14 @@ def problems(compose: dict, env_example: str) -> list[str]:
         found.append("front: must serve config/nginx/digitlab.conf.template, as the local run does")
     if upstream != f"gateway:{CONFIG['gateway']['port']}" or front.get("depends_on") != {"gateway": {"condition": "service_healthy"}}:
         found.append("front: must pass to the gateway on its configured port, once it is healthy")
+    if (front.get("environment") or {}).get("FRONT_MAX_BODY") != max_body():
+        found.append(f"front: FRONT_MAX_BODY must be {max_body()}, the gateway's cap and room for multipart")
+    edge = (compose.get("networks") or {}).get("edge") or {}
+    subnets = [c.get("subnet") for c in (edge.get("ipam") or {}).get("config") or []]
+    gateway_env = (services.get("gateway") or {}).get("environment") or {}
+    on_edge = {name for name, s in services.items() if "edge" in (s.get("networks") or [])}
+    if on_edge != {"front", "gateway"} or front.get("networks") != ["edge"] or subnets != [gateway_env.get("GATEWAY_TRUSTED_PROXIES")]:
+        found.append("front: the gateway may trust X-Real-IP only from a network of the front and the gateway alone")
     for name, key in PORT_OF.items():
         port = CONFIG[key]["port"]
         dockerfile = STAGES.get(APP_SERVICES[name], "")
@@ -150,6 +160,13 @@ def test_publishing_an_internal_port_is_caught():
     broken = copy.deepcopy(compose)
     broken["services"]["storage"]["ports"] = ["8002:8002"]
     assert any("only the front" in p for p in problems(broken, env))
+
+
+def test_trusting_x_real_ip_from_any_address_is_caught():
+    compose, env = load()
+    broken = copy.deepcopy(compose)
+    broken["services"]["gateway"]["environment"]["GATEWAY_TRUSTED_PROXIES"] = "0.0.0.0/0"
+    assert any("X-Real-IP" in p for p in problems(broken, env))
 
 
 def test_publishing_the_gateway_past_the_front_is_caught():
