@@ -64,3 +64,17 @@ REST_FRAMEWORK_INTERNAL = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["kit.validation.StrictJSONParser"],
 }
+
+
+def login_throttling(config) -> dict:
+    """django-axes settings of a service with a login: `login_failure_limit` failures for one username from one
+    address lock that pair for `login_lockout_minutes`; a good login resets the count."""
+    from datetime import timedelta
+
+    return {
+        "AUTHENTICATION_BACKENDS": ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"],
+        "AXES_FAILURE_LIMIT": int(config.get("login_failure_limit")),
+        "AXES_COOLOFF_TIME": timedelta(minutes=int(config.get("login_lockout_minutes"))),
+        "AXES_LOCKOUT_PARAMETERS": [["username", "ip_address"]],
+        "AXES_RESET_ON_SUCCESS": True,
+    }

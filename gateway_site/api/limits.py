@@ -7,8 +7,8 @@ per user and limit), so every process and replica draws from the same allowance.
 through one batcher thread (kit/batching.py): concurrent requests' charges go in one upsert, and a
 process holds one extra database connection for it, not one per request thread. A refused charge
 still counts; a user refused is refused in that process without asking the database until the window
-ends. When the database cannot be asked the charge is let through (and logged): a limit must not
-become an outage.
+ends. When the database cannot be asked, or does not answer within `CHARGE_WAIT_S`, the charge is let
+through (and logged): a limit must not become an outage.
 
 `one_batch_at_a_time(user)` keeps each user to one prediction batch in flight, so one user's heaviest
 batches take at most one ml_svc worker: a PostgreSQL advisory lock (across processes and replicas),
@@ -25,7 +25,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import DatabaseError, connection, connections
+from django.db import Error, connection, connections
 
 from kit.batching import Batcher
 from kit.errors import AppError
@@ -39,6 +39,9 @@ ON CONFLICT (key) DO UPDATE SET
   window_end = CASE WHEN api_ratecounter.window_end <= %s THEN EXCLUDED.window_end ELSE api_ratecounter.window_end END
 RETURNING key, used, window_end
 """
+CHARGE_WAIT_S = 1.0
+# The counting connection gives up quickly: a stalled database must not hold requests.
+POSTGRES_OPTIONS = {"connect_timeout": 2, "options": "-c statement_timeout=1000 -c synchronous_commit=off"}
 UNITS = {"predictions": "predicted images", "uploads": "uploaded samples", "scenarios": "started scenarios"}
 
 _lock = threading.Lock()
@@ -67,7 +70,11 @@ def charge(username: str, limit: str, units: int = 1) -> None:
         if refused_until > now:
             raise RateLimited(limit, allowed, settings.RATE_WINDOW_S, _seconds(refused_until - now))
         _refused_until.pop(key, None)
-    verdict = _counter().submit((key, units, allowed))
+    try:
+        verdict = _counter().submit((key, units, allowed), timeout_s=CHARGE_WAIT_S)
+    except AppError as exc:  # the counting did not answer in time, or is overloaded
+        logger.warning("rate limit of %s not checked: %s", key, exc.message)
+        return
     if verdict is not None:
         _refused_until[key] = verdict
         if len(_refused_until) > 10_000:
@@ -87,7 +94,7 @@ def one_batch_at_a_time(username: str):
         if connection.vendor != "postgresql":
             yield
             return
-        lock_id = int.from_bytes(hashlib.sha256(f"batch:{username}".encode()).digest()[:8], "big", signed=True)
+        lock_id = batch_lock_id(username)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [lock_id])
             if not cursor.fetchone()[0]:
@@ -95,10 +102,18 @@ def one_batch_at_a_time(username: str):
         try:
             yield
         finally:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [lock_id])
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [lock_id])
+            except Error:
+                connection.close()  # the session's end releases its locks; the batch's answer stands
     finally:
         local.release()
+
+
+def batch_lock_id(username: str) -> int:
+    """The PostgreSQL advisory lock held while `username`'s prediction batch runs."""
+    return int.from_bytes(hashlib.sha256(f"batch:{username}".encode()).digest()[:8], "big", signed=True)
 
 
 def close() -> None:
@@ -138,14 +153,17 @@ def _charge_many(items: list[tuple[str, int, int]]) -> list[float | None]:
     params = [value for key, units in totals.items() for value in (key, units, end)] + [now, now]
     global _database
     if _database is None:
-        _database = connections.create_connection("default")
+        default = connections["default"]
+        options = POSTGRES_OPTIONS if default.vendor == "postgresql" else {}
+        _database = type(default)({**default.settings_dict, "OPTIONS": {**default.settings_dict["OPTIONS"], **options}},
+                                  "default")
         _database.inc_thread_sharing()  # close() may come from another thread
     database = _database
     try:
         with database.cursor() as cursor:
             cursor.execute(UPSERT.format(rows=rows), params)
             counted = {key: (used, window_end) for key, used, window_end in cursor.fetchall()}
-    except DatabaseError as exc:
+    except Error as exc:
         logger.warning("rate limits not checked, the gateway database failed: %s", exc)
         database.close()  # a connection the database dropped is opened afresh next time
         _database = None

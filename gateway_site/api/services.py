@@ -44,8 +44,8 @@ def predictions_create_batch(*, username: str, payload: dict) -> dict:
     if not isinstance(images, list) or not 1 <= len(images) <= 256 or not all(isinstance(i, dict) for i in images):
         raise AppError("invalid", "images must be a list of 1 to 256 objects, each like a single prediction's body.",
                        details={"images": "required"})
-    limits.charge(username, "predictions", len(images))
-    with limits.one_batch_at_a_time(username):
+    with limits.one_batch_at_a_time(username):  # a batch refused as busy is not charged
+        limits.charge(username, "predictions", len(images))
         answer = peers.ml().predict_batch(payload, timeout=settings.PREDICT_TIMEOUT_S)
     answered = [r for r in answer["results"] if "digit" in r]
     share = answer["latency_ms"] / max(len(answered), 1)

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from accounts.lockout import locked_out
 from accounts.models import audit
 from accounts.roles import has_role
-from api import hot, selectors, services
+from api import selectors, services
 from api.idempotency import idempotent
 from api.permissions import RoleRequired
 from gateway_site import peers
@@ -41,8 +41,7 @@ def token_create(request):
     if request.method == "DELETE":
         if not request.user.is_authenticated or request.auth is None:
             raise AppError("not_authenticated", "Send the token to revoke in the Authorization header.", status=401)
-        request.auth.delete()
-        hot.forget_tokens()
+        request.auth.delete()  # remembered token checks forget it (accounts.apps)
         audit(actor=request.user.get_username(), action="token.revoke")
         return Response(status=status.HTTP_204_NO_CONTENT)
     data = validated(TokenInput, request.data)

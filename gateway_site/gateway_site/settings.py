@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from datetime import timedelta
 from pathlib import Path
 
 import plotly
 
 from kit.config import REPO_ROOT, load_config
-from kit.settings_base import common_settings, database_settings
+from kit.settings_base import common_settings, database_settings, login_throttling
 
 CONFIG = load_config("gateway")
 globals().update(common_settings(CONFIG))
@@ -85,13 +84,9 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [("plotly", str(Path(plotly.__file__).parent / "package_data"))]
 STATIC_ROOT = REPO_ROOT / "var" / "static" / "gateway"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing folder before collectstatic
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 # Login throttling: 5 failures for one username from one address lock that pair for 15 minutes.
-AXES_FAILURE_LIMIT = int(CONFIG.get("login_failure_limit"))
-AXES_COOLOFF_TIME = timedelta(minutes=int(CONFIG.get("login_lockout_minutes")))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+globals().update(login_throttling(CONFIG))
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
-AXES_RESET_ON_SUCCESS = True
 # The front (nginx) passes the client's address in X-Real-IP; it is believed only from these addresses.
 TRUSTED_PROXIES = [ipaddress.ip_network(part.strip()) for part in str(CONFIG.get("trusted_proxies")).split(",") if part.strip()]
 AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"

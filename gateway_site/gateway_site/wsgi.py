@@ -7,7 +7,7 @@ django_application = get_wsgi_application()
 
 from django.conf import settings  # noqa: E402
 
-from api import hot, predicting  # noqa: E402
+from api import hot, limits, predicting  # noqa: E402
 from kit.hotpath import HotPaths  # noqa: E402
 
 # Token-authenticated JSON predictions skip Django's machinery (kit/hotpath.py); the rest is Django.
@@ -15,5 +15,12 @@ application = HotPaths(
     django_application, {("POST", "/api/predictions"): hot.predictions}, service=settings.SERVICE_NAME,
     authenticate=hot.token_viewer, max_body_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE, applies=hot.applies,
 )
-# gunicorn's worker_exit hook (config/gunicorn.conf.py) calls this: waiting predictions are finished first.
-application.shutdown = predicting.close
+
+
+def shutdown() -> None:
+    """gunicorn's worker_exit hook (config/gunicorn.conf.py): waiting predictions are finished first."""
+    predicting.close()
+    limits.close()
+
+
+application.shutdown = shutdown

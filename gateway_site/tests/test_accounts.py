@@ -131,3 +131,33 @@ def test_an_engineer_who_is_staff_still_cannot_manage_users(client, users):
     engineer.save()
     assert client.login(username="engineer", password=PASSWORD)
     assert client.get("/django-admin/auth/user/").status_code == 403
+
+
+def test_an_admin_cannot_make_anyone_a_superuser_or_see_a_superuser(client, users, django_user_model):
+    admin = users["admin"]
+    admin.is_staff = True
+    admin.save()
+    root = django_user_model.objects.create_superuser("root", password="another-long-password-1")
+    assert client.login(username="admin", password=PASSWORD)
+    assert b"root" not in client.get("/django-admin/auth/user/").content
+    assert client.get(f"/django-admin/auth/user/{root.pk}/change/").status_code in (302, 404)
+    form = {"username": "admin", "is_active": "on", "is_staff": "on", "is_superuser": "on",
+            "groups": [admin.groups.get().pk], "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+            "initial-date_joined_0": "2026-01-01", "initial-date_joined_1": "00:00:00"}
+    assert client.post(f"/django-admin/auth/user/{admin.pk}/change/", form).status_code == 302
+    admin.refresh_from_db()
+    assert not admin.is_superuser and admin.user_permissions.count() == 0
+
+
+def test_a_token_deleted_in_the_django_admin_stops_working_at_once(users, fake_peers):
+    from rest_framework.authtoken.models import Token
+
+    from gateway_site.wsgi import application
+    from kit.wsgitest import call
+
+    token = Token.objects.create(user=users["viewer"])
+    headers = {"Authorization": f"Token {token.key}"}
+    digit = {"pixels": [[0] * 28] * 10 + [[0] * 13 + [255] * 2 + [0] * 13] * 8 + [[0] * 28] * 10}
+    assert call(application, "POST", "/api/predictions", digit, headers=headers).status == 201
+    token.delete()  # what the admin's delete action does
+    assert call(application, "POST", "/api/predictions", digit, headers=headers).status == 401

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
+import time
 
 import psycopg2
 import pytest
@@ -103,14 +103,17 @@ def test_uploads_and_scenario_starts_have_limits_of_their_own(api_as, fake_peers
 
 
 def test_one_user_runs_one_batch_at_a_time_across_processes(api_as, fake_peers, limited, settings):
-    limited()
-    lock_id = int.from_bytes(hashlib.sha256(b"batch:viewer").digest()[:8], "big", signed=True)
+    limited(predictions=100)
+    lock_id = limits.batch_lock_id("viewer")
     with other_connection() as other_process:
         with other_process.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [lock_id])  # another process's batch of this user runs
         busy = api_as("viewer").post("/api/predictions/batch", {"images": [DIGIT]}, format="json")
         assert busy.status_code == 429 and busy.json()["error"]["code"] == "batch_in_progress"
         assert busy["Retry-After"] == "1"
+        with other_process.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM api_ratecounter WHERE key = 'predictions:viewer'")
+            assert cursor.fetchone()[0] == 0, "a batch refused as busy is not charged"
         assert api_as("other_viewer").post("/api/predictions/batch", {"images": [DIGIT]}, format="json").status_code == 201
         with other_process.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [lock_id])
@@ -127,3 +130,24 @@ def test_when_the_database_cannot_count_predictions_go_through_and_it_is_logged(
     with caplog.at_level(logging.WARNING, logger="api.limits"):
         assert [call(application, "POST", "/api/predictions", DIGIT, headers=viewer).status for _ in range(3)] == [201] * 3
     assert "rate limits not checked" in caplog.text
+
+
+def test_a_batch_that_failed_releases_the_users_batch_lock(api_as, fake_peers, limited):
+    limited()
+    viewer = api_as("viewer")
+    fake_peers["ml"].down = True
+    assert viewer.post("/api/predictions/batch", {"images": [DIGIT]}, format="json").status_code == 503
+    fake_peers["ml"].down = False
+    assert viewer.post("/api/predictions/batch", {"images": [DIGIT]}, format="json").status_code == 201
+
+
+def test_when_the_database_stalls_a_prediction_waits_at_most_a_second_for_its_count(users, fake_peers, limited,
+                                                                                    monkeypatch):
+    limited(predictions=1)
+    release = threading.Event()
+    monkeypatch.setattr(limits, "_charge_many", lambda items: release.wait(5) and [None] * len(items))
+    a_new_process()
+    started = time.monotonic()
+    answer = call(application, "POST", "/api/predictions", DIGIT, headers=token_of(users, "viewer"))
+    assert answer.status == 201 and time.monotonic() - started < 2.5
+    release.set()

@@ -140,15 +140,15 @@ def history(request):
 def _history_csv(request, filters: dict) -> StreamingHttpResponse:
     """Every matching prediction (up to 10,000) as CSV, page by page from storage."""
 
-    def page_of(number: int) -> dict:
+    def fetch(number: int) -> dict:
         return selectors.predictions_for(request.user, {**filters, "page": str(number), "page_size": "500"})
 
-    first = page_of(1)  # before the answer starts: a refusal or an outage is still an error status, not a cut file
+    first = fetch(1)  # before the answer starts: a refusal or an outage is still an error status, not a cut file
 
     def rows():
         yield "id,created_at,user,digit,confidence,model_version,corrected_label\r\n"
         for page in range(1, 21):
-            listing = first if page == 1 else page_of(page)
+            listing = first if page == 1 else fetch(page)
             for p in listing["results"]:
                 confidence = f"{max(p['probabilities']):.4f}"
                 corrected = "" if p["corrected_label"] is None else p["corrected_label"]

@@ -330,7 +330,7 @@ def prediction_create(
     raw = _kept_raw(raw_image_b64)
     if not ModelVersion.objects.filter(pk=model_version_id).exists():
         raise AppError("not_found", f"model version {model_version_id} does not exist", status=404)
-    return Prediction.objects.create(
+    prediction = Prediction.objects.create(
         image=image,
         raw_image=raw,
         digit=digit,
@@ -340,6 +340,9 @@ def prediction_create(
         latency_ms=latency_ms,
         user=user,
     )
+    if raw is not None:
+        _keep_newest_raw_images({user})
+    return prediction
 
 
 def _kept_raw(raw_image_b64: str | None) -> bytes | None:
@@ -360,10 +363,16 @@ def _keep_newest_raw_images(users: set[str]) -> None:
         with_raw.exclude(id__in=newest).update(raw_image=None)
 
 
-def predictions_prune(*, older_than_days: int) -> int:
-    """Delete predictions older than that many days; their samples (corrections) stay. How many went."""
+def predictions_prune(*, older_than_days: int, chunk: int = 1000) -> int:
+    """Delete predictions older than that many days, `chunk` at a time (each its own short transaction, and only
+    ids in memory); their samples (corrections) stay. How many went."""
     cutoff = timezone.now() - timedelta(days=older_than_days)
-    deleted, _ = Prediction.objects.filter(created_at__lt=cutoff).delete()
+    deleted = 0
+    while ids := list(Prediction.objects.filter(created_at__lt=cutoff).order_by("id").values_list("id", flat=True)[:chunk]):
+        with transaction.atomic():
+            Sample.objects.filter(prediction_id__in=ids).update(prediction=None)
+            Prediction.objects.filter(id__in=ids).only("id").delete()
+        deleted += len(ids)
     return deleted
 
 

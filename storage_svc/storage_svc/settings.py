@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from kit.config import REPO_ROOT, load_config
-from kit.settings_base import INTERNAL_MIDDLEWARE, REST_FRAMEWORK_INTERNAL, common_settings, database_settings
+from kit.settings_base import (
+                               INTERNAL_MIDDLEWARE,
+                               REST_FRAMEWORK_INTERNAL,
+                               common_settings,
+                               database_settings,
+                               login_throttling,
+)
 
 CONFIG = load_config("storage", aliases={"database_url": "DATABASE_URL"})
 globals().update(common_settings(CONFIG))
@@ -41,12 +45,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
-# The Django admin's login (/admin/) is throttled like the gateway's: failures per username and address.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-AXES_FAILURE_LIMIT = int(CONFIG.get("login_failure_limit"))
-AXES_COOLOFF_TIME = timedelta(minutes=int(CONFIG.get("login_lockout_minutes")))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+# The Django admin's login (/admin/) is throttled like the gateway's.
+globals().update(login_throttling(CONFIG))
 ROOT_URLCONF = "storage_svc.urls"
 WSGI_APPLICATION = "storage_svc.wsgi.application"
 TEMPLATES = [

@@ -4,12 +4,14 @@ files, and `prune_history` deletes predictions past the retention period (their 
 from __future__ import annotations
 
 import base64
+import functools
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from registry import services
 from registry.blobs import blob_path
 from registry.models import Blob, Prediction, Report, Sample
 
@@ -42,7 +44,7 @@ def test_a_drawing_over_the_kept_size_is_classified_and_recorded_without_its_byt
 
 def test_only_each_users_newest_drawings_keep_their_bytes(api, model_version, settings):
     settings.RAW_IMAGES_PER_USER = 3
-    ann = [record(api, model_version, "ann", f"drawing {i}".encode(), bulk=i % 2 == 0) for i in range(5)]
+    ann = [record(api, model_version, "ann", f"drawing {i}".encode(), bulk=i % 2 == 1) for i in range(5)]
     ben = record(api, model_version, "ben", b"ben's drawing")
     kept = dict(Prediction.objects.filter(raw_image__isnull=False).values_list("id", "user"))
     assert kept == {ann[2]: "ann", ann[3]: "ann", ann[4]: "ann", ben: "ben"}
@@ -70,7 +72,8 @@ def test_a_report_file_shared_with_a_newer_report_is_kept(api, model_version):
     assert Report.objects.count() == 1 and api.get(url + "b" * 64).content == b"%PDF same"
 
 
-def test_prune_history_deletes_old_predictions_and_keeps_their_corrections(api, model_version, settings, capsys):
+def test_prune_history_deletes_old_predictions_and_keeps_their_corrections(api, model_version, settings, capsys,
+                                                                            monkeypatch):
     old = record(api, model_version, "ann", None)
     corrected = record(api, model_version, "ann", None)
     recent = record(api, model_version, "ann", None)
@@ -78,6 +81,7 @@ def test_prune_history_deletes_old_predictions_and_keeps_their_corrections(api, 
                     content_type="application/json").status_code == 201
     Prediction.objects.filter(pk__in=[old, corrected]).update(created_at=timezone.now() - timedelta(days=40))
     settings.PREDICTION_RETENTION_DAYS = 30
+    monkeypatch.setattr(services, "predictions_prune", functools.partial(services.predictions_prune, chunk=1))
     call_command("prune_history")
     assert "deleted 2 predictions older than 30 days" in capsys.readouterr().out
     assert list(Prediction.objects.values_list("id", flat=True)) == [recent]

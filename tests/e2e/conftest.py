@@ -2,10 +2,14 @@ import pytest
 
 from tests.e2e.platform import Platform
 
+UNLIMITED = {"GATEWAY_RATE_LIMIT_PREDICTIONS": "0"}
+
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory):
-    running = Platform(workdir=tmp_path_factory.mktemp("platform"))
+    # The tests drive load as a few demo users: their prediction allowance is lifted here;
+    # test_hostile_load.py restarts the gateway with the default limits.
+    running = Platform(workdir=tmp_path_factory.mktemp("platform"), settings=dict(UNLIMITED))
     try:
         running.start()
         yield running

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.platform import Platform
-from tests.e2e.test_browser import browser, draw, log_in, page, shot  # noqa: F401 - fixtures used here
+from tests.e2e.test_browser import browser, draw, log_in, page, playwright_api, shot  # noqa: F401 - fixtures used here
 
 PAGES = {
     "viewer": ["/", "/dashboard", "/history", "/runs", "/models"],
@@ -50,7 +50,8 @@ def test_before_the_first_model_every_page_works_and_recognize_turns_on_by_itsel
         other.context.close()
 
     page.get_by_role("button", name="Predict").wait_for(state="visible")
-    page.wait_for_function("!document.getElementById('predict').disabled", timeout=180000)
+    # a locator wait, not wait_for_function: the page's Content-Security-Policy forbids evaluating strings
+    playwright_api.expect(page.locator("#predict")).to_be_enabled(timeout=180000)
     assert status.locator("strong", has_text="v1").count() == 1, "the panel now names the serving model"
     draw(page, [[(70, 60), (210, 60), (130, 235)]])
     page.get_by_role("button", name="Predict").click()

@@ -15,6 +15,7 @@ import pytest
 import requests
 from PIL import Image, ImageDraw
 
+from tests.e2e.conftest import UNLIMITED
 from tests.e2e.test_platform_flow import Api, sample_digits
 
 DIGIT = {"pixels": sample_digits()[0][7].tolist()}
@@ -22,14 +23,16 @@ DIGIT = {"pixels": sample_digits()[0][7].tolist()}
 
 @pytest.fixture(scope="module")
 def shaped(platform):
-    """The session's platform with the default run's workers; afterwards as it was, rate counts wiped."""
+    """The session's platform with the default run's workers and limits; afterwards as it was, rate counts wiped."""
     platform.ensure_production_model()
+    lifted = {key: platform.env.pop(key) for key in UNLIMITED if key in platform.env}
     for name in ("gateway", "ml"):
         platform.stop_service(name)
         platform.start_service(name, workers=2)
     for name in ("gateway", "ml"):
         platform.wait_ready(name)
     yield platform
+    platform.env.update(lifted)
     for name in ("gateway", "ml"):
         platform.stop_service(name)
         platform.start_service(name)
