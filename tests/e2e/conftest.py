@@ -2,7 +2,8 @@ import pytest
 
 from tests.e2e.platform import Platform
 
-UNLIMITED = {"GATEWAY_RATE_LIMIT_PREDICTIONS": "0"}
+# Per-user allowances lifted for tests that drive load as one demo user.
+UNLIMITED = {"GATEWAY_RATE_LIMIT_PREDICTIONS": "0", "GATEWAY_RATE_LIMIT_UPLOADS": "0"}
 
 
 @pytest.fixture(scope="session")

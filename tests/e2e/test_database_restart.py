@@ -10,6 +10,7 @@ import psycopg2
 import pytest
 
 from scripts import local_postgres as pgcluster
+from tests.e2e.conftest import UNLIMITED
 from tests.e2e.platform import Platform
 from tests.e2e.test_platform_flow import Api, sample_digits
 
@@ -19,9 +20,8 @@ def restartable(tmp_path_factory):
     if not pgcluster.available():
         pytest.fail("PostgreSQL's binaries are needed to restart a database under load")
     cluster = pgcluster.start_cluster()
-    # the load comes from one user: their prediction allowance is lifted (a 429 is not what this test is about)
-    platform = Platform(workdir=tmp_path_factory.mktemp("restart"), database_server=cluster.url,
-                        settings={"GATEWAY_RATE_LIMIT_PREDICTIONS": "0"})
+    # the load comes from one user: their allowances are lifted (a 429 is not what this test is about)
+    platform = Platform(workdir=tmp_path_factory.mktemp("restart"), database_server=cluster.url, settings=dict(UNLIMITED))
     try:
         platform.start()
         yield platform, cluster
