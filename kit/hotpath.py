@@ -60,14 +60,10 @@ class HotPaths:
         self.max_body_bytes = max_body_bytes
 
     def __call__(self, environ, start_response):
-        if not environ.get("CONTENT_LENGTH") and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-            if not self._read_chunked(environ):
-                payload = orjson.dumps(error_body("too_large", "The request body is over this service's size cap."))
-                start_response("413 Payload Too Large", [("Content-Type", "application/json"),
-                                                         ("Content-Length", str(len(payload)))])
-                return [payload]
+        chunked = not environ.get("CONTENT_LENGTH") and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        oversized = chunked and not self._read_chunked(environ)
         handler = self.routes.get((environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")))
-        if handler is None or (self.applies is not None and not self.applies(environ)):
+        if not oversized and (handler is None or (self.applies is not None and not self.applies(environ))):
             return self.django_app(environ, start_response)
         started = time.perf_counter()
         request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
@@ -75,6 +71,8 @@ class HotPaths:
         request = HotRequest(environ, None)
         headers: list[tuple[str, str]] = []
         try:
+            if oversized:  # refused here for Django's routes too: it has read the body already
+                raise AppError("too_large", "The request body is over this service's size cap.", status=413)
             request.caller = self.authenticate(request)
             request.body = self._json_body(environ)
             status, body = handler(request)
@@ -94,8 +92,9 @@ class HotPaths:
         start_response(f"{status} {REASONS.get(status, '')}", headers)
         elapsed = time.perf_counter() - started
         path = environ["PATH_INFO"]
-        REQUESTS.labels(self.service, path, environ["REQUEST_METHOD"], str(status)).inc()
-        LATENCY.labels(self.service, path).observe(elapsed)
+        label = path if handler is not None else "other"  # a path a client made up is no metric label
+        REQUESTS.labels(self.service, label, environ["REQUEST_METHOD"], str(status)).inc()
+        LATENCY.labels(self.service, label).observe(elapsed)
         log_access(request_id=request_id, method=environ["REQUEST_METHOD"], path=path,
                    query=environ.get("QUERY_STRING", ""), status=status, latency_ms=elapsed * 1000,
                    caller=request.caller, size=len(payload))

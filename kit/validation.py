@@ -4,6 +4,7 @@ bounds, no control characters), and DRF serializers that also refuse fields they
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 import orjson
@@ -96,6 +97,17 @@ def ascii_int(raw: Any, *, field: str, minimum: int = 1, maximum: int = MAX_ID) 
         raise AppError("invalid", f"{field} must be a whole number from {minimum} to {maximum}.",
                        details={field: f"a whole number from {minimum} to {maximum}"})
     return int(text)
+
+
+def calendar_day(raw: Any, *, field: str) -> date:
+    """A day written like 2026-11-23 in ASCII digits, and one the calendar has (not 2026-02-30)."""
+    text = str(raw)
+    try:
+        if len(text) != 10 or not text.isascii():
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise AppError("invalid", f"{field} must be a date like 2026-11-23.", details={field: "not a date"}) from None
 
 
 class StrictJSONParser(BaseParser):

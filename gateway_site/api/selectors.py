@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from accounts.roles import has_role
 from gateway_site import peers
 from kit.errors import AppError
-from kit.validation import MAX_ID, ascii_int, clean_text
+from kit.validation import MAX_ID, ascii_int, calendar_day, clean_text
 
 PREDICTION_FILTERS = ("digit", "model", "user", "corrected", "since", "until", "page", "page_size")
 SAMPLE_FILTERS = ("status", "user", "page", "page_size")
@@ -23,16 +23,6 @@ LEDGER_FILTERS = ("version", "page", "page_size")
 DATE_FILTERS = ("since", "until")
 
 
-def checked_date(value: str, *, field: str) -> str:
-    """A calendar day written like 2026-11-23 (ASCII digits), as storage takes it."""
-    try:
-        if len(value) != 10 or not value.isascii():
-            raise ValueError(value)
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise AppError("invalid", f"{field} must be a date like 2026-11-23.", details={field: "not a date"}) from None
-
-
 def checked_filters(params, allowed) -> dict:
     """The filters given, checked: numbers in ASCII digits within bounds, text without control characters."""
     filters = {}
@@ -41,7 +31,7 @@ def checked_filters(params, allowed) -> dict:
         if value in (None, ""):
             continue
         if key in DATE_FILTERS:
-            filters[key] = checked_date(value, field=key)
+            filters[key] = calendar_day(value, field=key).isoformat()
         elif key in NUMBER_FILTERS:
             low, high = NUMBER_FILTERS[key]
             filters[key] = ascii_int(value, field=key, minimum=low, maximum=high)

@@ -207,4 +207,7 @@ def test_a_chunked_body_is_read_whole_on_the_hot_path_and_in_django_and_capped(u
     huge = call(application, "POST", "/api/predictions", b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1),
                 headers=headers, chunked=True)
     assert huge.status == 413 and huge.json()["error"]["code"] == "too_large"
+    to_django = call(application, "POST", "/api/samples", b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1),
+                     headers=headers, chunked=True)
+    assert to_django.status == 413 and to_django.headers["X-Request-ID"], "refused, logged and traced like the rest"
     assert len(fake_peers["storage"].predictions) == 1

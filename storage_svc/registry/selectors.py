@@ -7,10 +7,9 @@ from datetime import timedelta
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 
 from kit.errors import AppError
-from kit.validation import ascii_int, clean_text
+from kit.validation import ascii_int, calendar_day, clean_text
 from registry.models import Alias, Dataset, ModelVersion, Prediction, Run, Sample
 from registry.services import runs_expire_stale
 
@@ -95,10 +94,7 @@ def predictions_list(*, params) -> QuerySet[Prediction]:
         predictions = predictions.filter(model_version_id=model)
     for bound, lookup in (("since", "created_at__date__gte"), ("until", "created_at__date__lte")):
         if params.get(bound):
-            day = parse_date(params[bound]) if len(params[bound]) == 10 else None
-            if day is None:
-                raise AppError("invalid", f"{bound} must be a date like 2026-11-23", details={bound: params[bound]})
-            predictions = predictions.filter(**{lookup: day})
+            predictions = predictions.filter(**{lookup: calendar_day(params[bound], field=bound)})
     return predictions
 
 

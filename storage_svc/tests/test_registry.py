@@ -87,3 +87,9 @@ def test_calls_without_the_service_token_are_refused(client):
 def test_ready_reports_the_database(client):
     body = client.get("/ready").json()
     assert body["status"] == "ok" and body["checks"]["database"] == "ok"
+
+
+@pytest.mark.parametrize("day", ["2026-02-30", "٢٠٢٦-١١-٢٣", "yesterday", "2026-1-1"])
+def test_a_history_date_that_is_no_day_is_a_400(api, day):
+    answer = api.get("/predictions", {"since": day})
+    assert answer.status_code == 400 and answer.json()["error"]["details"] == {"since": "not a date"}
