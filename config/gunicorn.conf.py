@@ -1,7 +1,7 @@
-"""Gunicorn settings of every service: `gunicorn -c config/gunicorn.conf.py ...` in the Procfile,
-scripts/serve.sh (the containers), the end-to-end tests and the benchmarks.
+"""Gunicorn settings, for `DIGITLAB_HTTP_SERVER=gunicorn scripts/serve.py ...`: every service runs on granian by
+default (scripts/serve.py); gunicorn stays selectable to compare the two (bench/load_predict.py).
 
-WEB_CONCURRENCY sets the worker processes, GUNICORN_THREADS the threads of each (gthread when > 1).
+WEB_CONCURRENCY sets the worker processes, SERVE_THREADS (serve.py's --threads) the threads of each (gthread when > 1).
 ml_svc and storage_svc are CPU-bound: one sync worker per core measured fastest (bench/README.md).
 The gateway mostly waits on its peers: its workers run threads, which also lets concurrent
 predictions share one batch to ml_svc and one history write.
@@ -10,7 +10,7 @@ predictions share one batch to ml_svc and one history write.
 import os
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+threads = int(os.environ.get("SERVE_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = 30

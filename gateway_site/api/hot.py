@@ -11,7 +11,7 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from accounts.roles import has_role
@@ -20,6 +20,7 @@ from kit.errors import AppError
 
 _checked: dict[str, tuple[str | None, bool, float]] = {}  # key -> (username or None, is viewer, until)
 _lock = threading.Lock()
+_check_lock = threading.Lock()
 
 
 def applies(environ: dict) -> bool:
@@ -30,28 +31,43 @@ def applies(environ: dict) -> bool:
 
 def token_viewer(request) -> str:
     key = request.header("Authorization").removeprefix("Token ").strip()
-    now = time.monotonic()
     entry = _checked.get(key)
-    if entry is None or entry[2] < now:
-        try:
-            token = Token.objects.select_related("user").filter(key=key).first()
-        except DatabaseError:
-            # Outside Django's request cycle nothing else drops a connection the database closed (a restart):
-            # drop it here, so that the next check connects afresh.
-            connection.close()
-            raise
-        user = token.user if token is not None and token.user.is_active else None
-        entry = (user.get_username() if user else None, bool(user) and has_role(user, "viewer"),
-                 now + settings.TOKEN_CACHE_S)
-        with _lock:
-            if len(_checked) > 10_000:
-                _checked.clear()
-            _checked[key] = entry
+    if entry is None or entry[2] < time.monotonic():
+        entry = _check(key)
     if entry[0] is None:
         raise AppError("authentication_failed", "Invalid token.", status=401)
     if not entry[1]:
         raise AppError("permission_denied", "This needs the viewer role.", status=403)
     return entry[0]
+
+
+def _check(key: str) -> tuple[str | None, bool, float]:
+    """Check a token in the database, one check at a time in this process.
+
+    When a busy token's entry expires, every thread serving it would check it at once, each on a connection of
+    its own that Django then keeps: 2 processes x 96 threads is past PostgreSQL's 100 connections (measured: bursts
+    of `too many clients` every token_cache_s under load). One thread checks, on a connection it closes again;
+    the others wait for its answer."""
+    with _check_lock:
+        entry = _checked.get(key)
+        now = time.monotonic()
+        if entry is not None and entry[2] >= now:
+            return entry  # another thread checked it meanwhile
+        try:
+            token = Token.objects.select_related("user").filter(key=key).first()
+            user = token.user if token is not None and token.user.is_active else None
+            entry = (user.get_username() if user else None, bool(user) and has_role(user, "viewer"),
+                     now + settings.TOKEN_CACHE_S)
+        finally:
+            # The hot path holds no connection between checks (this also drops one the database closed, e.g. in a
+            # restart: outside Django's request cycle nothing else would); one a transaction uses is left to it.
+            if not connection.in_atomic_block:
+                connection.close()
+        with _lock:
+            if len(_checked) > 10_000:
+                _checked.clear()
+            _checked[key] = entry
+        return entry
 
 
 def forget_tokens() -> None:

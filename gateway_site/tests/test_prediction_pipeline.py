@@ -211,3 +211,38 @@ def test_a_chunked_body_is_read_whole_on_the_hot_path_and_in_django_and_capped(u
                      headers=headers, chunked=True)
     assert to_django.status == 413 and to_django.headers["X-Request-ID"], "refused, logged and traced like the rest"
     assert len(fake_peers["storage"].predictions) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_expired_token_is_checked_once_however_many_requests_wait_and_no_connection_is_kept(
+        django_user_model, monkeypatch):
+    """Under load every thread meets the expired entry at once: one database check, not one connection per thread
+    (2 processes x 96 threads went past PostgreSQL's 100 connections)."""
+    from django.contrib.auth.models import Group
+    from django.db import connection
+
+    viewer = django_user_model.objects.create_user(username="busy_viewer", password="x-long-password-1")
+    viewer.groups.add(Group.objects.get(name="viewer"))
+    key = Token.objects.create(user=viewer).key
+    checks = []
+    original = hot.has_role
+
+    def slow_has_role(user, role):
+        checks.append(user.get_username())
+        time.sleep(0.05)  # the other requests arrive while the check runs
+        return original(user, role)
+
+    monkeypatch.setattr(hot, "has_role", slow_has_role)
+    request = type("Request", (), {"header": lambda self, name: f"Token {key}"})()
+    start = threading.Barrier(16)
+
+    def ask():
+        start.wait()
+        return hot.token_viewer(request)
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda _: ask(), range(16)))
+    assert answers == ["busy_viewer"] * 16 and checks == ["busy_viewer"]
+    hot.forget_tokens()
+    assert hot.token_viewer(request) == "busy_viewer" and len(checks) == 2
+    assert connection.connection is None, "the hot path keeps no database connection between checks"

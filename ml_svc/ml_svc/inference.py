@@ -63,8 +63,8 @@ class LoadedModel:
         return exp / exp.sum(axis=1, keepdims=True)
 
 
-def onnx_session(module: nn.Module) -> onnxruntime.InferenceSession:
-    """The module as an ONNX Runtime session on one thread (serving processes are one per core)."""
+def onnx_bytes(module: nn.Module) -> bytes:
+    """The module exported to ONNX: input `images` (N, 1, 28, 28) normalised float32, output `logits` (N, 10)."""
     buffer = io.BytesIO()
     module.eval()
     with warnings.catch_warnings(), torch.no_grad():
@@ -73,12 +73,22 @@ def onnx_session(module: nn.Module) -> onnxruntime.InferenceSession:
             module, torch.zeros(1, 1, 28, 28), buffer, input_names=["images"], output_names=["logits"],
             dynamic_axes={"images": {0: "n"}, "logits": {0: "n"}}, dynamo=False,
         )
+    return buffer.getvalue()
+
+
+def onnx_session(module: nn.Module) -> onnxruntime.InferenceSession:
+    """The module as an ONNX Runtime session on one thread (serving processes are one per core)."""
+    return session_of(onnx_bytes(module), threads=settings.TORCH_THREADS)
+
+
+def session_of(model: bytes, threads: int = 1) -> onnxruntime.InferenceSession:
+    """An ONNX Runtime session as serving runs it: `threads` intra-op threads that do not spin between requests."""
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = settings.TORCH_THREADS
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
-    return onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def load_model_version(version: dict) -> LoadedModel:

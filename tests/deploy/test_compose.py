@@ -129,8 +129,9 @@ def test_the_services_with_a_database_migrate_at_start():
     for stage in ("storage_svc", "ml_svc", "gateway_site"):
         assert "MIGRATE=true" in STAGES[stage], stage
     assert "MIGRATE" not in STAGES["collector_svc"]
-    serve = (ROOT / "scripts" / "serve.sh").read_text()
-    assert 'manage.py" migrate --no-input' in serve and "gunicorn -c config/gunicorn.conf.py" in serve
+    for stage, folder in (("storage_svc", "storage_svc"), ("collector_svc", "collector_svc"), ("ml_svc", "ml_svc"),
+                          ("gateway_site", "gateway_site")):
+        assert f'CMD ["python", "scripts/serve.py", "{folder}", ' in STAGES[stage], stage
 
 
 @pytest.mark.parametrize("service", ["storage", "ml_worker", "gateway"])

@@ -20,7 +20,6 @@ from scripts import front, local_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 SERVICES = {"storage": "storage_svc", "collector": "collector_svc", "ml": "ml_svc", "gateway": "gateway_site"}
 
 
@@ -40,7 +39,7 @@ class Platform:
     databases: dict[str, str] = field(default_factory=dict)
     admin_url: str = ""
     demo_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
-    # gunicorn workers per service (default 1); the gateway runs threads as in the Procfile
+    # server workers per service (default 1); the gateway runs threads as in the Procfile
     workers: dict[str, int] = field(default_factory=dict)
     threads: dict[str, int] = field(default_factory=lambda: {"gateway": 96})
     # configuration overrides (environment variables) for every process
@@ -51,7 +50,7 @@ class Platform:
 
     def start(self) -> None:
         self._create_database()
-        # "gateway" is the front (nginx, as in make run); the gateway's gunicorn listens on "gateway_app"
+        # "gateway" is the front (nginx, as in make run); the gateway's own server listens on "gateway_app"
         self.ports = {name: free_port() for name in (*SERVICES, "gateway_app")}
         logs = self.workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -124,9 +123,9 @@ class Platform:
         shutil.rmtree(metrics, ignore_errors=True)
         metrics.mkdir(parents=True)
         self.processes[name] = subprocess.Popen(
-            [GUNICORN, "-c", str(ROOT / "config" / "gunicorn.conf.py"), "--chdir", str(ROOT / service),
-             "--bind", f"127.0.0.1:{self.ports['gateway_app' if name == 'gateway' else name]}", "--workers", str(workers),
-             "--threads", str(self.threads.get(name, 1)), f"{service}.wsgi"],
+            [PYTHON, str(ROOT / "scripts" / "serve.py"), service, "--workers", str(workers),
+             "--bind", f"127.0.0.1:{self.ports['gateway_app' if name == 'gateway' else name]}",
+             "--threads", str(self.threads.get(name, 1))],
             env={**self.env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -243,7 +242,7 @@ class DefaultRun:
 
     @property
     def processes(self) -> dict[str, ServiceProcess]:
-        """Each service's main process under honcho (gunicorn's master; the worker's manage.py; nginx's master)."""
+        """Each service's main process under honcho (the HTTP server's master; the worker's manage.py; nginx's master)."""
         found = {}
         for entry in Path("/proc").iterdir():
             try:
@@ -255,7 +254,7 @@ class DefaultRun:
                 continue
             text = [part.decode(errors="replace") for part in command]
             for name, service in SERVICES.items():
-                if "--chdir" in text and service in text and "gunicorn" in " ".join(text):
+                if any(part.startswith(f"{service}.wsgi") for part in text):  # the server's master and workers
                     found.setdefault(name, []).append(int(entry.name))
             if "db_worker" in text:
                 found.setdefault("ml_worker", []).append(int(entry.name))
@@ -298,7 +297,7 @@ class DefaultRun:
             local_postgres.drop_databases(self.server, list(local_postgres.service_database_urls(self.database).values()))
 
     def logged_errors(self) -> list[str]:
-        """Error lines of every service's JSON log, and tracebacks or gunicorn errors in honcho's output."""
+        """Error lines of every service's JSON log, and tracebacks or server errors in honcho's output."""
         errors = []
         for log in (self.var / "log").glob("*.jsonl"):
             errors += [line for line in log.read_text().splitlines() if json.loads(line)["level"] in ("error", "critical")]

@@ -1,0 +1,77 @@
+"""Serve one service's WSGI application: the one command line of every service's HTTP server.
+
+    python scripts/serve.py <service folder> --bind HOST:PORT [--workers N] [--threads N] [--migrate]
+
+Used alike by the Procfile (`make run`), the containers (Dockerfile, compose.yml), the end-to-end tests and the
+benchmarks, so that all of them measure and run the same server with the same settings.
+
+The server is granian (a Rust HTTP server; bench/README.md: more predictions per second than gunicorn's sync and
+gthread workers on every service, for less CPU). `DIGITLAB_HTTP_SERVER=gunicorn` serves with gunicorn and
+config/gunicorn.conf.py instead, to compare the two (`bench/load_predict.py`). Slow clients are the front's
+business (nginx, config/nginx/): neither server is exposed to the network on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SERVERS = ("granian", "gunicorn")
+BACKLOG = 2048
+GRACE_S = 30  # a stopping worker finishes the requests it holds for up to this long
+
+
+def server_command(folder: str, *, host: str, port: int, workers: int, threads: int, server: str = "granian") -> list[str]:
+    """The server's command line for `folder`'s application (module `<folder>.wsgi`)."""
+    if server == "granian":
+        return [
+            str(BIN / "granian"), "--interface", "wsgi", "--http", "1", "--no-ws",
+            "--host", host, "--port", str(port), "--workers", str(workers),
+            # a CPU-bound service runs one thread per process (ml_svc measured fastest so); the gateway waits on its
+            # peers with many, which also lets concurrent predictions share one batch
+            "--blocking-threads", str(threads), "--backpressure", str(max(threads, 64)), "--backlog", str(BACKLOG),
+            "--respawn-failed-workers", "--workers-kill-timeout", str(GRACE_S), "--no-access-log",
+            "--working-dir", str(ROOT / folder), f"{folder}.wsgi:application",
+        ]
+    if server == "gunicorn":
+        return [
+            str(BIN / "gunicorn"), "-c", str(ROOT / "config" / "gunicorn.conf.py"), "--chdir", str(ROOT / folder),
+            "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads), f"{folder}.wsgi",
+        ]
+    raise ValueError(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", help="the service's folder: storage_svc, collector_svc, ml_svc or gateway_site")
+    parser.add_argument("--bind", required=True, help="HOST:PORT")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("SERVE_THREADS", "1")))
+    parser.add_argument("--migrate", action="store_true", default=os.environ.get("MIGRATE", "false") == "true",
+                        help="apply the service's migrations first (the containers of services with a database)")
+    args = parser.parse_args(argv)
+    host, _, port = args.bind.rpartition(":")
+    command = server_command(args.folder, host=host, port=int(port), workers=args.workers, threads=args.threads,
+                             server=os.environ.get("DIGITLAB_HTTP_SERVER", "granian"))
+    metrics = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics:  # counters of a former run's processes would be added to this one's
+        shutil.rmtree(metrics, ignore_errors=True)
+        Path(metrics).mkdir(parents=True)
+    if args.migrate:
+        subprocess.run([sys.executable, str(ROOT / args.folder / "manage.py"), "migrate", "--no-input"], check=True)
+    # The application is imported from its folder (granian resolves the module from the current directory, as
+    # gunicorn's --chdir does); the kit comes from the repository root.
+    paths = [str(ROOT / args.folder), str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    os.chdir(ROOT / args.folder)
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main()
