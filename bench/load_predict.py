@@ -358,12 +358,12 @@ def serving_model_file(platform: Platform | DefaultRun) -> tuple[Path, dict]:
     return path, version
 
 
-def start_peers(platform: Platform | DefaultRun) -> dict[str, tuple[str, subprocess.Popen]]:
+def start_peers(platform: Platform | DefaultRun, peers: dict[str, tuple[str, subprocess.Popen]]) -> None:
+    """Start the peer servers into `peers` (name -> (url, process)), each checked to answer as ml_svc does."""
     model, version = serving_model_file(platform)
     print(f"serving v{version['id']}: {version['architecture']} {json.dumps(version['hyperparameters'], sort_keys=True)}")
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'ml_svc'}", "PEER_MODEL": str(model),
            "PEER_MODEL_ID": str(version["id"])}
-    peers = {}
     for name, command in PEERS.items():
         port = free_port()
         argv = [str(Path(sys.executable).parent / command[0]), *(part.format(port=port) for part in command[1:])]
@@ -384,7 +384,6 @@ def start_peers(platform: Platform | DefaultRun) -> dict[str, tuple[str, subproc
             except requests.ConnectionError:
                 assert time.monotonic() < deadline, f"{name} did not start"
                 time.sleep(0.3)
-    return peers
 
 
 def start_on_other_server(platform: Platform | DefaultRun, name: str, other: str) -> tuple[str, subprocess.Popen]:
@@ -405,37 +404,43 @@ def start_on_other_server(platform: Platform | DefaultRun, name: str, other: str
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, f"{name} on {other} exited: see {platform.workdir}/{name}-{other}.log"
+    while process.poll() is None and time.monotonic() < deadline:
         try:
             if requests.get(url + "/ready", timeout=5).status_code == 200:
                 return url, process
         except requests.RequestException:  # not listening yet, or its first answers are slow
             pass
-        assert time.monotonic() < deadline, f"{name} on {other} did not start"
         time.sleep(0.3)
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    raise RuntimeError(f"{name} on {other} did not start: see {platform.workdir}/{name}-{other}.log")
 
 
 def run_compare(platform: Platform | DefaultRun, args) -> None:
     """Every server in turn, --rounds times, then one table: the median round of each, and the ratios."""
-    peers = start_peers(platform)
-    server = os.environ.get("DIGITLAB_HTTP_SERVER", "granian")
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from serve import server_of
+
+    server = {name: server_of(folder) for name, folder in (("ml", "ml_svc"), ("gateway", "gateway_site"))}
+    other = {name: "gunicorn" if running == "granian" else "granian" for name, running in server.items()}
     body = {"pixels": a_digit()}
     service = {"X-Service-Token": platform.env["SERVICE_TOKEN"]}
     viewer = {"Authorization": f"Token {viewer_token(platform)}"}
-    targets = {name: (url, {}) for name, (url, _) in peers.items()}
-    targets["ml_svc POST /predict"] = (platform.url("ml") + "/predict", service)
-    targets["gateway POST /api/predictions"] = (platform.url("gateway") + "/api/predictions", viewer)
-    if args.other_server:
-        other = next(name for name in ("granian", "gunicorn") if name != server)
-        for name in ("ml", "gateway"):
-            url, process = start_on_other_server(platform, name, other)
-            peers[f"{name} on {other}"] = (url, process)
-        targets[f"ml_svc on {other}"] = (peers[f"ml on {other}"][0] + "/predict", service)
-        targets[f"gateway app on {server}, no front"] = (platform.url("gateway_app") + "/api/predictions", viewer)
-        targets[f"gateway app on {other}, no front"] = (peers[f"gateway on {other}"][0] + "/api/predictions", viewer)
-    results: dict[str, list[dict]] = {name: [] for name in targets}
+    peers: dict[str, tuple[str, subprocess.Popen]] = {}  # every server started here, stopped at the end
     try:
+        start_peers(platform, peers)
+        targets = {name: (url, {}) for name, (url, _) in peers.items()}
+        targets["ml_svc POST /predict"] = (platform.url("ml") + "/predict", service)
+        targets["gateway POST /api/predictions"] = (platform.url("gateway") + "/api/predictions", viewer)
+        if args.other_server:
+            for name in ("ml", "gateway"):
+                peers[f"{name} on {other[name]}"] = start_on_other_server(platform, name, other[name])
+            targets[f"ml_svc on {other['ml']}"] = (peers[f"ml on {other['ml']}"][0] + "/predict", service)
+            targets[f"gateway app on {server['gateway']}, no front"] = (platform.url("gateway_app") + "/api/predictions",
+                                                                       viewer)
+            targets[f"gateway app on {other['gateway']}, no front"] = (
+                peers[f"gateway on {other['gateway']}"][0] + "/api/predictions", viewer)
+        results: dict[str, list[dict]] = {name: [] for name in targets}
         for url, headers in targets.values():
             wrk(url, body, headers, seconds=3, connections=args.connections, workdir=platform.workdir)
         for round_ in range(args.rounds):
@@ -457,7 +462,7 @@ def run_compare(platform: Platform | DefaultRun, args) -> None:
     for name, result in median.items():
         bad = sum(n for status, n in result["statuses"].items() if not status.startswith("2"))
         ratio = (f"ml_svc = {ml / result['rate']:.2f}x this" if name in PEERS
-                 else f"{result['rate'] / ml:.2f}x ml_svc" if name != "ml_svc POST /predict" else f"on {server}")
+                 else f"{result['rate'] / ml:.2f}x ml_svc" if name != "ml_svc POST /predict" else f"on {server['ml']}")
         print(f"| {name} | {result['rate']:,.0f} | {result['p50_us'] / 1000:.1f} | {result['p99_us'] / 1000:.1f} | "
               f"{bad} | {ratio} |")
 

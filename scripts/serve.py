@@ -5,10 +5,12 @@
 Used alike by the Procfile (`make run`), the containers (Dockerfile, compose.yml), the end-to-end tests and the
 benchmarks, so that all of them measure and run the same server with the same settings.
 
-The server is granian (a Rust HTTP server; bench/README.md: more predictions per second than gunicorn's sync and
-gthread workers on every service, for less CPU). `DIGITLAB_HTTP_SERVER=gunicorn` serves with gunicorn and
-config/gunicorn.conf.py instead, to compare the two (`bench/load_predict.py`). Slow clients are the front's
-business (nginx, config/nginx/): neither server is exposed to the network on its own.
+ml_svc, storage_svc and collector_svc run on granian (a Rust HTTP server; bench/README.md: ml_svc answered 1.35x
+the predictions per second of gunicorn's sync workers). The gateway runs on gunicorn (config/gunicorn.conf.py): it
+sits behind the front, which passes any number of headers within its size bounds, and granian refuses more than 100
+headers with an empty 431 that would reach the client as a non-JSON error. `DIGITLAB_HTTP_SERVER=granian|gunicorn`
+serves every service with one of them, to compare (`bench/load_predict.py compare --other-server`). Slow clients are
+the front's business (nginx, config/nginx/).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ BIN = Path(sys.executable).parent
 SERVERS = ("granian", "gunicorn")
 BACKLOG = 2048
 GRACE_S = 30  # a stopping worker finishes the requests it holds for up to this long
+DEFAULT_SERVER = {"gateway_site": "gunicorn"}  # the others: granian
+
+
+def server_of(folder: str) -> str:
+    return os.environ.get("DIGITLAB_HTTP_SERVER") or DEFAULT_SERVER.get(folder, "granian")
 
 
 def server_command(folder: str, *, host: str, port: int, workers: int, threads: int, server: str = "granian") -> list[str]:
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     host, _, port = args.bind.rpartition(":")
     command = server_command(args.folder, host=host, port=int(port), workers=args.workers, threads=args.threads,
-                             server=os.environ.get("DIGITLAB_HTTP_SERVER", "granian"))
+                             server=server_of(args.folder))
     metrics = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if metrics:  # counters of a former run's processes would be added to this one's
         shutil.rmtree(metrics, ignore_errors=True)

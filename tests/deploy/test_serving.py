@@ -52,6 +52,15 @@ def test_granian_serves_by_default_with_the_settings_measured():
     assert int(gateway_options["--backpressure"]) >= int(gateway_options["--blocking-threads"]) == 96
 
 
+def test_the_gateway_runs_on_gunicorn_and_the_other_services_on_granian(monkeypatch):
+    """Behind the front a request may carry any number of headers; granian refuses more than 100 with an empty 431."""
+    monkeypatch.delenv("DIGITLAB_HTTP_SERVER", raising=False)
+    assert {folder: serve.server_of(folder) for folder in FOLDERS.values()} == {
+        "storage_svc": "granian", "collector_svc": "granian", "ml_svc": "granian", "gateway_site": "gunicorn"}
+    monkeypatch.setenv("DIGITLAB_HTTP_SERVER", "granian")  # every service on one server, to compare
+    assert serve.server_of("gateway_site") == "granian"
+
+
 def test_gunicorn_stays_selectable_for_comparison():
     command = serve.server_command("storage_svc", host="0.0.0.0", port=8002, workers=3, threads=1, server="gunicorn")
     assert command[1:3] == ["-c", str(ROOT / "config" / "gunicorn.conf.py")] and "storage_svc.wsgi" in command
@@ -65,6 +74,7 @@ def test_serve_resets_the_metrics_folder_migrates_when_asked_and_hands_over_to_t
     stale.write_text("a former run's counters")
     ran, executed = [], []
     monkeypatch.setenv("PYTHONPATH", "")  # serve.main sets it for the server: restored after the test
+    monkeypatch.delenv("DIGITLAB_HTTP_SERVER", raising=False)
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(stale.parent))
     monkeypatch.setenv("MIGRATE", "true")
     monkeypatch.setattr(serve.subprocess, "run", lambda argv, check: ran.append(argv))
@@ -74,6 +84,6 @@ def test_serve_resets_the_metrics_folder_migrates_when_asked_and_hands_over_to_t
     assert stale.parent.is_dir() and not stale.exists()
     assert ran == [[sys.executable, str(ROOT / "gateway_site" / "manage.py"), "migrate", "--no-input"]]
     # from the service's folder, wherever it was started (granian resolves the module from there)
-    assert executed == [(ROOT / "gateway_site",
-                         serve.server_command("gateway_site", host="127.0.0.1", port=8010, workers=2, threads=96))]
+    assert executed == [(ROOT / "gateway_site", serve.server_command(
+        "gateway_site", host="127.0.0.1", port=8010, workers=2, threads=96, server=serve.server_of("gateway_site")))]
     assert str(ROOT / "gateway_site") in serve.os.environ["PYTHONPATH"].split(":")
