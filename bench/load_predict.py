@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import cpu  # noqa: E402
+from scripts.serve import server_of  # noqa: E402
 from tests.e2e.platform import DefaultRun, Platform, free_port  # noqa: E402
 
 MNIST_TEST = ROOT.parent / "shared" / "datasets" / "mnist-t10k"
@@ -418,9 +419,6 @@ def start_on_other_server(platform: Platform | DefaultRun, name: str, other: str
 
 def run_compare(platform: Platform | DefaultRun, args) -> None:
     """Every server in turn, --rounds times, then one table: the median round of each, and the ratios."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from serve import server_of
-
     server = {name: server_of(folder) for name, folder in (("ml", "ml_svc"), ("gateway", "gateway_site"))}
     other = {name: "gunicorn" if running == "granian" else "granian" for name, running in server.items()}
     body = {"pixels": a_digit()}

@@ -28,20 +28,15 @@ sys.path[:0] = [str(ROOT), str(ROOT / "ml_svc"), str(ROOT / "collector_svc")]
 from bench import cpu  # noqa: E402
 from bench.train_benchmark import idx  # noqa: E402
 from ml_svc.architectures import get_architecture  # noqa: E402
-from ml_svc.inference import onnx_bytes, session_of  # noqa: E402
-from ml_svc.preprocessing import MNIST_MEAN, MNIST_STD  # noqa: E402
+from ml_svc.inference import onnx_bytes, onnx_inputs, session_of  # noqa: E402
 from sources.mnist5k import Mnist5kSource  # noqa: E402
 
 MNIST_TEST = ROOT.parent / "shared" / "datasets" / "mnist-t10k"
 
 
-def normalised(images: np.ndarray) -> np.ndarray:
-    return ((images.astype(np.float32) / 255.0 - MNIST_MEAN) / MNIST_STD)[:, None]
-
-
 class Calibration(quantization.CalibrationDataReader):
     def __init__(self, images: np.ndarray, batch: int = 50):
-        self.batches = iter([{"images": normalised(images[i:i + batch])} for i in range(0, len(images), batch)])
+        self.batches = iter([{"images": onnx_inputs(images[i:i + batch])} for i in range(0, len(images), batch)])
 
     def get_next(self):
         return next(self.batches, None)
@@ -62,12 +57,9 @@ def variants(model: bytes, calibration: np.ndarray, workdir: Path) -> dict[str, 
             per_channel=True, reduce_range=reduce_range, activation_type=quantization.QuantType.QUInt8,
             weight_type=quantization.QuantType.QInt8,
         )
-    plain = onnxruntime.SessionOptions()
-    plain.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-    plain.intra_op_num_threads = 1
     return {
         "float32 (as served)": session_of(model),
-        "float32, no graph optimisation": onnxruntime.InferenceSession(model, plain, providers=["CPUExecutionProvider"]),
+        "float32, no graph optimisation": session_of(model, optimize=False),
         "int8 dynamic": session_of((workdir / "dynamic.onnx").read_bytes()),
         "int8 static, QOperator, 8-bit weights": session_of((workdir / "static-qop.onnx").read_bytes()),
         "int8 static, QOperator, 7-bit weights": session_of((workdir / "static-qop-7.onnx").read_bytes()),
@@ -76,7 +68,7 @@ def variants(model: bytes, calibration: np.ndarray, workdir: Path) -> dict[str, 
 
 
 def per_image_us(session: onnxruntime.InferenceSession, images: np.ndarray, batch: int, repeat: int) -> float:
-    inputs = normalised(images[:batch])
+    inputs = onnx_inputs(images[:batch])
     for _ in range(20):
         session.run(None, {"images": inputs})
     rounds = max(repeat // batch, 20)
@@ -105,7 +97,7 @@ def main() -> None:
         for name, session in variants(onnx_bytes(module), train_images[:1000], Path(workdir)).items():
             batch1 = per_image_us(session, test_images, 1, args.repeat)
             batch64 = per_image_us(session, test_images, 64, args.repeat * 4)
-            predicted = np.concatenate([session.run(None, {"images": normalised(test_images[i:i + 500])})[0].argmax(1)
+            predicted = np.concatenate([session.run(None, {"images": onnx_inputs(test_images[i:i + 500])})[0].argmax(1)
                                         for i in range(0, len(test_images), 500)])
             print(f"| {name} | {batch1:,.0f} | {batch64:,.0f} | {100 * (predicted == test_labels).mean():.2f} % |", flush=True)
 

@@ -1,17 +1,10 @@
-"""Gunicorn settings, for `DIGITLAB_HTTP_SERVER=gunicorn scripts/serve.py ...`: every service runs on granian by
-default (scripts/serve.py); gunicorn stays selectable to compare the two (bench/load_predict.py).
-
-WEB_CONCURRENCY sets the worker processes, SERVE_THREADS (serve.py's --threads) the threads of each (gthread when > 1).
-ml_svc and storage_svc are CPU-bound: one sync worker per core measured fastest (bench/README.md).
-The gateway mostly waits on its peers: its workers run threads, which also lets concurrent
-predictions share one batch to ml_svc and one history write.
+"""Gunicorn settings of the gateway (scripts/serve.py starts it with `-c config/gunicorn.conf.py`, and with the
+worker processes and threads it was given: gthread when threads > 1). `DIGITLAB_HTTP_SERVER=gunicorn` puts every
+service on gunicorn with these settings, to compare with granian (bench/load_predict.py compare --other-server).
 """
 
 import os
 
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("SERVE_THREADS", "1"))
-worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = 30
 keepalive = 5

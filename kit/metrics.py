@@ -1,6 +1,6 @@
 """Prometheus metrics: request counts and latency for every service, plus service-specific families.
 
-Gunicorn runs several processes; when $PROMETHEUS_MULTIPROC_DIR is set (the local run and
+The HTTP servers run several processes; when $PROMETHEUS_MULTIPROC_DIR is set (the local run and
 compose set it, one folder per service, emptied at start) every process writes there and
 `/metrics` adds them up.
 """

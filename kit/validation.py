@@ -103,7 +103,8 @@ def calendar_day(raw: Any, *, field: str) -> date:
     """A day written like 2026-11-23 in ASCII digits, and one the calendar has (not 2026-02-30)."""
     text = str(raw)
     try:
-        if len(text) != 10 or not text.isascii():
+        # fromisoformat also takes ISO week dates (2026-W47-1): only YYYY-MM-DD is a day here
+        if len(text) != 10 or not text.isascii() or text[4] != "-" or text[7] != "-":
             raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:

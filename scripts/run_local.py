@@ -170,10 +170,6 @@ def main() -> None:
         print(f"Database: {database}", flush=True)
         env.update({"STORAGE_DATABASE_URL": urls["storage"], "GATEWAY_DATABASE_URL": urls["gateway"],
                     "ML_DATABASE_URL": urls["ml"]})
-        # Prometheus's multiprocess files belong to one run of the services: start empty.
-        shutil.rmtree(var / "metrics", ignore_errors=True)
-        for name in SERVICES:
-            (var / "metrics" / name).mkdir(parents=True)
         manage_at_once([(service, "migrate", "--no-input", "-v0") for service in ("storage_svc", "ml_svc", "gateway_site")]
                        + [("storage_svc", "collectstatic", "--no-input", "-v0")], env)
         manage_at_once([("gateway_site", "collectstatic", "--no-input", "-v0"), ("gateway_site", "seed_demo_accounts")], env)

@@ -44,7 +44,7 @@ def server_command(folder: str, *, host: str, port: int, workers: int, threads: 
             # peers with many, which also lets concurrent predictions share one batch
             "--blocking-threads", str(threads), "--backpressure", str(max(threads, 64)), "--backlog", str(BACKLOG),
             "--respawn-failed-workers", "--workers-kill-timeout", str(GRACE_S), "--no-access-log",
-            "--working-dir", str(ROOT / folder), f"{folder}.wsgi:application",
+            f"{folder}.wsgi:application",  # imported from the folder serve.py starts it in
         ]
     if server == "gunicorn":
         return [
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     metrics = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if metrics:  # counters of a former run's processes would be added to this one's
         shutil.rmtree(metrics, ignore_errors=True)
-        Path(metrics).mkdir(parents=True)
+        Path(metrics).mkdir(parents=True, exist_ok=True)
     if args.migrate:
         subprocess.run([sys.executable, str(ROOT / args.folder / "manage.py"), "migrate", "--no-input"], check=True)
     # The application is imported from its folder (granian resolves the module from the current directory, as

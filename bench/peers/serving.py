@@ -1,7 +1,8 @@
 """What each peer server does per request: exactly the work of ml_svc's `POST /predict`.
 
 The same ONNX file (the serving version exported as ml_svc exports it, `inference.onnx_bytes`), run by ONNX Runtime with
-the same session options, the same canonical preprocessing (`ml_svc.inference.canonical_input`), the same JSON
+the same session options and normalisation (`session_of`, `session_probabilities`), the same canonical
+preprocessing (`ml_svc.inference.canonical_input`), the same JSON
 (orjson) and the same answer: digit, probabilities, model, the 28x28 image it saw, latency. What the peers do not
 do: check a service token, count metrics, log a JSON access line (each server logs as it does by default).
 """
@@ -11,15 +12,14 @@ from __future__ import annotations
 import base64
 import os
 import time
+from pathlib import Path
 
-import numpy as np
 import orjson
 
 from kit.errors import AppError, error_body
-from ml_svc.inference import canonical_input, session_of
-from ml_svc.preprocessing import MNIST_MEAN, MNIST_STD
+from ml_svc.inference import canonical_input, session_of, session_probabilities
 
-SESSION = session_of(open(os.environ["PEER_MODEL"], "rb").read(), threads=1)
+SESSION = session_of(Path(os.environ["PEER_MODEL"]).read_bytes(), threads=1)
 MODEL = {"id": int(os.environ.get("PEER_MODEL_ID", "0")), "version": f"v{os.environ.get('PEER_MODEL_ID', '0')}"}
 
 
@@ -33,10 +33,7 @@ def answer(body: bytes) -> tuple[int, bytes]:
         return 400, orjson.dumps(error_body("bad_request", "The body is not valid JSON."))
     except AppError as exc:
         return exc.status, orjson.dumps(error_body(exc.code, exc.message, exc.details))
-    inputs = ((image[None].astype(np.float32) / 255.0 - MNIST_MEAN) / MNIST_STD)[:, None]
-    logits = SESSION.run(None, {"images": inputs})[0][0]
-    exp = np.exp(logits - logits.max())
-    probabilities = exp / exp.sum()
+    probabilities = session_probabilities(SESSION, image[None])[0]
     return 200, orjson.dumps({
         "digit": int(probabilities.argmax()),
         "probabilities": [round(float(p), 6) for p in probabilities],

@@ -13,9 +13,9 @@ class AccountsConfig(AppConfig):
 
         # A token deleted or a user changed anywhere (the Django admin included) stops counting at once in
         # this process; other processes forget within gateway.token_cache_s.
-        def forget(update_fields=None, **_):
-            if update_fields and set(update_fields) <= {"last_login"}:
-                return  # a login changes nothing a token check holds
+        def forget(update_fields=None, created=False, **_):
+            if created or (update_fields and set(update_fields) <= {"last_login"}):
+                return  # a new user has no token yet, and a login changes nothing a token check holds
             hot.forget_tokens()
 
         post_delete.connect(forget, sender=Token, weak=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 
 from django.conf import settings
 from django.db import connection
@@ -20,7 +21,10 @@ from kit.errors import AppError
 
 _checked: dict[str, tuple[str | None, bool, float]] = {}  # key -> (username or None, is viewer, until)
 _lock = threading.Lock()
-_check_lock = threading.Lock()
+# A token is checked by one thread at a time (its stripe's lock); other tokens' checks go on beside it, at most
+# CHECK_STRIPES at once per process, each on a connection it closes.
+CHECK_STRIPES = 8
+_check_locks = [threading.Lock() for _ in range(CHECK_STRIPES)]
 
 
 def applies(environ: dict) -> bool:
@@ -41,14 +45,18 @@ def token_viewer(request) -> str:
     return entry[0]
 
 
+def stripe(key: str) -> int:
+    return zlib.crc32(key.encode()) % CHECK_STRIPES
+
+
 def _check(key: str) -> tuple[str | None, bool, float]:
-    """Check a token in the database, one check at a time in this process.
+    """Check a token in the database.
 
     When a busy token's entry expires, every thread serving it would check it at once, each on a connection of
     its own that Django then keeps: 2 processes x 96 threads is past PostgreSQL's 100 connections (measured: bursts
-    of `too many clients` every token_cache_s under load). One thread checks, on a connection it closes again;
+    of `too many clients` every token_cache_s under load). One thread checks it, on a connection it closes again;
     the others wait for its answer."""
-    with _check_lock:
+    with _check_locks[stripe(key)]:
         entry = _checked.get(key)
         now = time.monotonic()
         if entry is not None and entry[2] >= now:

@@ -150,11 +150,14 @@ def _charge_many(items: list[tuple[str, int, int]]) -> list[float | None]:
     now = time.time()
     end = now + settings.RATE_WINDOW_S
     rows = ", ".join(["(%s, %s, %s)"] * len(totals))
-    params = [value for key, units in totals.items() for value in (key, units, end)] + [now, now]
+    # Rows in key order: PostgreSQL locks them in the order given, and two processes' batches naming the same keys
+    # in opposite orders would deadlock.
+    params = [value for key, units in sorted(totals.items()) for value in (key, units, end)] + [now, now]
     global _database
     if _database is None:
         default = connections["default"]
-        options = POSTGRES_OPTIONS if default.vendor == "postgresql" else {}
+        # A charge waits at most CHARGE_WAIT_S: the statement must not wait longer (SQLite's lock timeout too).
+        options = POSTGRES_OPTIONS if default.vendor == "postgresql" else {"timeout": CHARGE_WAIT_S}
         _database = type(default)({**default.settings_dict, "OPTIONS": {**default.settings_dict["OPTIONS"], **options}},
                                   "default")
         _database.inc_thread_sharing()  # close() may come from another thread

@@ -18,9 +18,7 @@ application = HotPaths(
 
 
 def shutdown() -> None:
-    """Waiting predictions are finished first: gunicorn's worker_exit hook calls this (config/gunicorn.conf.py);
-    granian, the default server, lets every request in progress finish before a worker stops, and a request waits
-    for its own batch (kit/batching.py), so nothing acknowledged is left behind either way."""
+    """gunicorn's worker_exit hook (config/gunicorn.conf.py): waiting predictions are finished first."""
     predicting.close()
     limits.close()
 

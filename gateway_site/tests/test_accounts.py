@@ -161,3 +161,15 @@ def test_a_token_deleted_in_the_django_admin_stops_working_at_once(users, fake_p
     assert call(application, "POST", "/api/predictions", digit, headers=headers).status == 201
     token.delete()  # what the admin's delete action does
     assert call(application, "POST", "/api/predictions", digit, headers=headers).status == 401
+
+
+@pytest.mark.parametrize("peer, real_ip, counted", [
+    ("127.0.0.1", "203.0.113.7", "203.0.113.7"),    # through the front: the client it saw
+    ("198.51.100.9", "203.0.113.7", "198.51.100.9"),  # straight from a client: its own header is not believed
+    ("127.0.0.1", "not-an-address", "127.0.0.1"),    # the front never sends that: the peer counts
+])
+def test_the_lockout_counts_the_address_the_front_saw_only_from_a_trusted_front(rf, peer, real_ip, counted):
+    from accounts.lockout import client_ip
+
+    request = rf.post("/login", REMOTE_ADDR=peer, HTTP_X_REAL_IP=real_ip)
+    assert client_ip(request) == counted

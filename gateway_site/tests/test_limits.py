@@ -137,6 +137,11 @@ def test_a_batch_that_failed_releases_the_users_batch_lock(api_as, fake_peers, l
     viewer = api_as("viewer")
     fake_peers["ml"].down = True
     assert viewer.post("/api/predictions/batch", {"images": [DIGIT]}, format="json").status_code == 503
+    # another process can take it (PostgreSQL's advisory locks are re-entrant in the session that holds them)
+    with other_connection() as database, database.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [limits.batch_lock_id("viewer")])
+        assert cursor.fetchone()[0], "the failed batch still holds the user's lock"
+    database.close()
     fake_peers["ml"].down = False
     assert viewer.post("/api/predictions/batch", {"images": [DIGIT]}, format="json").status_code == 201
 
@@ -151,3 +156,26 @@ def test_when_the_database_stalls_a_prediction_waits_at_most_a_second_for_its_co
     answer = call(application, "POST", "/api/predictions", DIGIT, headers=token_of(users, "viewer"))
     assert answer.status == 201 and time.monotonic() - started < 2.5
     release.set()
+
+
+def test_concurrent_charges_of_one_allowance_let_exactly_the_allowance_through(db, limited):
+    """Batches of several charges (the arithmetic of one upsert for many callers), and two users' keys in each."""
+    limited(predictions=10)
+    start = threading.Barrier(24)
+    passed: list[str] = []
+
+    def charge(username):
+        start.wait()
+        try:
+            limits.charge(username, "predictions")
+            passed.append(username)
+        except limits.RateLimited:
+            pass
+
+    threads = [threading.Thread(target=charge, args=(name,)) for name in ["ann", "bob"] * 12]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(passed) == ["ann"] * 10 + ["bob"] * 10
+    assert used("predictions:ann") > 10 and used("predictions:bob") > 10  # a late thread is refused before counting

@@ -222,7 +222,7 @@ def test_an_expired_token_is_checked_once_however_many_requests_wait_and_no_conn
     from django.db import connection
 
     viewer = django_user_model.objects.create_user(username="busy_viewer", password="x-long-password-1")
-    viewer.groups.add(Group.objects.get(name="viewer"))
+    viewer.groups.add(Group.objects.get_or_create(name="viewer")[0])
     key = Token.objects.create(user=viewer).key
     checks = []
     original = hot.has_role
@@ -246,3 +246,51 @@ def test_an_expired_token_is_checked_once_however_many_requests_wait_and_no_conn
     hot.forget_tokens()
     assert hot.token_viewer(request) == "busy_viewer" and len(checks) == 2
     assert connection.connection is None, "the hot path keeps no database connection between checks"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_token_check_does_not_hold_up_another_tokens(django_user_model, monkeypatch):
+    from django.contrib.auth.models import Group
+
+    keys = {}
+    for name in ("slow_viewer", "quick_viewer"):
+        user = django_user_model.objects.create_user(username=name, password="x-long-password-1")
+        user.groups.add(Group.objects.get_or_create(name="viewer")[0])
+        keys[name] = Token.objects.create(user=user).key
+    while hot.stripe(keys["slow_viewer"]) == hot.stripe(keys["quick_viewer"]):  # checked beside each other
+        token = Token.objects.get(key=keys["quick_viewer"])
+        token.delete()
+        keys["quick_viewer"] = Token.objects.create(user=token.user).key
+    hot.forget_tokens()
+    started, release = threading.Event(), threading.Event()
+    original = hot.has_role
+
+    def has_role(user, role):
+        if user.get_username() == "slow_viewer":
+            started.set()
+            release.wait(10)  # the slow check holds until the other one is done
+        return original(user, role)
+
+    monkeypatch.setattr(hot, "has_role", has_role)
+
+    def request(name):
+        return type("Request", (), {"header": lambda self, header: f"Token {keys[name]}"})()
+
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(hot.token_viewer, request("slow_viewer"))
+        assert started.wait(5)
+        quick = pool.submit(hot.token_viewer, request("quick_viewer"))
+        try:
+            assert quick.result(timeout=5) == "quick_viewer", "the other token's check waited for the slow one"
+        finally:
+            release.set()
+        assert slow.result() == "slow_viewer"
+
+
+def test_a_new_user_leaves_the_remembered_token_checks_alone(users, fake_peers, django_user_model):
+    assert call(application, "POST", "/api/predictions", DIGIT, headers=token_of(users, "viewer")).status == 201
+    assert hot._checked
+    django_user_model.objects.create_user(username="newcomer", password="x-long-password-1")
+    assert hot._checked, "creating a user has no token to forget"
+    users["viewer"].save()
+    assert not hot._checked, "a changed user's checks are forgotten"

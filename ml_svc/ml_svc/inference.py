@@ -57,10 +57,19 @@ class LoadedModel:
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities (N, 10) of canonical uint8 images (N, 28, 28)."""
-        inputs = ((images.astype(np.float32) / 255.0 - MNIST_MEAN) / MNIST_STD)[:, None]
-        logits = self.session.run(None, {"images": inputs})[0]
-        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return exp / exp.sum(axis=1, keepdims=True)
+        return session_probabilities(self.session, images)
+
+
+def onnx_inputs(images: np.ndarray) -> np.ndarray:
+    """Canonical uint8 images (N, 28, 28) as the exported network's input: normalised float32 (N, 1, 28, 28)."""
+    return ((images.astype(np.float32) / 255.0 - MNIST_MEAN) / MNIST_STD)[:, None]
+
+
+def session_probabilities(session: onnxruntime.InferenceSession, images: np.ndarray) -> np.ndarray:
+    """Class probabilities (N, 10) of canonical uint8 images (N, 28, 28) from an exported network's session."""
+    logits = session.run(None, {"images": onnx_inputs(images)})[0]
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
 
 
 def onnx_bytes(module: nn.Module) -> bytes:
@@ -81,9 +90,12 @@ def onnx_session(module: nn.Module) -> onnxruntime.InferenceSession:
     return session_of(onnx_bytes(module), threads=settings.TORCH_THREADS)
 
 
-def session_of(model: bytes, threads: int = 1) -> onnxruntime.InferenceSession:
-    """An ONNX Runtime session as serving runs it: `threads` intra-op threads that do not spin between requests."""
+def session_of(model: bytes, threads: int = 1, optimize: bool = True) -> onnxruntime.InferenceSession:
+    """An ONNX Runtime session as serving runs it: `threads` intra-op threads that do not spin between requests, and
+    every graph optimisation (`optimize=False` only to measure what they buy: bench/serving_model.py)."""
     options = onnxruntime.SessionOptions()
+    if not optimize:
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")

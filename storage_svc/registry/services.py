@@ -11,7 +11,7 @@ from datetime import timedelta
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from kit import imagepack
@@ -357,10 +357,11 @@ def _keep_newest_raw_images(users: set[str]) -> None:
     """Only each user's newest `raw_images_per_user` predictions keep their drawing's bytes (a partial index
     holds just the rows with bytes, so this reads at most that many and the new ones)."""
     keep = settings.RAW_IMAGES_PER_USER
-    for user in sorted(users):
+    for user in sorted(users):  # one order for every batch: no deadlock between two of them
         with_raw = Prediction.objects.filter(user=user, raw_image__isnull=False)
-        newest = list(with_raw.order_by("-id").values_list("id", flat=True)[:keep]) if keep > 0 else []
-        with_raw.exclude(id__in=newest).update(raw_image=None)
+        if keep > 0:  # older than the user's keep-th newest; nothing while there are fewer (the subquery is NULL)
+            with_raw = with_raw.filter(id__lt=Subquery(with_raw.order_by("-id").values("id")[keep - 1:keep]))
+        with_raw.update(raw_image=None)
 
 
 def predictions_prune(*, older_than_days: int, chunk: int = 1000) -> int:
@@ -369,8 +370,7 @@ def predictions_prune(*, older_than_days: int, chunk: int = 1000) -> int:
     cutoff = timezone.now() - timedelta(days=older_than_days)
     deleted = 0
     while ids := list(Prediction.objects.filter(created_at__lt=cutoff).order_by("id").values_list("id", flat=True)[:chunk]):
-        with transaction.atomic():
-            Sample.objects.filter(prediction_id__in=ids).update(prediction=None)
+        with transaction.atomic():  # the samples' link is set to NULL by the delete (on_delete=SET_NULL)
             Prediction.objects.filter(id__in=ids).only("id").delete()
         deleted += len(ids)
     return deleted
@@ -433,13 +433,16 @@ def report_store(*, version_id: int, kind: str, input_sha256: str, data: bytes) 
     if not ModelVersion.objects.filter(pk=version_id).exists():
         raise AppError("not_found", f"model version {version_id} does not exist", status=404)
     blob = blob_store(data=data)
-    report, _ = Report.objects.get_or_create(
-        model_version_id=version_id, kind=kind, input_sha256=input_sha256, defaults={"blob": blob}
-    )
-    # The reports this one supersedes (the same version and kind, made from older data) go, with their files.
-    superseded = Report.objects.filter(model_version_id=version_id, kind=kind).exclude(pk=report.pk)
-    old_blobs = set(superseded.values_list("blob_id", flat=True)) - {report.blob_id}
-    superseded.delete()
+    # The reports this one supersedes (the same version and kind, made from other data) go, with their files. Two
+    # stores of one version take turns (its row locked), so that each does not delete the other's: the last wins.
+    with transaction.atomic():
+        ModelVersion.objects.select_for_update().filter(pk=version_id).first()
+        report, _ = Report.objects.get_or_create(
+            model_version_id=version_id, kind=kind, input_sha256=input_sha256, defaults={"blob": blob}
+        )
+        superseded = Report.objects.filter(model_version_id=version_id, kind=kind).exclude(pk=report.pk)
+        old_blobs = set(superseded.values_list("blob_id", flat=True)) - {report.blob_id}
+        superseded.delete()
     for sha256 in old_blobs:
         blob_delete_unreferenced(sha256=sha256)
     return report

@@ -89,7 +89,7 @@ def test_ready_reports_the_database(client):
     assert body["status"] == "ok" and body["checks"]["database"] == "ok"
 
 
-@pytest.mark.parametrize("day", ["2026-02-30", "٢٠٢٦-١١-٢٣", "yesterday", "2026-1-1"])
+@pytest.mark.parametrize("day", ["2026-02-30", "٢٠٢٦-١١-٢٣", "yesterday", "2026-1-1", "2026-W47-1", "20261123"])
 def test_a_history_date_that_is_no_day_is_a_400(api, day):
     answer = api.get("/predictions", {"since": day})
     assert answer.status_code == 400 and answer.json()["error"]["details"] == {"since": "not a date"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -119,9 +118,7 @@ class Platform:
         workers = workers or self.workers.get(name, 1)
         service = SERVICES[name]
         log = open(self.workdir / "logs" / f"{name}.out", "ab")
-        metrics = self.workdir / "metrics" / name
-        shutil.rmtree(metrics, ignore_errors=True)
-        metrics.mkdir(parents=True)
+        metrics = self.workdir / "metrics" / name  # emptied by serve.py
         self.processes[name] = subprocess.Popen(
             [PYTHON, str(ROOT / "scripts" / "serve.py"), service, "--workers", str(workers),
              "--bind", f"127.0.0.1:{self.ports['gateway_app' if name == 'gateway' else name]}",

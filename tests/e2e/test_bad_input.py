@@ -240,17 +240,19 @@ RAW_REQUESTS = {
     "header without a colon": b"GET /api/runs HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n",
     "Content-Length not a number": b"POST /api/predictions HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
     "two Content-Lengths": b"POST /api/predictions HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}",
-    "headers over 16 KiB": b"GET /api/runs HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
-    "request line over 16 KiB": b"GET /api/runs?" + b"a=1&" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "a header line of 20 KB": b"GET /api/runs HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
+    "request line of 20 KB": b"GET /api/runs?" + b"a=1&" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
     # within what the front takes, past gunicorn's own defaults: gunicorn must take them too (no HTML error)
     "request line of 5 KiB": b"GET /api/runs?" + b"a=1&" * 1250 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-    "request line of 12 KiB": b"GET /api/runs?" + b"a=1&" * 3000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
     "a header of 7 KiB": b"GET /api/runs HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 7000 + b"\r\n\r\n",
     "120 headers": b"GET /api/runs HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: 1\r\n" % i for i in range(120)) + b"\r\n",
     "declared body over the cap": b"POST /api/predictions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                                   b"Content-Length: 50000000\r\n\r\n{",
     "chunk size not hex": b"POST /api/predictions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n",
 }
+
+
+PASSED_ON = {"request line of 5 KiB", "a header of 7 KiB", "120 headers"}
 
 
 @pytest.mark.parametrize("what", list(RAW_REQUESTS))
@@ -265,6 +267,8 @@ def test_malformed_http_gets_a_json_4xx_from_the_front(platform, what):
         body = dechunked(body)
     status = int(head.split(b" ")[1])
     assert 400 <= status < 500, head
+    if what in PASSED_ON:  # it reached the gateway (which asks for a login), not an error of a server before it
+        assert status in (401, 403), head
     assert b"application/json" in head.lower() and set(json.loads(body)["error"]) == {"code", "message", "details"}
     assert requests.get(platform.url("gateway") + "/ready", timeout=5).status_code == 200
 
