@@ -267,8 +267,8 @@ def test_malformed_http_gets_a_json_4xx_from_the_front(platform, what):
         body = dechunked(body)
     status = int(head.split(b" ")[1])
     assert 400 <= status < 500, head
-    if what in PASSED_ON:  # it reached the gateway (which asks for a login), not an error of a server before it
-        assert status in (401, 403), head
+    if what in PASSED_ON:  # the gateway answered it (its request id; nginx's own refusals carry none)
+        assert b"x-request-id:" in head.lower(), head
     assert b"application/json" in head.lower() and set(json.loads(body)["error"]) == {"code", "message", "details"}
     assert requests.get(platform.url("gateway") + "/ready", timeout=5).status_code == 200
 
