@@ -343,10 +343,13 @@ PEERS = {
 
 
 def serving_model_file(platform: Platform | DefaultRun) -> tuple[Path, dict]:
-    """The production version as the ONNX file ml_svc serves (its weights fetched from storage_svc)."""
+    """The production version as the ONNX file ml_svc serves (its weights fetched from storage_svc, and quantised
+    to int8 where ml_svc's check lets it: `serving_precision` as configured for ml_svc)."""
     sys.path.insert(0, str(ROOT / "ml_svc"))
+    from kit.clients import StorageClient
     from ml_svc.architectures import get_architecture
-    from ml_svc.inference import onnx_bytes
+    from ml_svc.evaluation import dataset_split, held_out_dataset_id
+    from ml_svc.serving import serving_for
     from ml_svc.weights import load_weights
 
     storage = {"X-Service-Token": platform.env["SERVICE_TOKEN"]}
@@ -355,7 +358,12 @@ def serving_model_file(platform: Platform | DefaultRun) -> tuple[Path, dict]:
     module = get_architecture(version["architecture"]).build(version["hyperparameters"])
     load_weights(module, weights, expected_sha256=version["weights_sha256"])
     path = platform.workdir / f"v{version['id']}.onnx"
-    path.write_bytes(onnx_bytes(module))
+    precision = platform.env.get("ML_SERVING_PRECISION", "int8")
+    data = dataset_split(StorageClient(platform.url("storage"), platform.env["SERVICE_TOKEN"]), held_out_dataset_id(version))
+    served = serving_for(module, precision=precision, threads=1, max_drop=float(platform.env.get("ML_INT8_MAX_ACCURACY_DROP", "0.002")),
+                         train_images=data.train_images, val_images=data.val_images, val_labels=data.val_labels)
+    print(f"ml_svc serves v{version['id']} in {served.precision} ({precision} asked for): {served.check}")
+    path.write_bytes(served.model)
     return path, version
 
 

@@ -19,7 +19,8 @@ REQUESTS = Counter("http_requests_total", "HTTP requests by endpoint, method and
                    ["service", "endpoint", "method", "status"])
 LATENCY = Histogram("http_request_duration_seconds", "HTTP request latency by endpoint", ["service", "endpoint"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-PREDICTIONS = Counter("predictions_total", "Answered predictions by model version and digit", ["model_version", "digit"])
+PREDICTIONS = Counter("predictions_total", "Answered predictions by model version, digit and the arithmetic that served",
+                      ["model_version", "digit", "precision"])
 RUNS = Counter("runs_total", "Finished runs by kind and outcome", ["kind", "outcome"])
 
 

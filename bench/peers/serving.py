@@ -17,7 +17,8 @@ from pathlib import Path
 import orjson
 
 from kit.errors import AppError, error_body
-from ml_svc.inference import canonical_input, session_of, session_probabilities
+from ml_svc.inference import canonical_input
+from ml_svc.serving import session_of, session_probabilities
 
 SESSION = session_of(Path(os.environ["PEER_MODEL"]).read_bytes(), threads=1)
 MODEL = {"id": int(os.environ.get("PEER_MODEL_ID", "0")), "version": f"v{os.environ.get('PEER_MODEL_ID', '0')}"}

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import base64
-import io
 import logging
 import threading
 import time
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import onnxruntime
-import torch
 from django.conf import settings
 from torch import nn
 
@@ -23,13 +19,12 @@ from kit.metrics import PREDICTIONS
 from ml_svc import peers
 from ml_svc.architectures import get_architecture
 from ml_svc.preprocessing import (
-    MNIST_MEAN,
-    MNIST_STD,
     PixelBudget,
     WorkBudgetExceeded,
     canonical_from_bytes,
     canonical_from_pixels,
 )
+from ml_svc.serving import FLOAT32, INT8, Serving, serving_for
 from ml_svc.weights import load_weights
 
 logger = logging.getLogger(__name__)
@@ -39,68 +34,49 @@ def version_info(version_id: int) -> dict:
     return {"id": version_id, "version": f"v{version_id}"}
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoadedModel:
-    """A stored version: its torch module (evaluation, fine-tuning) and, for serving, the same
-    network exported to ONNX and run by ONNX Runtime (5x faster than eager torch on one image)."""
+    """A stored version: its torch module (evaluation, fine-tuning) and the same network exported to ONNX and run by
+    ONNX Runtime (5x faster than eager torch on one image): `float32` to judge it, and `serving` to answer
+    predictions, which is int8 where the version passed its check (serving.py)."""
 
-    version_id: int
+    version: dict
     module: nn.Module
+
+    @property
+    def version_id(self) -> int:
+        return int(self.version["id"])
 
     @property
     def info(self) -> dict:
         return version_info(self.version_id)
 
     @cached_property
-    def session(self) -> onnxruntime.InferenceSession:
-        return onnx_session(self.module)
+    def float32(self) -> Serving:
+        return serving_for(self.module, precision=FLOAT32, threads=settings.TORCH_THREADS, max_drop=0.0)
+
+    @cached_property
+    def serving(self) -> Serving:
+        """int8 if `serving_precision` asks for it and the version's own held-out digits show that it keeps the
+        accuracy, else float32."""
+        from ml_svc.evaluation import dataset_split, held_out_dataset_id
+
+        if settings.SERVING_PRECISION != INT8:
+            return self.float32
+        try:
+            data = dataset_split(peers.storage(), held_out_dataset_id(self.version))
+        except AppError as exc:  # no recorded dataset, or storage unreachable: float32 serves
+            logger.warning("v%s serves in float32: its held-out digits are unavailable (%s)", self.version_id, exc.message)
+            return self.float32
+        serving = serving_for(self.module, precision=INT8, threads=settings.TORCH_THREADS,
+                              max_drop=settings.INT8_MAX_ACCURACY_DROP, train_images=data.train_images,
+                              val_images=data.val_images, val_labels=data.val_labels)
+        logger.info("v%s serves in %s %s", self.version_id, serving.precision, serving.check)
+        return serving
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, 10) of canonical uint8 images (N, 28, 28)."""
-        return session_probabilities(self.session, images)
-
-
-def onnx_inputs(images: np.ndarray) -> np.ndarray:
-    """Canonical uint8 images (N, 28, 28) as the exported network's input: normalised float32 (N, 1, 28, 28)."""
-    return ((images.astype(np.float32) / 255.0 - MNIST_MEAN) / MNIST_STD)[:, None]
-
-
-def session_probabilities(session: onnxruntime.InferenceSession, images: np.ndarray) -> np.ndarray:
-    """Class probabilities (N, 10) of canonical uint8 images (N, 28, 28) from an exported network's session."""
-    logits = session.run(None, {"images": onnx_inputs(images)})[0]
-    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def onnx_bytes(module: nn.Module) -> bytes:
-    """The module exported to ONNX: input `images` (N, 1, 28, 28) normalised float32, output `logits` (N, 10)."""
-    buffer = io.BytesIO()
-    module.eval()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
-        torch.onnx.export(
-            module, torch.zeros(1, 1, 28, 28), buffer, input_names=["images"], output_names=["logits"],
-            dynamic_axes={"images": {0: "n"}, "logits": {0: "n"}}, dynamo=False,
-        )
-    return buffer.getvalue()
-
-
-def onnx_session(module: nn.Module) -> onnxruntime.InferenceSession:
-    """The module as an ONNX Runtime session on one thread (serving processes are one per core)."""
-    return session_of(onnx_bytes(module), threads=settings.TORCH_THREADS)
-
-
-def session_of(model: bytes, threads: int = 1, optimize: bool = True) -> onnxruntime.InferenceSession:
-    """An ONNX Runtime session as serving runs it: `threads` intra-op threads that do not spin between requests, and
-    every graph optimisation (`optimize=False` only to measure what they buy: bench/serving_model.py)."""
-    options = onnxruntime.SessionOptions()
-    if not optimize:
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        """Class probabilities (N, 10) of canonical uint8 images (N, 28, 28), as predictions get them."""
+        return self.serving.probabilities(images)
 
 
 def load_model_version(version: dict) -> LoadedModel:
@@ -109,7 +85,7 @@ def load_model_version(version: dict) -> LoadedModel:
     module = architecture.build(version["hyperparameters"])
     weights = peers.storage().get_blob(version["weights_sha256"])
     load_weights(module, weights, expected_sha256=version["weights_sha256"])
-    return LoadedModel(version_id=version["id"], module=module)
+    return LoadedModel(version=version, module=module)
 
 
 NO_MODEL_RECHECK_S = 0.25
@@ -127,18 +103,20 @@ class ModelCache:
         self._pinned: OrderedDict[int, LoadedModel] = OrderedDict()
         self.comparisons: dict[tuple[int, int], dict] = {}  # see compare_versions
 
-    def production(self) -> LoadedModel:
+    def production(self, *, warm: bool = True) -> LoadedModel:
+        """The production version; `warm` readies a newly promoted one to answer predictions before it is returned
+        (export, quantisation), which a training job that only needs its module and name does without."""
         with self._lock:
             # While nothing serves, look again much sooner: the first model is promoted any moment, and a process
             # that answers `no_model` for seconds after another one serves would fail its users meanwhile.
             interval = self.refresh_s if self._production is not None else min(self.refresh_s, NO_MODEL_RECHECK_S)
             if time.monotonic() - self._checked_at >= interval:
-                self._refresh_production()
+                self._refresh_production(warm)
             if self._production is None:
                 raise AppError("no_model", "No model is serving yet: train one and promote it to production.", status=503)
             return self._production
 
-    def _refresh_production(self) -> None:
+    def _refresh_production(self, warm: bool) -> None:
         try:
             alias = peers.storage().get_alias("production")
         except PeerUnavailable:
@@ -160,7 +138,8 @@ class ModelCache:
                     raise
                 logger.error("keeping v%s: could not load v%s: %s", self._production.version_id, version["id"], exc.message)
             else:
-                loaded.session  # noqa: B018 -- export now, not on the first request
+                if warm:
+                    loaded.serving  # noqa: B018 -- export (and quantise) now, not on the first request
                 logger.info("now serving v%s", loaded.version_id)
                 self._production = loaded
         self._checked_at = time.monotonic()
@@ -227,7 +206,7 @@ def predict(payload: dict) -> dict:
     image = canonical_input(payload)
     loaded = requested_model(payload)
     probabilities = loaded.probabilities(image[None])[0]
-    PREDICTIONS.labels(loaded.info["version"], str(int(probabilities.argmax()))).inc()
+    PREDICTIONS.labels(loaded.info["version"], str(int(probabilities.argmax())), loaded.serving.precision).inc()
     return {
         "digit": int(probabilities.argmax()),
         "probabilities": [round(float(p), 6) for p in probabilities],
@@ -263,7 +242,7 @@ def predict_batch(payload: dict) -> dict:
     for position, result in enumerate(results):
         if result is None:
             image, probs = next(answers)
-            PREDICTIONS.labels(loaded.info["version"], str(int(probs.argmax()))).inc()
+            PREDICTIONS.labels(loaded.info["version"], str(int(probs.argmax())), loaded.serving.precision).inc()
             results[position] = {
                 "digit": int(probs.argmax()),
                 "probabilities": [round(float(p), 6) for p in probs],
@@ -291,5 +270,6 @@ def _comparison(baseline: LoadedModel, candidate: LoadedModel) -> dict:
 
     storage = peers.storage()
     data = dataset_split(storage, held_out_dataset_id(storage.get_model_version(baseline.version_id)))
-    before, after = baseline.probabilities(data.val_images), candidate.probabilities(data.val_images)
+    # Judged in float32, as training judged them (a version may serve in int8: serving.py).
+    before, after = baseline.float32.probabilities(data.val_images), candidate.float32.probabilities(data.val_images)
     return {"dataset_id": data.dataset_id, **compare(before, after, data.val_images, data.val_labels)}

@@ -202,7 +202,7 @@ def train_body(reporter: RunReporter, run: dict) -> dict:
     if budget:
         hp["epochs"] = len(epochs)  # what the budget held, recorded with the version
     metrics = _metrics(reporter, model, data, epochs, seconds, trained_on=epochs[-1]["images_seen"])
-    production = _production_judged_alike(data)
+    production = persistently(lambda: _production_judged_alike(data), what="looking for the production model")
     if production is not None:  # stored with the version: its report shows it without asking for it again
         metrics["comparison"] = _comparison(production, model, data)
     version = _register(model, run, {
@@ -236,7 +236,7 @@ def fine_tune_body(reporter: RunReporter, run: dict) -> dict:
     hp = {**base["hyperparameters"], **tuning, "time_budget_s": 0}  # a fine-tune runs its epochs
     epochs, seconds = _train_with_progress(reporter, model, images, labels, hp, data)
     metrics = _metrics(reporter, model, data, epochs, seconds, trained_on=epochs[-1]["images_seen"])
-    production = model_cache().production()
+    production = persistently(lambda: model_cache().production(warm=False), what="loading the production model")
     metrics["comparison"] = _comparison(production, model, data)
     metrics["user_samples"] = {
         "count": int(len(user_labels)),
@@ -297,7 +297,7 @@ def _metrics(reporter, model, data: SplitData, epochs: list[dict], seconds: floa
 def _production_judged_alike(data: SplitData) -> LoadedModel | None:
     """The production version, if there is one and it is judged on the same held-out digits as `data`."""
     try:
-        production = model_cache().production()
+        production = model_cache().production(warm=False)
     except AppError as exc:
         if exc.code != "no_model":
             raise

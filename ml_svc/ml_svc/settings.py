@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
 from kit.config import load_config
 from kit.settings_base import INTERNAL_MIDDLEWARE, REST_FRAMEWORK_INTERNAL, common_settings, database_settings
 
@@ -16,6 +18,10 @@ PEER_TIMEOUT_S = float(CONFIG.get("peer_timeout_s"))
 ALIAS_REFRESH_S = float(CONFIG.get("alias_refresh_s"))
 TORCH_THREADS = int(CONFIG.get("torch_threads"))
 WORKER_TORCH_THREADS = int(CONFIG.get("worker_torch_threads"))
+SERVING_PRECISION = str(CONFIG.get("serving_precision"))
+if SERVING_PRECISION not in ("float32", "int8"):
+    raise ImproperlyConfigured(f"ml serving_precision must be float32 or int8, not {SERVING_PRECISION!r}")
+INT8_MAX_ACCURACY_DROP = float(CONFIG.get("int8_max_accuracy_drop"))
 DEFAULT_ARCHITECTURE = str(CONFIG.get("default_architecture"))
 FIRST_MODEL_TIME_BUDGET_S = int(CONFIG.get("first_model_time_budget_s"))
 STORAGE_RETRY_WINDOW_S = float(CONFIG.get("storage_retry_window_s"))

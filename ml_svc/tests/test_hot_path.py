@@ -25,7 +25,7 @@ def test_onnx_runtime_answers_what_torch_answers_for_every_architecture(name, di
     architecture = ARCHITECTURES[name]
     torch.manual_seed(0)
     module = architecture.build(validate_hyperparameters(architecture, {}))
-    loaded = inference.LoadedModel(version_id=1, module=module)
+    loaded = inference.LoadedModel(version={"id": 1}, module=module)
     images = digits[0][:37]
     with torch.inference_mode():
         expected = predict_proba(module, images)

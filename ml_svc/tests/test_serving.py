@@ -165,3 +165,76 @@ def test_a_batch_whose_images_hold_too_many_pixels_in_all_is_refused_before_deco
     two = {"image_base64": base64.b64encode(canvas.getvalue()).decode()}
     assert api.post("/predict/batch", {"images": [two] * 2}, content_type="application/json").status_code == 200
     assert api.post("/predict/batch", {"images": [two] * 3}, content_type="application/json").status_code == 413
+
+
+def official_test_set():
+    """The official 10,000 MNIST test digits (../shared/datasets/mnist-t10k), as (images, labels)."""
+    import gzip
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "mnist-t10k"
+    with gzip.open(folder / "t10k-images-idx3-ubyte.gz") as images, gzip.open(folder / "t10k-labels-idx1-ubyte.gz") as labels:
+        return (np.frombuffer(images.read(), np.uint8, offset=16).reshape(-1, 28, 28),
+                np.frombuffer(labels.read(), np.uint8, offset=8))
+
+
+def register_with_data(storage, weights: bytes, digits) -> int:
+    """A version as training registers it: its weights and the dataset whose held-out split judges it."""
+    from kit import imagepack
+
+    dataset = storage.create_dataset(imagepack.pack(*digits), name="mnist-5k", meta={"validation": {"fraction": 0.1, "seed": 0}})
+    blob = storage.put_blob(weights)
+    version = storage.create_model_version({"architecture": "cnn", "hyperparameters": HP, "weights_sha256": blob["sha256"],
+                                            "dataset_ids": [dataset["id"]]})
+    return version["id"]
+
+
+def served(version_id: int) -> inference.LoadedModel:
+    loaded = inference.model_cache().production()
+    assert loaded.version_id == version_id
+    return loaded
+
+
+def test_a_version_serves_in_int8_and_keeps_its_accuracy_on_the_official_test_set(api, storage, digits, trained_weights):
+    version = register_with_data(storage, trained_weights, digits)
+    storage.set_alias("production", model_version_id=version, actor="t", reason="")
+    loaded = served(version)
+    assert loaded.serving.precision == "int8"
+    check = loaded.serving.check
+    assert check["held_out"] == 500 and check["int8_accuracy"] >= check["float32_accuracy"] - 0.002
+    images, labels = official_test_set()
+    int8 = (loaded.probabilities(images).argmax(1) == labels).mean()
+    float32 = (loaded.float32.probabilities(images).argmax(1) == labels).mean()
+    assert float32 > 0.9 and int8 >= float32 - 0.003  # within 0.3 points on 10,000 digits it never saw
+    assert (loaded.probabilities(images).argmax(1) == loaded.float32.probabilities(images).argmax(1)).mean() > 0.98
+    body = predict(api, {"pixels": images[0].tolist()}).json()
+    seen = np.frombuffer(base64.b64decode(body["image"]), np.uint8).reshape(1, 28, 28)
+    assert body["probabilities"] == pytest.approx(loaded.probabilities(seen)[0].round(6).tolist(), abs=1e-6)
+    assert body["probabilities"] != pytest.approx(loaded.float32.probabilities(seen)[0].round(6).tolist(), abs=1e-6)
+    from kit.metrics import PREDICTIONS  # counted by the arithmetic that served
+
+    assert PREDICTIONS.labels(f"v{version}", str(body["digit"]), "int8")._value.get() == 1
+
+
+def test_a_version_whose_int8_network_loses_accuracy_serves_in_float32(api, storage, digits, trained_weights, monkeypatch):
+    from ml_svc import serving
+
+    version = register_with_data(storage, trained_weights, digits)
+    storage.set_alias("production", model_version_id=version, actor="t", reason="")
+    real = serving.quantised
+    monkeypatch.setattr(serving, "CALIBRATION_IMAGES", 1)  # calibrated on a single digit, its ranges are wrong
+    monkeypatch.setattr(serving, "quantised", lambda model, calibration: real(model, np.zeros_like(calibration)))
+    loaded = served(version)
+    assert loaded.serving.precision == "float32"
+    assert loaded.serving.check["int8_accuracy"] < loaded.serving.check["float32_accuracy"] - 0.002
+    assert "lost more held-out accuracy" in loaded.serving.check["reason"]
+
+
+def test_float32_serves_when_asked_for_or_when_the_held_out_digits_are_unknown(api, storage, digits, trained_weights, settings):
+    unknown_data = register(storage, trained_weights)  # registered without the dataset that judges it
+    storage.set_alias("production", model_version_id=unknown_data, actor="t", reason="")
+    assert served(unknown_data).serving.precision == "float32"
+    settings.SERVING_PRECISION = "float32"
+    asked = register_with_data(storage, trained_weights, digits)
+    storage.set_alias("production", model_version_id=asked, actor="t", reason="")
+    assert served(asked).serving.check == {"reason": "float32 asked for"}
