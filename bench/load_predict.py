@@ -358,9 +358,9 @@ def serving_model_file(platform: Platform | DefaultRun) -> tuple[Path, dict]:
     module = get_architecture(version["architecture"]).build(version["hyperparameters"])
     load_weights(module, weights, expected_sha256=version["weights_sha256"])
     path = platform.workdir / f"v{version['id']}.onnx"
-    precision = platform.env.get("ML_SERVING_PRECISION", "int8")
+    precision = os.environ.get("ML_SERVING_PRECISION", "int8")  # the services inherit it too
     data = dataset_split(StorageClient(platform.url("storage"), platform.env["SERVICE_TOKEN"]), held_out_dataset_id(version))
-    served = serving_for(module, precision=precision, threads=1, max_drop=float(platform.env.get("ML_INT8_MAX_ACCURACY_DROP", "0.002")),
+    served = serving_for(module, precision=precision, threads=1, max_drop=float(os.environ.get("ML_INT8_MAX_ACCURACY_DROP", "0.002")),
                          train_images=data.train_images, val_images=data.val_images, val_labels=data.val_labels)
     print(f"ml_svc serves v{version['id']} in {served.precision} ({precision} asked for): {served.check}")
     path.write_bytes(served.model)
