@@ -278,14 +278,11 @@ class CollectorClient(ServiceClient):
 class MLClient(ServiceClient):
     service = "ml_svc"
 
-    def predict(self, payload: dict) -> dict:
-        # Predicting is read-only for ml_svc, so one retry on a dropped connection is safe.
-        return self.post_json("/predict", payload, idempotent=True)
-
     def architectures(self) -> dict:
         return self.get_json("/architectures")
 
     def predict_batch(self, payload: dict, timeout: float | None = None) -> dict:
+        # Predicting is read-only for ml_svc, so one retry on a dropped connection is safe.
         return self.post_json("/predict/batch", payload, idempotent=True, timeout=timeout)
 
     def compare(self, baseline_id: int, candidate_id: int) -> dict:

@@ -10,7 +10,6 @@ urlpatterns = [
     path("metrics", metrics_view()),
     path("info", views.info),
     path("batch", views.batch),
-    path("reset", views.reset),
     path("log", views.request_log),
 ]
 

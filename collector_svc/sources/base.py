@@ -42,12 +42,6 @@ class Source:
                 self._cache[split] = self.load_split(split)
             return self._cache[split]
 
-    def reset(self) -> None:
-        """Forget cached arrays; the next request reads the source again."""
-        with self._lock:
-            self._cache.clear()
-            self._described.clear()
-
     def describe(self) -> dict:
         """Counts per split, class distribution and the SHA-256 of each split's pixels."""
         splits = {}
@@ -61,6 +55,6 @@ class Source:
                 "class_counts": {str(d): int(c) for d, c in enumerate(np.bincount(labels, minlength=10))},
                 "sha256": hashlib.sha256(imagepack.pack(images, labels)).hexdigest(),
             }
-            if self.cacheable:  # hashing a whole split is costly; it cannot change until reset()
+            if self.cacheable:  # hashing a whole split is costly; it cannot change while the collector runs
                 self._described[split] = splits[split]
         return {"source": self.name, "description": self.description, "splits": splits}

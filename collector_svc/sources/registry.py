@@ -25,10 +25,3 @@ def get_source(name: str) -> Source:
     if name not in _instances:
         _instances[name] = SOURCE_CLASSES[name]()
     return _instances[name]
-
-
-def reset_sources(name: str | None = None) -> list[str]:
-    names = [name] if name else list(_instances)
-    for each in names:
-        get_source(each).reset()
-    return names

@@ -7,12 +7,11 @@ from collections import deque
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from kit import imagepack
 from kit.errors import AppError
-from sources.registry import SOURCE_CLASSES, get_source, reset_sources
+from sources.registry import SOURCE_CLASSES, get_source
 
 
 def _int_param(request, name: str, default: int | None, *, minimum: int, maximum: int) -> int:
@@ -59,14 +58,6 @@ def batch(request):
     response["X-Next-Offset"] = str(end) if end < total else ""
     request.log_fields = {"rows": end - offset}
     return response
-
-
-@csrf_exempt
-@require_POST
-def reset(request):
-    """Forget cached source data (`?source=` for one), so the next request reads it again."""
-    name = request.GET.get("source") or None
-    return JsonResponse({"reset": reset_sources(name)})
 
 
 @require_GET

@@ -28,7 +28,7 @@ class FakeML(Peer):
     no_model = False
     default_architecture = "cnn"
 
-    def predict(self, payload):
+    def _answer(self, payload):
         self._check()
         if payload.get("pixels") == "blank":
             raise AppError("blank_image", "The image is blank: draw a digit.", status=422)
@@ -41,7 +41,7 @@ class FakeML(Peer):
         self._check()
         if self.no_model:
             raise AppError("no_model", "No model is serving yet: train one and promote it to production.", status=503)
-        one = self.predict({})
+        one = self._answer({})
         results = [
             {"error": {"code": "blank_image", "message": "The image is blank: draw a digit.", "status": 422}}
             if image.get("pixels") == "blank" else {k: one[k] for k in ("digit", "probabilities", "image")}
@@ -110,7 +110,7 @@ class FakeStorage(Peer):
         self.ledger: list[dict] = []
         self._ids = itertools.count(1)
 
-    def create_prediction(self, payload):
+    def _stored_row(self, payload):
         self._check()
         row = {"id": next(self._ids), "digit": payload["digit"], "probabilities": payload["probabilities"],
                "model": {"id": payload["model_version_id"], "version": f"v{payload['model_version_id']}"},
@@ -151,7 +151,7 @@ class FakeStorage(Peer):
         known = {row.get("request_key"): row for row in self.predictions if row.get("request_key")}
         stored = []
         for item in items:
-            row = known.get(item.get("request_key")) or self.create_prediction(item)
+            row = known.get(item.get("request_key")) or self._stored_row(item)
             row["request_key"] = item.get("request_key")
             stored.append({"id": row["id"], "created_at": row["created_at"]})
         return stored

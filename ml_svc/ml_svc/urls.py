@@ -15,8 +15,6 @@ urlpatterns = [
     path("health", health_view("ml_svc")),
     path("ready", ready_view("ml_svc", {"queue_database": database_check(), "storage_svc": storage_ready})),
     path("metrics", metrics_view(views.queue_metrics)),
-    path("predict", views.predict),
-    path("predict/batch", views.predict_batch),
     path("compare", views.compare),
     path("canonicalize", views.canonicalize),
     path("architectures", views.architectures),

@@ -31,11 +31,7 @@ def queue_metrics():
     yield depth
 
 
-@api_view(["POST"])
-def predict(request):
-    """Served by `hot_predict` in the running service (wsgi.py); this view answers in tests' Django client."""
-    return Response(inference.predict(request.data))
-
+# The prediction routes are served outside Django (wsgi.py, kit/hotpath.py): these are their only views.
 
 def hot_predict(request) -> tuple[int, dict]:
     return 200, inference.predict(request.body)
@@ -43,11 +39,6 @@ def hot_predict(request) -> tuple[int, dict]:
 
 def hot_predict_batch(request) -> tuple[int, dict]:
     return 200, inference.predict_batch(request.body)
-
-
-@api_view(["POST"])
-def predict_batch(request):
-    return Response(inference.predict_batch(request.data))
 
 
 @api_view(["GET"])

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from kit.wsgitest import call
 from ml_svc import inference, peers
 from tests.fakes import FakeCollector, FakeStorage
 
@@ -42,3 +43,13 @@ def fresh_model_cache(monkeypatch):
 def api(client, settings):
     client.defaults["HTTP_X_SERVICE_TOKEN"] = settings.SERVICE_TOKEN
     return client
+
+
+@pytest.fixture
+def served(settings):
+    """POSTs to ml_svc as it runs (its WSGI application, whose prediction routes skip Django), with the service token."""
+    from ml_svc.wsgi import application
+
+    def post(path: str, body, **headers):
+        return call(application, "POST", path, body, headers={"X-Service-Token": settings.SERVICE_TOKEN, **headers})
+    return post

@@ -34,12 +34,12 @@ class FakeStorage:
         self.blobs[sha] = data
         return {"sha256": sha, "size": len(data)}
 
-    def get_blob(self, sha: str) -> bytes:
+    def get_blob(self, sha256: str) -> bytes:
         self._check()
-        return self.blobs[sha]
+        return self.blobs[sha256]
 
-    def delete_blob(self, sha: str) -> None:
-        self.blobs.pop(sha, None)
+    def delete_blob(self, sha256: str) -> None:
+        self.blobs.pop(sha256, None)
 
     def create_run(self, *, kind, params, created_by) -> dict:
         run_id = next(self._ids)

@@ -1,6 +1,8 @@
 """The served prediction path: ONNX Runtime gives torch's answers, and POST /predict outside Django
 keeps the platform's token check, error shape and request ids."""
 
+import base64
+
 import numpy as np
 import pytest
 import torch
@@ -32,15 +34,23 @@ def test_onnx_runtime_answers_what_torch_answers_for_every_architecture(name, di
     np.testing.assert_allclose(loaded.probabilities(images), expected, atol=1e-5)
 
 
-def test_the_hot_predict_answers_like_the_django_view(api, storage, digits, trained_weights):  # noqa: F811
-    storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
+def test_the_hot_predict_keeps_the_request_id_and_answers_what_the_model_computes(storage, digits, trained_weights):  # noqa: F811
+    version = register(storage, trained_weights)
+    storage.set_alias("production", model_version_id=version, actor="t", reason="")
     body = {"pixels": digits[0][4321].tolist()}
     hot = call(application, "POST", "/predict", body, headers={**TOKEN, "X-Request-ID": "abc123"})
-    view = api.post("/predict", body, content_type="application/json").json()
     assert hot.status == 200 and hot.headers["X-Request-ID"] == "abc123"
     answer = hot.json()
-    assert answer["digit"] == view["digit"] and answer["image"] == view["image"] and answer["model"] == view["model"]
-    np.testing.assert_allclose(answer["probabilities"], view["probabilities"], atol=1e-5)
+    seen = np.frombuffer(base64.b64decode(answer["image"]), np.uint8).reshape(1, 28, 28)
+    expected = inference.model_cache().production().probabilities(seen)[0]
+    assert answer["model"] == {"id": version, "version": f"v{version}"} and answer["digit"] == int(expected.argmax())
+    np.testing.assert_allclose(answer["probabilities"], expected, atol=1e-5)
+
+
+def test_predictions_have_no_route_but_the_hot_one(api):
+    """One prediction path: Django has no /predict view that tests could exercise instead of the served one."""
+    assert api.post("/predict", {}, content_type="application/json").status_code == 404
+    assert api.post("/predict/batch", {}, content_type="application/json").status_code == 404
 
 
 @pytest.mark.parametrize(("body", "headers", "content_type", "status", "code"), [

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from kit.wsgitest import call
 from ml_svc import inference
 from ml_svc.architectures import get_architecture, validate_hyperparameters
 from ml_svc.training import stratified_split, train
 from ml_svc.weights import weights_to_bytes
+from ml_svc.wsgi import application
 
 CNN = get_architecture("cnn")
 HP = validate_hyperparameters(CNN, {"epochs": 3, "width": 16})
@@ -35,17 +37,16 @@ def register(storage, weights: bytes) -> int:
     return version["id"]
 
 
-def predict(api, payload):
-    return api.post("/predict", payload, content_type="application/json")
 
 
-def test_it_predicts_with_the_production_model_and_returns_what_it_saw(api, storage, digits, trained_weights):
+
+def test_it_predicts_with_the_production_model_and_returns_what_it_saw(served, storage, digits, trained_weights):
     images, labels = digits
     version = register(storage, trained_weights)
     storage.set_alias("production", model_version_id=version, actor="t", reason="")
     correct = 0
     for i in range(4000, 5000, 50):
-        body = predict(api, {"pixels": images[i].tolist()}).json()
+        body = served("/predict", {"pixels": images[i].tolist()}).json()
         correct += body["digit"] == labels[i]
     assert correct >= 17
     assert body["model"] == {"id": version, "version": f"v{version}"}
@@ -53,118 +54,118 @@ def test_it_predicts_with_the_production_model_and_returns_what_it_saw(api, stor
     assert len(base64.b64decode(body["image"])) == 784
 
 
-def test_it_accepts_a_png_data_url_from_a_canvas(api, storage, digits, trained_weights):
+def test_it_accepts_a_png_data_url_from_a_canvas(served, storage, digits, trained_weights):
     storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
     rgba = np.zeros((280, 280, 4), np.uint8)
     rgba[..., 3] = np.asarray(Image.fromarray(digits[0][4200]).resize((280, 280)))
     buffer = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
     url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-    body = predict(api, {"image_base64": url}).json()
+    body = served("/predict", {"image_base64": url}).json()
     assert body["digit"] == digits[1][4200]
 
 
-def test_a_blank_canvas_gets_a_clear_422(api, storage, trained_weights):
+def test_a_blank_canvas_gets_a_clear_422(served, storage, trained_weights):
     storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
-    response = predict(api, {"pixels": [[0] * 28] * 28})
-    assert response.status_code == 422
+    response = served("/predict", {"pixels": [[0] * 28] * 28})
+    assert response.status == 422
     assert response.json()["error"]["code"] == "blank_image"
 
 
 @pytest.mark.parametrize("payload", [{}, {"pixels": [[0] * 28] * 28, "image_base64": "x"}, {"image_base64": "%%%"}, {"image_base64": 5}])
-def test_malformed_requests_are_400(api, storage, trained_weights, payload):
+def test_malformed_requests_are_400(served, storage, trained_weights, payload):
     storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
-    assert predict(api, payload).status_code == 400
+    assert served("/predict", payload).status == 400
 
 
-def test_without_a_production_model_it_answers_503(api, storage, digits):
-    response = predict(api, {"pixels": digits[0][0].tolist()})
-    assert response.status_code == 503
+def test_without_a_production_model_it_answers_503(served, storage, digits):
+    response = served("/predict", {"pixels": digits[0][0].tolist()})
+    assert response.status == 503
     assert response.json()["error"]["code"] == "no_model"
 
 
-def test_with_storage_down_and_no_model_loaded_it_names_storage(api, storage, digits):
+def test_with_storage_down_and_no_model_loaded_it_names_storage(served, storage, digits):
     storage.down = True
-    response = predict(api, {"pixels": digits[0][0].tolist()})
-    assert response.status_code == 503
+    response = served("/predict", {"pixels": digits[0][0].tolist()})
+    assert response.status == 503
     assert "storage_svc" in response.json()["error"]["message"]
 
 
-def test_it_follows_a_promotion_and_keeps_serving_when_storage_goes_down(api, storage, digits, trained_weights):
+def test_it_follows_a_promotion_and_keeps_serving_when_storage_goes_down(served, storage, digits, trained_weights):
     images = digits[0]
     first = register(storage, trained_weights)
     storage.set_alias("production", model_version_id=first, actor="t", reason="")
-    assert predict(api, {"pixels": images[0].tolist()}).json()["model"]["id"] == first
+    assert served("/predict", {"pixels": images[0].tolist()}).json()["model"]["id"] == first
     second = register(storage, trained_weights + b"")  # same weights, a new version
     storage.set_alias("production", model_version_id=second, actor="t", reason="")
-    assert predict(api, {"pixels": images[0].tolist()}).json()["model"]["id"] == second
+    assert served("/predict", {"pixels": images[0].tolist()}).json()["model"]["id"] == second
     storage.down = True
-    assert predict(api, {"pixels": images[0].tolist()}).json()["model"]["id"] == second
+    assert served("/predict", {"pixels": images[0].tolist()}).json()["model"]["id"] == second
 
 
-def test_a_version_with_tampered_weights_is_refused_and_the_previous_keeps_serving(api, storage, digits, trained_weights):
+def test_a_version_with_tampered_weights_is_refused_and_the_previous_keeps_serving(served, storage, digits, trained_weights):
     good = register(storage, trained_weights)
     storage.set_alias("production", model_version_id=good, actor="t", reason="")
-    assert predict(api, {"pixels": digits[0][0].tolist()}).status_code == 200
+    assert served("/predict", {"pixels": digits[0][0].tolist()}).status == 200
     bad = register(storage, trained_weights)
     sha = storage.versions[bad]["weights_sha256"] = hashlib.sha256(b"registered").hexdigest()
     storage.blobs[sha] = trained_weights  # the bytes no longer match the registered hash
     storage.set_alias("production", model_version_id=bad, actor="t", reason="")
-    assert predict(api, {"pixels": digits[0][0].tolist()}).json()["model"]["id"] == good
+    assert served("/predict", {"pixels": digits[0][0].tolist()}).json()["model"]["id"] == good
 
 
-def test_a_request_may_name_a_version(api, storage, digits, trained_weights):
+def test_a_request_may_name_a_version(served, storage, digits, trained_weights):
     pinned = register(storage, trained_weights)
     storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
-    assert predict(api, {"pixels": digits[0][0].tolist(), "model_id": pinned}).json()["model"]["id"] == pinned
-    assert predict(api, {"pixels": digits[0][0].tolist(), "model_id": 999}).status_code == 404
+    assert served("/predict", {"pixels": digits[0][0].tolist(), "model_id": pinned}).json()["model"]["id"] == pinned
+    assert served("/predict", {"pixels": digits[0][0].tolist(), "model_id": 999}).status == 404
 
 
-def test_a_batch_is_answered_item_by_item(api, storage, digits, trained_weights):
+def test_a_batch_is_answered_item_by_item(served, storage, digits, trained_weights):
     storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
     images = digits[0]
     items = [{"pixels": images[i].tolist()} for i in (4100, 4600)] + [{"pixels": [[0] * 28] * 28}]
-    body = api.post("/predict/batch", {"images": items}, content_type="application/json").json()
-    singles = [predict(api, item).json() for item in items[:2]]
+    body = served("/predict/batch", {"images": items}).json()
+    singles = [served("/predict", item).json() for item in items[:2]]
     for batched, single in zip(body["results"][:2], singles, strict=True):
         assert batched["probabilities"] == pytest.approx(single["probabilities"], abs=1e-5)
     assert [r["digit"] for r in body["results"][:2]] == [s["digit"] for s in singles]
     assert body["results"][2]["error"]["code"] == "blank_image"
-    too_many = api.post("/predict/batch", {"images": [{"pixels": [[0] * 28] * 28}] * 257}, content_type="application/json")
-    assert too_many.status_code == 400
+    too_many = served("/predict/batch", {"images": [{"pixels": [[0] * 28] * 28}] * 257})
+    assert too_many.status == 400
 
 
 @pytest.mark.django_db
 def test_ml_svc_refuses_calls_without_the_service_token(client, storage):
-    assert client.post("/predict", {"pixels": [[0] * 28] * 28}, content_type="application/json").status_code == 401
+    assert call(application, "POST", "/predict", {"pixels": [[0] * 28] * 28}).status == 401
     assert client.post("/jobs/train", {}, content_type="application/json", HTTP_X_SERVICE_TOKEN="guess").status_code == 401
     assert client.get("/health").status_code == 200 and client.get("/metrics").status_code == 200
 
 
-def test_a_process_with_no_model_picks_up_the_first_promotion_at_once(api, storage, trained_weights, settings, monkeypatch):
+def test_a_process_with_no_model_picks_up_the_first_promotion_at_once(served, storage, trained_weights, settings, monkeypatch):
     settings.ALIAS_REFRESH_S = 60.0  # a serving model is re-checked only every minute ...
     clock = [1000.0]
     monkeypatch.setattr(inference.time, "monotonic", lambda: clock[0])
     digit = [[255 if 6 <= row < 22 and col in (13, 14) else 0 for col in range(28)] for row in range(28)]
-    assert predict(api, {"pixels": digit}).json()["error"]["code"] == "no_model"
+    assert served("/predict", {"pixels": digit}).json()["error"]["code"] == "no_model"
     storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
     clock[0] += inference.NO_MODEL_RECHECK_S  # ... but while none serves, a quarter of a second later already
-    assert predict(api, {"pixels": digit}).status_code == 200
+    assert served("/predict", {"pixels": digit}).status == 200
 
 
-def test_a_batch_whose_images_hold_too_many_pixels_in_all_is_refused_before_decoding(api, storage, trained_weights, settings):
+def test_a_batch_whose_images_hold_too_many_pixels_in_all_is_refused_before_decoding(served, storage, trained_weights, settings):
     storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
     big = io.BytesIO()
     Image.new("1", (2048, 2048)).save(big, format="PNG")  # 2 KB that decode to 4 million pixels
     item = {"image_base64": base64.b64encode(big.getvalue()).decode()}
-    response = api.post("/predict/batch", {"images": [item] * 256}, content_type="application/json")
-    assert response.status_code == 413 and response.json()["error"]["code"] == "too_much_work"
+    response = served("/predict/batch", {"images": [item] * 256})
+    assert response.status == 413 and response.json()["error"]["code"] == "too_much_work"
     settings.MAX_PIXELS_PER_REQUEST = 2 * 280 * 280
     canvas = io.BytesIO()
     Image.new("L", (280, 280), 255).save(canvas, format="PNG")
     two = {"image_base64": base64.b64encode(canvas.getvalue()).decode()}
-    assert api.post("/predict/batch", {"images": [two] * 2}, content_type="application/json").status_code == 200
-    assert api.post("/predict/batch", {"images": [two] * 3}, content_type="application/json").status_code == 413
+    assert served("/predict/batch", {"images": [two] * 2}).status == 200
+    assert served("/predict/batch", {"images": [two] * 3}).status == 413
 
 
 def official_test_set():
@@ -189,16 +190,16 @@ def register_with_data(storage, weights: bytes, digits) -> int:
     return version["id"]
 
 
-def served(version_id: int) -> inference.LoadedModel:
+def production_loaded(version_id: int) -> inference.LoadedModel:
     loaded = inference.model_cache().production()
     assert loaded.version_id == version_id
     return loaded
 
 
-def test_a_version_serves_in_int8_and_keeps_its_accuracy_on_the_official_test_set(api, storage, digits, trained_weights):
+def test_a_version_serves_in_int8_and_keeps_its_accuracy_on_the_official_test_set(served, storage, digits, trained_weights):
     version = register_with_data(storage, trained_weights, digits)
     storage.set_alias("production", model_version_id=version, actor="t", reason="")
-    loaded = served(version)
+    loaded = production_loaded(version)
     assert loaded.serving.precision == "int8"
     check = loaded.serving.check
     assert check["held_out"] == 500 and check["int8_accuracy"] >= check["float32_accuracy"] - 0.002
@@ -207,7 +208,7 @@ def test_a_version_serves_in_int8_and_keeps_its_accuracy_on_the_official_test_se
     float32 = (loaded.float32.probabilities(images).argmax(1) == labels).mean()
     assert float32 > 0.9 and int8 >= float32 - 0.003  # within 0.3 points on 10,000 digits it never saw
     assert (loaded.probabilities(images).argmax(1) == loaded.float32.probabilities(images).argmax(1)).mean() > 0.98
-    body = predict(api, {"pixels": images[0].tolist()}).json()
+    body = served("/predict", {"pixels": images[0].tolist()}).json()
     seen = np.frombuffer(base64.b64decode(body["image"]), np.uint8).reshape(1, 28, 28)
     assert body["probabilities"] == pytest.approx(loaded.probabilities(seen)[0].round(6).tolist(), abs=1e-6)
     assert body["probabilities"] != pytest.approx(loaded.float32.probabilities(seen)[0].round(6).tolist(), abs=1e-6)
@@ -216,7 +217,7 @@ def test_a_version_serves_in_int8_and_keeps_its_accuracy_on_the_official_test_se
     assert PREDICTIONS.labels(f"v{version}", str(body["digit"]), "int8")._value.get() == 1
 
 
-def test_a_version_whose_int8_network_loses_accuracy_serves_in_float32(api, storage, digits, trained_weights, monkeypatch):
+def test_a_version_whose_int8_network_loses_accuracy_serves_in_float32(storage, digits, trained_weights, monkeypatch):
     from ml_svc import serving
 
     version = register_with_data(storage, trained_weights, digits)
@@ -224,17 +225,17 @@ def test_a_version_whose_int8_network_loses_accuracy_serves_in_float32(api, stor
     real = serving.quantised
     monkeypatch.setattr(serving, "CALIBRATION_IMAGES", 1)  # calibrated on a single digit, its ranges are wrong
     monkeypatch.setattr(serving, "quantised", lambda model, calibration: real(model, np.zeros_like(calibration)))
-    loaded = served(version)
+    loaded = production_loaded(version)
     assert loaded.serving.precision == "float32"
     assert loaded.serving.check["int8_accuracy"] < loaded.serving.check["float32_accuracy"] - 0.002
     assert "lost more held-out accuracy" in loaded.serving.check["reason"]
 
 
-def test_float32_serves_when_asked_for_or_when_the_held_out_digits_are_unknown(api, storage, digits, trained_weights, settings):
+def test_float32_serves_when_asked_for_or_when_the_held_out_digits_are_unknown(storage, digits, trained_weights, settings):
     unknown_data = register(storage, trained_weights)  # registered without the dataset that judges it
     storage.set_alias("production", model_version_id=unknown_data, actor="t", reason="")
-    assert served(unknown_data).serving.precision == "float32"
+    assert production_loaded(unknown_data).serving.precision == "float32"
     settings.SERVING_PRECISION = "float32"
     asked = register_with_data(storage, trained_weights, digits)
     storage.set_alias("production", model_version_id=asked, actor="t", reason="")
-    assert served(asked).serving.check == {"reason": "float32 asked for"}
+    assert production_loaded(asked).serving.check == {"reason": "float32 asked for"}

@@ -118,8 +118,6 @@ class Run(models.Model):
         COLLECT = "collect"
         TRAIN = "train"
         FINE_TUNE = "fine-tune"
-        EVALUATE = "evaluate"
-        REPORT = "report"
 
     class Status(models.TextChoices):
         QUEUED = "queued"

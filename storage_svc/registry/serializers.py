@@ -120,18 +120,6 @@ class AliasSetInput(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class PredictionCreateInput(serializers.Serializer):
-    image_b64 = serializers.CharField()
-    raw_image_b64 = serializers.CharField(required=False, allow_null=True, default=None)
-    digit = serializers.IntegerField(min_value=0, max_value=9)
-    probabilities = serializers.ListField(
-        child=serializers.FloatField(min_value=0.0, max_value=1.0), min_length=10, max_length=10
-    )
-    model_version_id = serializers.IntegerField()
-    latency_ms = serializers.FloatField(min_value=0.0)
-    user = serializers.CharField(max_length=150)
-
-
 class SampleCreateInput(serializers.Serializer):
     image_b64 = serializers.CharField()
     label = serializers.IntegerField(min_value=0, max_value=9)

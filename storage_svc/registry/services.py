@@ -316,35 +316,6 @@ def predictions_create_bulk(*, items: list[dict]) -> list[Prediction]:
     return rows
 
 
-def prediction_create(
-    *,
-    image_b64: str,
-    digit: int,
-    probabilities: list[float],
-    model_version_id: int,
-    latency_ms: float,
-    user: str,
-    raw_image_b64: str | None = None,
-) -> Prediction:
-    image = decode_image_field(image_b64, field="image", exact_size=28 * 28, max_size=784)
-    raw = _kept_raw(raw_image_b64)
-    if not ModelVersion.objects.filter(pk=model_version_id).exists():
-        raise AppError("not_found", f"model version {model_version_id} does not exist", status=404)
-    prediction = Prediction.objects.create(
-        image=image,
-        raw_image=raw,
-        digit=digit,
-        probabilities=probabilities,
-        confidence=max(probabilities),
-        model_version_id=model_version_id,
-        latency_ms=latency_ms,
-        user=user,
-    )
-    if raw is not None:
-        _keep_newest_raw_images({user})
-    return prediction
-
-
 def _kept_raw(raw_image_b64: str | None) -> bytes | None:
     """The uploaded drawing's bytes when they are within the size kept (`raw_image_max_bytes`), else None."""
     if not raw_image_b64:

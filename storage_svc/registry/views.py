@@ -26,7 +26,6 @@ from registry.serializers import (
     FeedbackInput,
     ModelVersionCreateInput,
     ModelVersionSerializer,
-    PredictionCreateInput,
     PredictionSerializer,
     RunCreateInput,
     RunSerializer,
@@ -126,6 +125,7 @@ def dataset_data(request, dataset_id: int):
 @api_view(["GET", "POST"])
 def runs(request):
     if request.method == "GET":
+        services.runs_expire_stale()  # a run nobody works on is reported as failed, with the reason
         return _paginated(request, selectors.runs_list(params=request.query_params), RunSerializer)
     data = validated(RunCreateInput, request.data)
     run = services.run_create(**data)
@@ -135,6 +135,7 @@ def runs(request):
 @api_view(["GET", "PATCH"])
 def run_detail(request, run_id: int):
     if request.method == "GET":
+        services.runs_expire_stale()
         return Response(RunSerializer(selectors.run_get(run_id=run_id)).data)
     changes = validated(RunUpdateInput, request.data)
     changes.pop("heartbeat", None)
@@ -202,14 +203,9 @@ def alias_ledger(request):
 
 # Predictions
 
-@api_view(["GET", "POST"])
+@api_view(["GET"])
 def predictions(request):
-    if request.method == "GET":
-        return _paginated(
-            request, selectors.predictions_list(params=request.query_params), PredictionSerializer
-        )
-    prediction = services.prediction_create(**validated(PredictionCreateInput, request.data))
-    return Response(PredictionSerializer(prediction).data, status=status.HTTP_201_CREATED)
+    return _paginated(request, selectors.predictions_list(params=request.query_params), PredictionSerializer)
 
 
 

@@ -55,3 +55,13 @@ def model_version(api, dataset):
     )
     assert response.status_code == 201, response.content
     return response.json()
+
+
+@pytest.fixture
+def record_prediction(api):
+    """Records one answered prediction as the gateway does (`POST /predictions/bulk`) and returns the stored row."""
+    def record(**row) -> dict:
+        answer = api.post("/predictions/bulk", {"predictions": [row]}, content_type="application/json")
+        assert answer.status_code == 201, answer.content
+        return api.get(f"/predictions/{answer.json()['ids'][0]}").json()
+    return record

@@ -19,33 +19,27 @@ pytestmark = pytest.mark.django_db
 IMAGE = base64.b64encode(bytes(784)).decode()
 
 
-def record(api, model_version, user: str, raw: bytes | None, *, bulk: bool = True) -> int:
+def record(record_prediction, model_version, user: str, raw: bytes | None) -> int:
     row = {"image_b64": IMAGE, "digit": 3, "probabilities": [0.1] * 10, "model_version_id": model_version["id"],
            "latency_ms": 1.0, "user": user}
     if raw is not None:
         row["raw_image_b64"] = base64.b64encode(raw).decode()
-    if bulk:
-        answer = api.post("/predictions/bulk", {"predictions": [row]}, content_type="application/json")
-        assert answer.status_code == 201, answer.content
-        return answer.json()["ids"][0]
-    answer = api.post("/predictions", row, content_type="application/json")
-    assert answer.status_code == 201, answer.content
-    return answer.json()["id"]
+    return record_prediction(**row)["id"]
 
 
-def test_a_drawing_over_the_kept_size_is_classified_and_recorded_without_its_bytes(api, model_version, settings):
+def test_a_drawing_over_the_kept_size_is_classified_and_recorded_without_its_bytes(api, record_prediction, model_version, settings):
     settings.RAW_IMAGE_MAX_BYTES = 1000
-    small = record(api, model_version, "ann", b"p" * 1000)
-    large = record(api, model_version, "ann", b"p" * 1001, bulk=False)
+    small = record(record_prediction, model_version, "ann", b"p" * 1000)
+    large = record(record_prediction, model_version, "ann", b"p" * 1001)
     assert bytes(Prediction.objects.get(pk=small).raw_image) == b"p" * 1000
     assert Prediction.objects.get(pk=large).raw_image is None
     assert bytes(Prediction.objects.get(pk=large).image) == bytes(784), "what the model saw is always kept"
 
 
-def test_only_each_users_newest_drawings_keep_their_bytes(api, model_version, settings):
+def test_only_each_users_newest_drawings_keep_their_bytes(api, record_prediction, model_version, settings):
     settings.RAW_IMAGES_PER_USER = 3
-    ann = [record(api, model_version, "ann", f"drawing {i}".encode(), bulk=i % 2 == 1) for i in range(5)]
-    ben = record(api, model_version, "ben", b"ben's drawing")
+    ann = [record(record_prediction, model_version, "ann", f"drawing {i}".encode()) for i in range(5)]
+    ben = record(record_prediction, model_version, "ben", b"ben's drawing")
     kept = dict(Prediction.objects.filter(raw_image__isnull=False).values_list("id", "user"))
     assert kept == {ann[2]: "ann", ann[3]: "ann", ann[4]: "ann", ben: "ben"}
     assert Prediction.objects.count() == 6, "older predictions stay; only their drawing's bytes go"
@@ -72,11 +66,11 @@ def test_a_report_file_shared_with_a_newer_report_is_kept(api, model_version):
     assert Report.objects.count() == 1 and api.get(url + "b" * 64).content == b"%PDF same"
 
 
-def test_prune_history_deletes_old_predictions_and_keeps_their_corrections(api, model_version, settings, capsys,
+def test_prune_history_deletes_old_predictions_and_keeps_their_corrections(api, record_prediction, model_version, settings, capsys,
                                                                             monkeypatch):
-    old = record(api, model_version, "ann", None)
-    corrected = record(api, model_version, "ann", None)
-    recent = record(api, model_version, "ann", None)
+    old = record(record_prediction, model_version, "ann", None)
+    corrected = record(record_prediction, model_version, "ann", None)
+    recent = record(record_prediction, model_version, "ann", None)
     assert api.post(f"/predictions/{corrected}/feedback", {"label": 5, "user": "ann"},
                     content_type="application/json").status_code == 201
     Prediction.objects.filter(pk__in=[old, corrected]).update(created_at=timezone.now() - timedelta(days=40))
@@ -89,8 +83,8 @@ def test_prune_history_deletes_old_predictions_and_keeps_their_corrections(api, 
     assert sample.label == 5 and bytes(sample.image) == bytes(784) and sample.prediction is None
 
 
-def test_prune_history_with_no_retention_keeps_everything(api, model_version, settings, capsys):
-    record(api, model_version, "ann", None)
+def test_prune_history_with_no_retention_keeps_everything(api, record_prediction, model_version, settings, capsys):
+    record(record_prediction, model_version, "ann", None)
     Prediction.objects.update(created_at=timezone.now() - timedelta(days=4000))
     settings.PREDICTION_RETENTION_DAYS = 0
     call_command("prune_history")

@@ -58,23 +58,21 @@ def test_a_worker_repeating_a_registration_gets_the_version_it_already_made(api,
     assert api.get("/models").json()["count"] == 1
 
 
-def test_predictions_are_recorded_and_listed_per_user(api, model_version):
+def test_predictions_are_recorded_and_listed_per_user(api, record_prediction, model_version):
     image = base64.b64encode(bytes(range(256)) * 3 + bytes(16)).decode()
     for user in ("ann", "ann", "ben"):
-        response = api.post("/predictions", {"image_b64": image, "digit": 3, "probabilities": [0.1] * 10,
-                                             "model_version_id": model_version["id"], "latency_ms": 1.5, "user": user},
-                            content_type="application/json")
-        assert response.status_code == 201, response.content
+        record_prediction(image_b64=image, digit=3, probabilities=[0.1] * 10, model_version_id=model_version["id"],
+                          latency_ms=1.5, user=user)
     assert api.get("/predictions?user=ann").json()["count"] == 2
     listed = api.get("/predictions?user=ben").json()["results"][0]
     assert listed["image"] == image and listed["model"] == {"id": model_version["id"], "version": f"v{model_version['id']}"}
 
 
 def test_a_prediction_with_a_wrong_sized_image_is_refused(api, model_version):
-    response = api.post("/predictions", {"image_b64": base64.b64encode(b"short").decode(), "digit": 3,
-                                         "probabilities": [0.1] * 10, "model_version_id": model_version["id"],
-                                         "latency_ms": 1, "user": "ann"}, content_type="application/json")
-    assert response.status_code == 400
+    row = {"image_b64": base64.b64encode(b"short").decode(), "digit": 3, "probabilities": [0.1] * 10,
+           "model_version_id": model_version["id"], "latency_ms": 1, "user": "ann"}
+    response = api.post("/predictions/bulk", {"predictions": [row]}, content_type="application/json")
+    assert response.status_code == 400 and response.json()["error"]["details"] == {"image": "wrong size"}
     assert api.get("/predictions").json()["count"] == 0
 
 

@@ -15,11 +15,9 @@ def image_b64(value: int) -> str:
 
 
 @pytest.fixture
-def prediction(api, model_version):
-    response = api.post("/predictions", {"image_b64": image_b64(7), "digit": 1, "probabilities": [0.1] * 10,
-                                         "model_version_id": model_version["id"], "latency_ms": 1, "user": "ann"},
-                        content_type="application/json")
-    return response.json()
+def prediction(record_prediction, model_version):
+    return record_prediction(image_b64=image_b64(7), digit=1, probabilities=[0.1] * 10,
+                             model_version_id=model_version["id"], latency_ms=1, user="ann")
 
 
 def feedback(api, prediction_id, label, user="ann"):
@@ -95,9 +93,9 @@ def test_prediction_images_keep_their_bytes(api, prediction):
     assert np.frombuffer(bytes(stored.image), np.uint8).max() == 7
 
 
-def test_daily_statistics_per_version_count_mix_confidence_and_corrections(api, prediction, model_version):
-    api.post("/predictions", {"image_b64": image_b64(3), "digit": 4, "probabilities": [0.0] * 4 + [0.6] + [0.04] * 5 + [0.0] * 0,
-                              "model_version_id": model_version["id"], "latency_ms": 1, "user": "ann"}, content_type="application/json")
+def test_daily_statistics_per_version_count_mix_confidence_and_corrections(api, record_prediction, prediction, model_version):
+    record_prediction(image_b64=image_b64(3), digit=4, probabilities=[0.0] * 4 + [0.6] + [0.04] * 5,
+                      model_version_id=model_version["id"], latency_ms=1, user="ann")
     feedback(api, prediction["id"], 7)
     series = api.get("/predictions/stats?days=7").json()["series"]
     assert len(series) == 1
