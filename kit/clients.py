@@ -206,6 +206,15 @@ class StorageClient(ServiceClient):
     def get_alias(self, name: str) -> dict:
         return self.get_json(f"/aliases/{name}")
 
+    def production_version(self) -> dict | None:
+        """The version the `production` alias points at, or None while nothing serves."""
+        try:
+            return self.get_alias("production")["model_version"]
+        except AppError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def set_alias(self, name: str, *, model_version_id: int, actor: str, reason: str) -> dict:
         payload = {"model_version_id": model_version_id, "actor": actor, "reason": reason}
         return self.post_json(f"/aliases/{name}", payload)

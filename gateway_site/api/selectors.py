@@ -68,16 +68,6 @@ def run_for(user, run_id: int) -> dict:
     return run
 
 
-def serving_version() -> dict | None:
-    """The version the `production` alias points at, or None while nothing serves."""
-    try:
-        return peers.storage().get_alias("production")["model_version"]
-    except AppError as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
 FIRST_MODEL_STALLED_S = 60
 
 

@@ -8,7 +8,6 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 
 from gateway_site import peers
-from kit.errors import AppError
 
 SOFTWARE = ("django", "torch", "numpy", "safetensors", "weasyprint")
 
@@ -29,12 +28,8 @@ def report_inputs(version_id: int) -> dict:
     model = storage.get_model_version(version_id)
     datasets = [storage.get_dataset(dataset_id) for dataset_id in model["datasets"]]
     ledger = storage.alias_ledger(version=version_id, page_size=200)["results"]
-    try:
-        production = storage.get_alias("production")["model_version"]["id"]
-    except AppError as exc:
-        if exc.status != 404:
-            raise
-        production = None
+    serving = storage.production_version()
+    production = serving["id"] if serving else None
     return {
         "model": model,
         "datasets": datasets,

@@ -217,6 +217,14 @@ class FakeStorage(Peer):
             raise AppError("not_found", f"alias {name} points nowhere yet", status=404)
         return {"name": name, "model_version": self.get_model_version(self.alias_targets[name])}
 
+    def production_version(self):
+        try:
+            return self.get_alias("production")["model_version"]
+        except AppError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def stored_report(self, version_id, *, kind, input_sha256):
         self._check()
         return self.reports.get((version_id, kind, input_sha256))

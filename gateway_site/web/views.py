@@ -55,7 +55,7 @@ def _top(probabilities: list[float], n: int = 3) -> list[dict]:
 
 def _serving_context() -> dict:
     """What serves, or, while nothing does, how far the first model is (for the status panel)."""
-    serving, error = _optional(selectors.serving_version, None)
+    serving, error = _optional(peers.storage().production_version, None)
     first_model = None
     if serving is None and error is None:
         first_model, error = _optional(selectors.first_model_status, None)

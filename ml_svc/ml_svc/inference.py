@@ -118,18 +118,15 @@ class ModelCache:
 
     def _refresh_production(self, warm: bool) -> None:
         try:
-            alias = peers.storage().get_alias("production")
+            version = peers.storage().production_version()
         except PeerUnavailable:
             if self._production is None:
                 raise
             logger.warning("storage unreachable; still serving v%s", self._production.version_id)
             return
-        except AppError as exc:
-            if exc.status == 404:
-                self._checked_at = time.monotonic()
-                return
-            raise
-        version = alias["model_version"]
+        if version is None:
+            self._checked_at = time.monotonic()
+            return
         if self._production is None or self._production.version_id != version["id"]:
             try:
                 loaded = load_model_version(version)

@@ -360,11 +360,8 @@ def bootstrap_first_model(source: str, architecture: str, hyperparameters: dict)
     trained = run_scenario(training["id"], train_body)
     if not trained:
         return
-    try:
-        persistently(lambda: storage.get_alias("production"), what="looking for a production model")
+    if persistently(storage.production_version, what="looking for a production model") is not None:
         logger.info("a production model already exists; leaving v%s as a plain version", trained["model_version_id"])
-    except AppError as exc:
-        if exc.status != 404:
-            raise
+    else:
         persistently(lambda: storage.set_alias("production", model_version_id=trained["model_version_id"], actor="system",
                                                reason="first model at first start"), what="promoting the first model")

@@ -93,6 +93,14 @@ class FakeStorage:
             raise AppError("not_found", f"alias {name} points nowhere yet", status=404)
         return {"name": name, "model_version": self.get_model_version(self.aliases[name])}
 
+    def production_version(self):
+        try:
+            return self.get_alias("production")["model_version"]
+        except AppError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def set_alias(self, name: str, *, model_version_id: int, actor: str, reason: str) -> dict:
         self.aliases[name] = model_version_id
         self.ledger.append((name, model_version_id, actor, reason))

@@ -5,7 +5,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from kit.errors import AppError, PeerUnavailable
+from kit.errors import PeerUnavailable
 from ml_svc import jobs, peers
 
 
@@ -29,13 +29,9 @@ class Command(BaseCommand):
                 if time.monotonic() > deadline:
                     raise CommandError("storage_svc is not ready; no first model was queued") from None
                 time.sleep(0.3)
-        try:
-            alias = peers.storage().get_alias("production")
-        except AppError as exc:
-            if exc.status != 404:
-                raise
-        else:
-            self.stdout.write(f"production already serves {alias['model_version']['version']}; nothing to do")
+        serving = peers.storage().production_version()
+        if serving is not None:
+            self.stdout.write(f"production already serves {serving['version']}; nothing to do")
             return
         if any(peers.storage().list_runs(created_by="system", status=status)["count"] for status in ("queued", "running")):
             self.stdout.write("a first-start job is already on its way")
