@@ -31,11 +31,15 @@ def _coerce(key: str, raw: str, default: Any) -> Any:
         raise ConfigError(f"{key}: expected a boolean (true/false), got {raw!r}")
     if isinstance(default, int):
         try:
+            if not raw.isascii():  # int() would take other scripts' digits
+                raise ValueError
             return int(raw)
         except ValueError:
             raise ConfigError(f"{key}: expected an integer, got {raw!r}") from None
     if isinstance(default, float):
         try:
+            if not raw.isascii():
+                raise ValueError
             return float(raw)
         except ValueError:
             raise ConfigError(f"{key}: expected a number, got {raw!r}") from None
@@ -53,6 +57,36 @@ class ServiceConfig:
         if key not in self._values:
             raise ConfigError(f"{self.service}.{key}: no such configuration key")
         return self._values[key]
+
+    def integer(self, key: str) -> int:
+        value = self.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{self.service}.{key}: expected an integer, got {value!r}")
+        return value
+
+    def number(self, key: str) -> float:
+        value = self.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{self.service}.{key}: expected a number, got {value!r}")
+        return float(value)
+
+    def text(self, key: str) -> str:
+        value = self.get(key)
+        if not isinstance(value, str):
+            raise ConfigError(f"{self.service}.{key}: expected text, got {value!r}")
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self.get(key)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self.service}.{key}: expected true or false, got {value!r}")
+        return value
+
+    def choice(self, key: str, options: tuple[str, ...]) -> str:
+        value = self.text(key)
+        if value not in options:
+            raise ConfigError(f"{self.service}.{key}: expected one of {', '.join(options)}, got {value!r}")
+        return value
 
     def path(self, key: str) -> Path:
         """A filesystem path; relative paths are taken from the repository root."""

@@ -12,9 +12,9 @@ from kit.requestlog import logging_config
 
 def common_settings(cfg: ServiceConfig) -> dict:
     """Settings every service has: secrets, hosts, logging, JSON error middleware."""
-    debug = bool(cfg.get("debug"))
+    debug = cfg.flag("debug")
     log_file: Path = cfg.path("log_file")
-    to_stdout = bool(cfg.get("log_to_stdout"))
+    to_stdout = cfg.flag("log_to_stdout")
     if not to_stdout:
         log_file.parent.mkdir(parents=True, exist_ok=True)
     return {
@@ -22,13 +22,13 @@ def common_settings(cfg: ServiceConfig) -> dict:
         "DEBUG": debug,
         "SECRET_KEY": secret("SECRET_KEY", debug=debug),
         "SERVICE_TOKEN": secret("SERVICE_TOKEN", debug=debug),
-        "ALLOWED_HOSTS": [h.strip() for h in str(cfg.get("allowed_hosts")).split(",") if h.strip()],
+        "ALLOWED_HOSTS": [h.strip() for h in cfg.text("allowed_hosts").split(",") if h.strip()],
         "USE_TZ": True,
         "TIME_ZONE": "UTC",
         "LANGUAGE_CODE": "en-us",
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
-        "LOGGING": logging_config(cfg.service, str(log_file), str(cfg.get("log_level")), to_stdout),
-        "DATA_UPLOAD_MAX_MEMORY_SIZE": int(cfg.get("max_body_bytes")),
+        "LOGGING": logging_config(cfg.service, str(log_file), cfg.text("log_level"), to_stdout),
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": cfg.integer("max_body_bytes"),
     }
 
 
@@ -73,8 +73,8 @@ def login_throttling(config) -> dict:
 
     return {
         "AUTHENTICATION_BACKENDS": ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"],
-        "AXES_FAILURE_LIMIT": int(config.get("login_failure_limit")),
-        "AXES_COOLOFF_TIME": timedelta(minutes=int(config.get("login_lockout_minutes"))),
+        "AXES_FAILURE_LIMIT": config.integer("login_failure_limit"),
+        "AXES_COOLOFF_TIME": timedelta(minutes=config.integer("login_lockout_minutes")),
         "AXES_LOCKOUT_PARAMETERS": [["username", "ip_address"]],
         "AXES_RESET_ON_SUCCESS": True,
     }

@@ -10,17 +10,17 @@ globals().update(common_settings(CONFIG))
 
 # The collector stores nothing durable: no database.
 DATABASES: dict = {}
-MAX_BATCH_SIZE = int(CONFIG.get("max_batch_size"))
-STORAGE_URL = str(CONFIG.get("storage_url"))
-PEER_TIMEOUT_S = float(CONFIG.get("peer_timeout_s"))
+MAX_BATCH_SIZE = CONFIG.integer("max_batch_size")
+STORAGE_URL = CONFIG.text("storage_url")
+PEER_TIMEOUT_S = CONFIG.number("peer_timeout_s")
 MNIST_DIR = str(CONFIG.path("mnist_dir")) if CONFIG.get("mnist_dir") else ""
-MNIST_MIRRORS = str(CONFIG.get("mnist_mirrors"))
+MNIST_MIRRORS = CONFIG.text("mnist_mirrors")
 FASHION_MNIST_DIR = str(CONFIG.path("fashion_mnist_dir")) if CONFIG.get("fashion_mnist_dir") else ""
-FASHION_MNIST_MIRRORS = str(CONFIG.get("fashion_mnist_mirrors"))
+FASHION_MNIST_MIRRORS = CONFIG.text("fashion_mnist_mirrors")
 DOWNLOAD_CACHE_DIR = CONFIG.path("download_cache_dir")
-DOWNLOAD_TIMEOUT_S = float(CONFIG.get("download_timeout_s"))
+DOWNLOAD_TIMEOUT_S = CONFIG.number("download_timeout_s")
 LOG_FILE = CONFIG.path("log_file")
-LOG_TAIL_MAX = int(CONFIG.get("log_tail_max"))
+LOG_TAIL_MAX = CONFIG.integer("log_tail_max")
 
 INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "rest_framework", "sources"]
 MIDDLEWARE = [*INTERNAL_MIDDLEWARE, "django.middleware.common.CommonMiddleware"]

@@ -14,20 +14,20 @@ CONFIG = load_config("gateway")
 globals().update(common_settings(CONFIG))
 
 # Users, sessions, API tokens and the audit log; never domain data.
-DATABASES = {"default": database_settings(str(CONFIG.get("database_url")))}
-STORAGE_URL = str(CONFIG.get("storage_url"))
-COLLECTOR_URL = str(CONFIG.get("collector_url"))
-ML_URL = str(CONFIG.get("ml_url"))
-PEER_TIMEOUT_S = float(CONFIG.get("peer_timeout_s"))
-PREDICT_TIMEOUT_S = float(CONFIG.get("predict_timeout_s"))
-PAGE_SIZE = int(CONFIG.get("page_size"))
-PREDICT_BATCH_MAX = int(CONFIG.get("predict_batch_max"))
-PREDICT_BATCH_WAIT_S = float(CONFIG.get("predict_batch_wait_ms")) / 1000
-PREDICT_MAX_IN_FLIGHT = int(CONFIG.get("predict_max_in_flight"))
-RATE_WINDOW_S = float(CONFIG.get("rate_window_s"))
-RATE_LIMITS = {name: int(CONFIG.get(f"rate_limit_{name}")) for name in ("predictions", "uploads", "scenarios")}
-HISTORY_RETRY_S = float(CONFIG.get("history_retry_s"))
-TOKEN_CACHE_S = float(CONFIG.get("token_cache_s"))
+DATABASES = {"default": database_settings(CONFIG.text("database_url"))}
+STORAGE_URL = CONFIG.text("storage_url")
+COLLECTOR_URL = CONFIG.text("collector_url")
+ML_URL = CONFIG.text("ml_url")
+PEER_TIMEOUT_S = CONFIG.number("peer_timeout_s")
+PREDICT_TIMEOUT_S = CONFIG.number("predict_timeout_s")
+PAGE_SIZE = CONFIG.integer("page_size")
+PREDICT_BATCH_MAX = CONFIG.integer("predict_batch_max")
+PREDICT_BATCH_WAIT_S = CONFIG.number("predict_batch_wait_ms") / 1000
+PREDICT_MAX_IN_FLIGHT = CONFIG.integer("predict_max_in_flight")
+RATE_WINDOW_S = CONFIG.number("rate_window_s")
+RATE_LIMITS = {name: CONFIG.integer(f"rate_limit_{name}") for name in ("predictions", "uploads", "scenarios")}
+HISTORY_RETRY_S = CONFIG.number("history_retry_s")
+TOKEN_CACHE_S = CONFIG.number("token_cache_s")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -88,13 +88,13 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missi
 globals().update(login_throttling(CONFIG))
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
 # The front (nginx) passes the client's address in X-Real-IP; it is believed only from these addresses.
-TRUSTED_PROXIES = [ipaddress.ip_network(part.strip()) for part in str(CONFIG.get("trusted_proxies")).split(",") if part.strip()]
+TRUSTED_PROXIES = [ipaddress.ip_network(part.strip()) for part in CONFIG.text("trusted_proxies").split(",") if part.strip()]
 AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
 LOGIN_URL = "/login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login"
 # Behind TLS (`gateway.https: true`): secure cookies, HTTPS redirects and HSTS; `check --deploy` is clean then.
-HTTPS = bool(CONFIG.get("https"))
+HTTPS = CONFIG.flag("https")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS

@@ -15,14 +15,14 @@ CONFIG = load_config("storage", aliases={"database_url": "DATABASE_URL"})
 globals().update(common_settings(CONFIG))
 
 
-DATABASES = {"default": database_settings(str(CONFIG.get("database_url")))}
+DATABASES = {"default": database_settings(CONFIG.text("database_url"))}
 BLOB_DIR = CONFIG.path("blob_dir")
-PAGE_SIZE = int(CONFIG.get("page_size"))
-RUN_HEARTBEAT_TIMEOUT_S = int(CONFIG.get("run_heartbeat_timeout_s"))
-RUN_QUEUE_TIMEOUT_S = int(CONFIG.get("run_queue_timeout_s"))
-RAW_IMAGE_MAX_BYTES = int(CONFIG.get("raw_image_max_bytes"))
-RAW_IMAGES_PER_USER = int(CONFIG.get("raw_images_per_user"))
-PREDICTION_RETENTION_DAYS = int(CONFIG.get("prediction_retention_days"))
+PAGE_SIZE = CONFIG.integer("page_size")
+RUN_HEARTBEAT_TIMEOUT_S = CONFIG.integer("run_heartbeat_timeout_s")
+RUN_QUEUE_TIMEOUT_S = CONFIG.integer("run_queue_timeout_s")
+RAW_IMAGE_MAX_BYTES = CONFIG.integer("raw_image_max_bytes")
+RAW_IMAGES_PER_USER = CONFIG.integer("raw_images_per_user")
+PREDICTION_RETENTION_DAYS = CONFIG.integer("prediction_retention_days")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
