@@ -6,7 +6,10 @@ from collections.abc import Callable
 
 from django.db import connections
 from django.http import JsonResponse
+from django.urls import path
 from django.views.decorators.http import require_GET
+
+from kit.metrics import metrics_view
 
 Check = Callable[[], None]
 
@@ -46,3 +49,15 @@ def ready_view(service: str, checks: dict[str, Check]):
         )
 
     return ready
+
+
+def service_routes(service: str, checks: dict[str, Check], *, metrics: Callable | None = None,
+                   guard_metrics: Callable | None = None) -> list:
+    """`/health`, `/ready` (running `checks`) and `/metrics` (plus the families `metrics` yields), as every service
+    answers them; `guard_metrics` wraps the metrics view where the service is public."""
+    metrics_route = metrics_view(metrics)
+    return [
+        path("health", health_view(service)),
+        path("ready", ready_view(service, checks)),
+        path("metrics", guard_metrics(metrics_route) if guard_metrics else metrics_route),
+    ]

@@ -1,18 +1,14 @@
 from django.urls import path
 
-from kit.health import health_view, ready_view
-from kit.metrics import metrics_view
+from kit.errors import json_400 as handler400  # noqa: F401 -- Django reads the handlers from here
+from kit.errors import json_404 as handler404  # noqa: F401
+from kit.errors import json_500 as handler500  # noqa: F401
+from kit.health import service_routes
 from sources import views
 
 urlpatterns = [
-    path("health", health_view("collector_svc")),
-    path("ready", ready_view("collector_svc", {})),
-    path("metrics", metrics_view()),
+    *service_routes("collector_svc", {}),
     path("info", views.info),
     path("batch", views.batch),
     path("log", views.request_log),
 ]
-
-handler404 = "kit.errors.json_404"
-handler500 = "kit.errors.json_500"
-handler400 = "kit.errors.json_400"

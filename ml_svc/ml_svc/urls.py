@@ -2,8 +2,10 @@ from django.conf import settings
 from django.urls import path
 
 from kit.clients import StorageClient
-from kit.health import database_check, health_view, ready_view
-from kit.metrics import metrics_view
+from kit.errors import json_400 as handler400  # noqa: F401 -- Django reads the handlers from here
+from kit.errors import json_404 as handler404  # noqa: F401
+from kit.errors import json_500 as handler500  # noqa: F401
+from kit.health import database_check, service_routes
 from ml_svc import views
 
 
@@ -12,9 +14,8 @@ def storage_ready() -> None:
 
 
 urlpatterns = [
-    path("health", health_view("ml_svc")),
-    path("ready", ready_view("ml_svc", {"queue_database": database_check(), "storage_svc": storage_ready})),
-    path("metrics", metrics_view(views.queue_metrics)),
+    *service_routes("ml_svc", {"queue_database": database_check(), "storage_svc": storage_ready},
+                    metrics=views.queue_metrics),
     path("compare", views.compare),
     path("canonicalize", views.canonicalize),
     path("architectures", views.architectures),
@@ -22,7 +23,3 @@ urlpatterns = [
     path("jobs/collect", views.start_collect),
     path("jobs/fine-tune", views.start_fine_tune),
 ]
-
-handler404 = "kit.errors.json_404"
-handler500 = "kit.errors.json_500"
-handler400 = "kit.errors.json_400"
