@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     # gunicorn's --chdir does); the kit comes from the repository root.
     paths = [str(ROOT / args.folder), str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    os.environ["DIGITLAB_SERVING"] = "1"  # this process answers requests: ml_svc readies its model as it starts
     os.chdir(ROOT / args.folder)
     os.execv(command[0], command)
 

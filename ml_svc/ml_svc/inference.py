@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -24,7 +24,7 @@ from ml_svc.preprocessing import (
     canonical_from_bytes,
     canonical_from_pixels,
 )
-from ml_svc.serving import FLOAT32, INT8, Serving, serving_for
+from ml_svc.serving import INT8, Serving, checked_int8, float32_serving
 from ml_svc.weights import load_weights
 
 logger = logging.getLogger(__name__)
@@ -34,14 +34,18 @@ def version_info(version_id: int) -> dict:
     return {"id": version_id, "version": f"v{version_id}"}
 
 
-@dataclass
+@dataclass(eq=False)
 class LoadedModel:
     """A stored version: its torch module (evaluation, fine-tuning) and the same network exported to ONNX and run by
     ONNX Runtime (5x faster than eager torch on one image): `float32` to judge it, and `serving` to answer
-    predictions, which is int8 where the version passed its check (serving.py)."""
+    predictions. `serving` is float32 until `prepare_int8()` has quantised and checked the version in the background
+    (serving.py), then int8 if the version passed (its `check` says why either way): no request waits for
+    quantisation. Versions a request names by `model_id` serve in float32."""
 
     version: dict
     module: nn.Module
+    _chosen: Serving | None = field(default=None, init=False, repr=False)
+    _preparing: threading.Thread | None = field(default=None, init=False, repr=False)
 
     @property
     def version_id(self) -> int:
@@ -53,30 +57,37 @@ class LoadedModel:
 
     @cached_property
     def float32(self) -> Serving:
-        return serving_for(self.module, precision=FLOAT32, threads=settings.TORCH_THREADS, max_drop=0.0)
+        return float32_serving(self.module, threads=settings.TORCH_THREADS)
 
-    @cached_property
+    @property
     def serving(self) -> Serving:
-        """int8 if `serving_precision` asks for it and the version's own held-out digits show that it keeps the
-        accuracy, else float32."""
-        from ml_svc.evaluation import dataset_split, held_out_dataset_id
-
-        if settings.SERVING_PRECISION != INT8:
-            return self.float32
-        try:
-            data = dataset_split(peers.storage(), held_out_dataset_id(self.version))
-        except AppError as exc:  # no recorded dataset, or storage unreachable: float32 serves
-            logger.warning("v%s serves in float32: its held-out digits are unavailable (%s)", self.version_id, exc.message)
-            return self.float32
-        serving = serving_for(self.module, precision=INT8, threads=settings.TORCH_THREADS,
-                              max_drop=settings.INT8_MAX_ACCURACY_DROP, train_images=data.train_images,
-                              val_images=data.val_images, val_labels=data.val_labels)
-        logger.info("v%s serves in %s %s", self.version_id, serving.precision, serving.check)
-        return serving
+        return self._chosen or self.float32
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities (N, 10) of canonical uint8 images (N, 28, 28), as predictions get them."""
         return self.serving.probabilities(images)
+
+    def prepare_int8(self) -> threading.Thread | None:
+        """Start (once) quantising and checking this version in a background thread, if `serving_precision` asks
+        for int8; the thread, to wait for it."""
+        if settings.SERVING_PRECISION == INT8 and self._preparing is None:
+            self.float32  # noqa: B018 -- exported here, under the caller's lock, not in two threads at once
+            self._preparing = threading.Thread(target=self._quantise, name=f"int8-v{self.version_id}", daemon=True)
+            self._preparing.start()
+        return self._preparing
+
+    def _quantise(self) -> None:
+        from ml_svc.evaluation import dataset_split, held_out_dataset_id
+
+        try:
+            data = dataset_split(peers.storage(), held_out_dataset_id(self.version))
+        except AppError as exc:  # no recorded dataset, or storage unreachable: float32 goes on serving
+            logger.warning("v%s serves in float32: its held-out digits are unavailable (%s)", self.version_id, exc.message)
+            return
+        chosen = checked_int8(self.float32, threads=settings.TORCH_THREADS, max_drop=settings.INT8_MAX_ACCURACY_DROP,
+                              train_images=data.train_images, val_images=data.val_images, val_labels=data.val_labels)
+        logger.info("v%s serves in %s %s", self.version_id, chosen.precision, chosen.check)
+        self._chosen = chosen
 
 
 def load_model_version(version: dict) -> LoadedModel:
@@ -135,8 +146,8 @@ class ModelCache:
                     raise
                 logger.error("keeping v%s: could not load v%s: %s", self._production.version_id, version["id"], exc.message)
             else:
-                if warm:
-                    loaded.serving  # noqa: B018 -- export (and quantise) now, not on the first request
+                if warm:  # export now, not on the first request; quantise beside the requests
+                    loaded.prepare_int8()
                 logger.info("now serving v%s", loaded.version_id)
                 self._production = loaded
         self._checked_at = time.monotonic()

@@ -1,4 +1,5 @@
 import os
+import threading
 
 from django.core.wsgi import get_wsgi_application
 
@@ -16,3 +17,19 @@ application = HotPaths(
     django_application, {("POST", "/predict"): hot_predict, ("POST", "/predict/batch"): hot_predict_batch}, service=settings.SERVICE_NAME,
     authenticate=hot_service_caller, max_body_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
 )
+
+
+
+def _warm() -> None:
+    """Load (and start quantising) the production version as the process starts, not on its first request."""
+    from kit.errors import AppError
+    from ml_svc.inference import model_cache
+
+    try:
+        model_cache().production()
+    except AppError:
+        pass  # nothing serves yet, or storage is not up: the first request tries again
+
+
+if os.environ.get("DIGITLAB_SERVING") == "1":  # set by scripts/serve.py; tests import this module without it
+    threading.Thread(target=_warm, name="warm-production", daemon=True).start()

@@ -191,9 +191,32 @@ def register_with_data(storage, weights: bytes, digits) -> int:
 
 
 def production_loaded(version_id: int) -> inference.LoadedModel:
+    """The production version once its int8 preparation (a background thread) has ended."""
     loaded = inference.model_cache().production()
     assert loaded.version_id == version_id
+    preparing = loaded.prepare_int8()
+    if preparing is not None:
+        preparing.join(60)
     return loaded
+
+
+def test_requests_are_answered_in_float32_while_the_int8_network_is_prepared(served, storage, digits, trained_weights,
+                                                                               monkeypatch):
+    import threading
+
+    from ml_svc import serving
+
+    version = register_with_data(storage, trained_weights, digits)
+    storage.set_alias("production", model_version_id=version, actor="t", reason="")
+    release, real = threading.Event(), serving.quantised
+    monkeypatch.setattr(inference, "checked_int8", lambda *a, **k: (release.wait(30), serving.checked_int8(*a, **k))[1])
+    answer = served("/predict", {"pixels": digits[0][0].tolist()})
+    assert answer.status == 200, "a request does not wait for quantisation"
+    loaded = inference.model_cache().production()
+    assert loaded.serving.precision == "float32"
+    release.set()
+    loaded.prepare_int8().join(60)
+    assert loaded.serving.precision == "int8" and real is serving.quantised
 
 
 def test_a_version_serves_in_int8_and_keeps_its_accuracy_on_the_official_test_set(served, storage, digits, trained_weights):
@@ -238,4 +261,17 @@ def test_float32_serves_when_asked_for_or_when_the_held_out_digits_are_unknown(s
     settings.SERVING_PRECISION = "float32"
     asked = register_with_data(storage, trained_weights, digits)
     storage.set_alias("production", model_version_id=asked, actor="t", reason="")
-    assert production_loaded(asked).serving.check == {"reason": "float32 asked for"}
+    loaded = production_loaded(asked)
+    assert loaded.serving.precision == "float32" and loaded.prepare_int8() is None, "nothing is quantised"
+
+
+def test_a_serving_process_readies_the_production_model_as_it_starts(storage, digits, trained_weights):
+    from ml_svc import wsgi
+
+    wsgi._warm()  # nothing serves yet: no error, nothing loaded
+    assert inference.model_cache()._production is None
+    version = register_with_data(storage, trained_weights, digits)
+    storage.set_alias("production", model_version_id=version, actor="t", reason="")
+    wsgi._warm()
+    loaded = inference.model_cache()._production
+    assert loaded.version_id == version and loaded.prepare_int8() is not None, "loaded, and its int8 check begun"

@@ -74,6 +74,7 @@ def test_serve_resets_the_metrics_folder_migrates_when_asked_and_hands_over_to_t
     stale.write_text("a former run's counters")
     ran, executed = [], []
     monkeypatch.setenv("PYTHONPATH", "")  # serve.main sets it for the server: restored after the test
+    monkeypatch.setenv("DIGITLAB_SERVING", "")
     monkeypatch.delenv("DIGITLAB_HTTP_SERVER", raising=False)
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(stale.parent))
     monkeypatch.setenv("MIGRATE", "true")
@@ -87,3 +88,4 @@ def test_serve_resets_the_metrics_folder_migrates_when_asked_and_hands_over_to_t
     assert executed == [(ROOT / "gateway_site", serve.server_command(
         "gateway_site", host="127.0.0.1", port=8010, workers=2, threads=96, server=serve.server_of("gateway_site")))]
     assert str(ROOT / "gateway_site") in serve.os.environ["PYTHONPATH"].split(":")
+    assert serve.os.environ["DIGITLAB_SERVING"] == "1", "ml_svc readies its model as a serving process starts"
