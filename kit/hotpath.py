@@ -20,7 +20,7 @@ import orjson
 
 from kit.errors import AppError, database_error, error_body
 from kit.metrics import LATENCY, REQUESTS
-from kit.requestlog import REQUEST_ID_HEADER, _request_id, log_access, request_id_from
+from kit.requestlog import REQUEST_ID_HEADER, log_access, request_id_bound, request_id_from
 from kit.validation import parse_json_body
 
 logger = logging.getLogger(__name__)
@@ -67,25 +67,23 @@ class HotPaths:
             return self.django_app(environ, start_response)
         started = time.perf_counter()
         request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
-        token = _request_id.set(request_id)
         request = HotRequest(environ, None)
         headers: list[tuple[str, str]] = []
-        try:
-            if oversized:  # refused here for Django's routes too: it has read the body already
-                raise AppError("too_large", "The request body is over this service's size cap.", status=413)
-            request.caller = self.authenticate(request)
-            request.body = self._json_body(environ)
-            status, body = handler(request)
-        except Exception as raised:
-            exc = raised if isinstance(raised, AppError) else database_error(raised)
-            if exc is None:
-                logger.exception("unhandled error on %s", environ.get("PATH_INFO"))
-                exc = AppError("internal_error", "The server failed to handle the request.", status=500)
-            status, body = exc.status, error_body(exc.code, exc.message, exc.details)
-            if exc.status in (429, 503):
-                headers.append(("Retry-After", str(exc.retry_after)))
-        finally:
-            _request_id.reset(token)
+        with request_id_bound(request_id):
+            try:
+                if oversized:  # refused here for Django's routes too: it has read the body already
+                    raise AppError("too_large", "The request body is over this service's size cap.", status=413)
+                request.caller = self.authenticate(request)
+                request.body = self._json_body(environ)
+                status, body = handler(request)
+            except Exception as raised:
+                exc = raised if isinstance(raised, AppError) else database_error(raised)
+                if exc is None:
+                    logger.exception("unhandled error on %s", environ.get("PATH_INFO"))
+                    exc = AppError("internal_error", "The server failed to handle the request.", status=500)
+                status, body = exc.status, error_body(exc.code, exc.message, exc.details)
+                if exc.status in (429, 503):
+                    headers.append(("Retry-After", str(exc.retry_after)))
         payload = orjson.dumps(body)
         headers += [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
                     (REQUEST_ID_HEADER, request_id)]

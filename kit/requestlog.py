@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import orjson
@@ -19,6 +21,16 @@ access_logger = logging.getLogger("platform.access")
 
 def current_request_id() -> str:
     return _request_id.get()
+
+
+@contextlib.contextmanager
+def request_id_bound(request_id: str) -> Iterator[None]:
+    """Within the block, log lines and calls to peers carry `request_id`."""
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
 
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -108,13 +120,10 @@ class RequestLogMiddleware:
 
     def __call__(self, request):
         request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER, ""))
-        token = _request_id.set(request_id)
         request.request_id = request_id
         started = time.perf_counter()
-        try:
+        with request_id_bound(request_id):
             response = self.get_response(request)
-        finally:
-            _request_id.reset(token)
         latency_ms = (time.perf_counter() - started) * 1000
         response[REQUEST_ID_HEADER] = request_id
         user = getattr(request, "user", None)
