@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, Subquery
 from django.utils import timezone
 
@@ -283,37 +284,69 @@ def _is_number(value) -> bool:
 
 
 @transaction.atomic
-def predictions_create_bulk(*, items: list[dict]) -> list[Prediction]:
-    """Several answered predictions in one transaction: all are recorded, or none. Items with a
-    `request_key` already recorded (a retried batch) are not recorded twice; the stored row is returned."""
-    version_ids = {item["model_version_id"] for item in items}
-    known = set(ModelVersion.objects.filter(pk__in=version_ids).values_list("pk", flat=True))
-    if version_ids - known:
-        raise AppError("not_found", f"model versions {sorted(version_ids - known)} do not exist", status=404)
+def predictions_create_bulk(*, items: list[dict]) -> list[tuple[int, datetime]]:
+    """Several answered predictions in one transaction: all are recorded, or none; each one's (id, created_at), in
+    order. Items with a `request_key` already recorded (a retried batch) are not recorded twice: the stored row's id
+    and time are returned.
+
+    The history's hot write: one multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING` (no model instances; a second
+    query only for keys already there)."""
+    _check_versions_exist({item["model_version_id"] for item in items})
+    keys = [item.get("request_key") for item in items]
+    if any(keys) and (not all(keys) or len(set(keys)) != len(keys)):
+        raise AppError("invalid", "request_key must be given for every item of a bulk, once each")
+    now = timezone.now()
+    at = connection.ops.adapt_datetimefield_value(now)
     rows = [
-        Prediction(
-            image=decode_image_field(item["image_b64"], field="image", exact_size=784, max_size=784),
-            raw_image=_kept_raw(item.get("raw_image_b64")),
-            digit=item["digit"], probabilities=item["probabilities"], confidence=max(item["probabilities"]),
-            model_version_id=item["model_version_id"], latency_ms=item["latency_ms"], user=item["user"],
-            request_key=item.get("request_key"),
-        )
+        (decode_image_field(item["image_b64"], field="image", exact_size=784, max_size=784),
+         _kept_raw(item.get("raw_image_b64")), item["digit"], json.dumps(item["probabilities"]),
+         max(item["probabilities"]), item["model_version_id"], item["latency_ms"], item["user"], at,
+         item.get("request_key"))
         for item in items
     ]
-    keys = [row.request_key for row in rows if row.request_key]
-    if not keys:
-        created = Prediction.objects.bulk_create(rows)
-        _keep_newest_raw_images({row.user for row in rows if row.raw_image is not None})
-        return created
-    if len(keys) != len(rows) or len(set(keys)) != len(keys):
-        raise AppError("invalid", "request_key must be given for every item of a bulk, once each")
-    Prediction.objects.bulk_create(rows, ignore_conflicts=True)
-    stored = {key: (pk, created) for key, pk, created in
-              Prediction.objects.filter(request_key__in=keys).values_list("request_key", "id", "created_at")}
-    for row in rows:
-        row.pk, row.created_at = stored[row.request_key]
-    _keep_newest_raw_images({row.user for row in rows if row.raw_image is not None})
-    return rows
+    with transaction.atomic():
+        return _insert_history(rows, keys, now)
+
+
+_versions_seen: set[int] = set()  # model versions are never deleted: one seen to exist always will
+
+
+def _check_versions_exist(version_ids: set[int]) -> None:
+    unseen = version_ids - _versions_seen
+    if not unseen:
+        return
+    found = set(ModelVersion.objects.filter(pk__in=unseen).values_list("pk", flat=True))
+    _versions_seen.update(found)
+    if unseen - found:
+        raise AppError("not_found", f"model versions {sorted(unseen - found)} do not exist", status=404)
+
+
+def _insert_history(rows: list[tuple], keys: list[str | None], now: datetime) -> list[tuple[int, datetime]]:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(column) for column in _HISTORY_COLUMNS)
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(_HISTORY_COLUMNS)) + ")"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(Prediction._meta.db_table)} ({columns}) VALUES {placeholders} "
+            "ON CONFLICT (request_key) DO NOTHING RETURNING id, request_key",
+            [value for row in rows for value in row])
+        inserted = cursor.fetchall()
+        if not any(keys):
+            # Every row is new; one statement takes its ids in the order of its VALUES (RETURNING's order is not
+            # promised).
+            stored = [(pk, now) for pk in sorted(pk for pk, _ in inserted)]
+        else:
+            by_key = {key: (pk, now) for pk, key in inserted}
+            if len(by_key) < len(keys):  # a retried batch: some rows were recorded by an earlier try
+                by_key.update((key, (pk, created)) for key, pk, created in Prediction.objects.filter(
+                    request_key__in=set(keys) - set(by_key)).values_list("request_key", "id", "created_at"))
+            stored = [by_key[key] for key in keys]
+    _keep_newest_raw_images({row[7] for row in rows if row[1] is not None})  # (user, raw image) of the row
+    return stored
+
+
+_HISTORY_COLUMNS = ("image", "raw_image", "digit", "probabilities", "confidence", "model_version_id", "latency_ms",
+                    "user", "created_at", "request_key")
 
 
 def _kept_raw(raw_image_b64: str | None) -> bytes | None:

@@ -220,7 +220,7 @@ def predictions_bulk(request):
     """Record answered predictions: {"predictions": [...]} -> their ids and times, in order."""
     items = request.data.get("predictions") if isinstance(request.data, dict) else None
     created = services.predictions_create_bulk(items=services.prediction_rows(items))
-    return Response({"ids": [p.pk for p in created], "created_at": [p.created_at for p in created]},
+    return Response({"ids": [pk for pk, _ in created], "created_at": [at for _, at in created]},
                     status=status.HTTP_201_CREATED)
 
 

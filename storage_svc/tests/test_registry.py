@@ -76,6 +76,52 @@ def test_a_prediction_with_a_wrong_sized_image_is_refused(api, model_version):
     assert api.get("/predictions").json()["count"] == 0
 
 
+def history_row(model_version, n: int, **extra) -> dict:
+    return {"image_b64": base64.b64encode(bytes([n]) * 784).decode(), "digit": n % 10,
+            "probabilities": [0.0] * (n % 10) + [1.0] + [0.0] * (9 - n % 10), "model_version_id": model_version["id"],
+            "latency_ms": 2.0, "user": "ann", **extra}
+
+
+def bulk(api, rows):
+    return api.post("/predictions/bulk", {"predictions": rows}, content_type="application/json")
+
+
+def test_a_bulk_records_every_row_in_order_with_what_it_answered(api, model_version):
+    rows = [history_row(model_version, n) for n in range(5)]
+    answer = bulk(api, rows)
+    assert answer.status_code == 201
+    ids = answer.json()["ids"]
+    assert len(set(ids)) == 5 and len(answer.json()["created_at"]) == 5
+    for n, prediction_id in enumerate(ids):
+        stored = api.get(f"/predictions/{prediction_id}").json()
+        assert (stored["digit"], stored["confidence"], stored["image"]) == (n, 1.0, rows[n]["image_b64"])
+        assert stored["probabilities"] == rows[n]["probabilities"] and stored["user"] == "ann"
+
+
+def test_a_retried_bulk_is_recorded_once_and_answers_the_same_ids(api, model_version):
+    rows = [history_row(model_version, n, request_key=f"key-{n}") for n in range(3)]
+    first = bulk(api, rows[:2]).json()
+    again = bulk(api, rows).json()  # the first two were recorded by a try whose answer was lost
+    assert again["ids"][:2] == first["ids"] and again["created_at"][:2] == first["created_at"]
+    assert again["ids"][2] not in first["ids"]
+    assert api.get("/predictions").json()["count"] == 3
+
+
+@pytest.mark.parametrize("keys", [["a", None], ["a", "a"]], ids=["some rows without a key", "a key twice"])
+def test_request_keys_must_be_given_for_every_row_once(api, model_version, keys):
+    rows = [history_row(model_version, n, **({"request_key": key} if key else {})) for n, key in enumerate(keys)]
+    answer = bulk(api, rows)
+    assert answer.status_code == 400 and "request_key" in answer.json()["error"]["message"]
+    assert api.get("/predictions").json()["count"] == 0
+
+
+def test_a_bulk_naming_a_missing_model_version_is_a_404_and_records_nothing(api, model_version):
+    rows = [history_row(model_version, 1), {**history_row(model_version, 2), "model_version_id": 987654}]
+    answer = bulk(api, rows)
+    assert answer.status_code == 404 and "987654" in answer.json()["error"]["message"]
+    assert api.get("/predictions").json()["count"] == 0
+
+
 def test_calls_without_the_service_token_are_refused(client):
     assert client.get("/runs").status_code == 401
     assert client.get("/runs", HTTP_X_SERVICE_TOKEN="wrong").status_code == 401
