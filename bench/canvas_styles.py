@@ -171,11 +171,15 @@ def main() -> None:
     for n, d in enumerate(digits):
         for key in (f"style: {d.style}", f"size: {d.size_band}", f"pen: {d.stroke}"):
             groups[key].append(n)
-    rows: dict[str, list[str]] = {"plain MNIST, the same digits": [], "canvas, all": []}
+    rows: dict[str, list[str]] = {"plain MNIST, the same digits": [], "canvas, all": [],
+                                  "canvas, same answer as float32": []}
     rows.update({key: [] for key in sorted(groups)})
+    reference = session_probabilities(variants["float32"], drawn).argmax(1)
     for session in variants.values():
         plain_right = session_probabilities(session, plain).argmax(1) == truth
-        drawn_right = session_probabilities(session, drawn).argmax(1) == truth
+        answers = session_probabilities(session, drawn).argmax(1)
+        drawn_right = answers == truth
+        rows["canvas, same answer as float32"].append(_accuracy(list(answers == reference)))
         rows["plain MNIST, the same digits"].append(_accuracy(list(plain_right)))
         rows["canvas, all"].append(_accuracy(list(drawn_right)))
         for key, members in groups.items():

@@ -388,8 +388,11 @@ def start_peers(platform: Platform | DefaultRun, peers: dict[str, tuple[str, sub
                 answer = requests.post(url, json=body, timeout=2)
                 reference = requests.post(platform.url("ml") + "/predict", json=body, timeout=5,
                                           headers={"X-Service-Token": platform.env["SERVICE_TOKEN"]}).json()
-                assert answer.json()["probabilities"] == reference["probabilities"], f"{name} answers differently"
-                break
+                if answer.json()["probabilities"] == reference["probabilities"]:
+                    break
+                # An ml_svc process answers in float32 until its int8 network has passed its check (seconds).
+                assert time.monotonic() < deadline, f"{name} answers differently from ml_svc"
+                time.sleep(0.5)
             except requests.ConnectionError:
                 assert time.monotonic() < deadline, f"{name} did not start"
                 time.sleep(0.3)

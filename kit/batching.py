@@ -10,7 +10,8 @@ when the load is light.
 A peer that is down (PeerUnavailable) makes the flusher retry the same batch with back-off until
 the oldest item's deadline (`retry_for_s`); `handle` must therefore be idempotent (history rows
 carry a request key). `close()` handles everything still waiting, then stops the thread.
-Past `max_pending` waiting items, `submit` refuses at once with 503 `overloaded`.
+Past `max_pending` waiting items, `submit` refuses at once with 503 `overloaded`. `submit_many` hands in several
+items that are handled in the same call (never split between two), e.g. one request's batch of history rows.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class Batcher:
         self.max_wait_s = max_wait_s
         self.max_pending = max_pending
         self.retry_for_s = retry_for_s
-        self._pending: list[tuple[Any, Future, float]] = []
+        self._pending: list[tuple[list[Any], list[Future], float]] = []  # (items, their futures, time handed in)
+        self._waiting = 0  # items in _pending
         self._condition = threading.Condition()
         self._closing = False
         self.batches = 0  # handled batches
@@ -53,22 +55,37 @@ class Batcher:
 
     def submit(self, item: Any, timeout_s: float = 30.0) -> Any:
         """Handle `item` with others; its result, or the AppError `handle` gave for it."""
-        future: Future = Future()
+        result = self.submit_many([item], timeout_s)[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def submit_many(self, items: list[Any], timeout_s: float = 30.0) -> list[Any]:
+        """Handle `items` together, in one call of `handle` (with others' items); each one's result or AppError (a
+        failure of the whole call, e.g. a peer down past `retry_for_s`, is every item's)."""
+        futures = [Future() for _ in items]
         with self._condition:
             if self._closing:
                 raise Overloaded(f"{self.name} is shutting down")
-            if len(self._pending) >= self.max_pending:
-                raise Overloaded(f"{len(self._pending)} {self.name} items waiting")
-            self._pending.append((item, future, time.monotonic()))
+            if self._waiting and self._waiting + len(items) > self.max_pending:
+                raise Overloaded(f"{self._waiting} {self.name} items waiting")
+            self._pending.append((list(items), futures, time.monotonic()))
+            self._waiting += len(items)
             self._condition.notify()
-        try:
-            return future.result(timeout=timeout_s)
-        except FutureTimeout:
-            raise AppError("timeout", f"{self.name} did not finish within {timeout_s:g} s.", status=503) from None
+        deadline = time.monotonic() + timeout_s
+        results: list[Any] = []
+        for future in futures:
+            try:
+                results.append(future.result(timeout=max(deadline - time.monotonic(), 0)))
+            except FutureTimeout:
+                raise AppError("timeout", f"{self.name} did not finish within {timeout_s:g} s.", status=503) from None
+            except AppError as exc:
+                results.append(exc)
+        return results
 
     @property
     def waiting(self) -> int:
-        return len(self._pending)
+        return self._waiting
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Handle every item still waiting, then stop."""
@@ -77,48 +94,55 @@ class Batcher:
             self._condition.notify()
         self._thread.join(timeout_s)
 
-    def _take(self) -> list[tuple[Any, Future, float]] | None:
+    def _take(self) -> list[tuple[list[Any], list[Future], float]] | None:
         with self._condition:
             while not self._pending and not self._closing:
                 self._condition.wait()
             if not self._pending:
                 return None
             linger_until = self._pending[0][2] + self.max_wait_s
-            while len(self._pending) < self.max_items and not self._closing:
+            while self._waiting < self.max_items and not self._closing:
                 remaining = linger_until - time.monotonic()
                 if remaining <= 0:
                     break
                 self._condition.wait(remaining)
-            batch, self._pending = self._pending[: self.max_items], self._pending[self.max_items :]
+            taken, count = 0, 0  # whole entries up to max_items items (an entry larger than that goes alone)
+            while taken < len(self._pending) and (taken == 0 or count + len(self._pending[taken][0]) <= self.max_items):
+                count += len(self._pending[taken][0])
+                taken += 1
+            batch, self._pending = self._pending[:taken], self._pending[taken:]
+            self._waiting -= count
             return batch
 
     def _run(self) -> None:
         while (batch := self._take()) is not None:
             self._handle(batch)
 
-    def _handle(self, batch: list[tuple[Any, Future, float]]) -> None:
+    def _handle(self, batch: list[tuple[list[Any], list[Future], float]]) -> None:
+        items = [item for entry_items, _, _ in batch for item in entry_items]
+        futures = [future for _, entry_futures, _ in batch for future in entry_futures]
         deadline = batch[0][2] + self.retry_for_s
         pause = 0.05
         while True:
             try:
-                results = self.handle([item for item, _, _ in batch])
+                results = self.handle(items)
                 break
             except PeerUnavailable as exc:
                 if time.monotonic() + pause > deadline:
-                    for _, future, _ in batch:
+                    for future in futures:
                         future.set_exception(exc)
                     return
-                logger.warning("%s: %s; retrying %d items in %.2f s", self.name, exc.message, len(batch), pause)
+                logger.warning("%s: %s; retrying %d items in %.2f s", self.name, exc.message, len(items), pause)
                 time.sleep(pause)
                 pause = min(pause * 2, 0.5)
             except Exception as exc:  # noqa: BLE001 -- every waiting caller must be answered
                 if not isinstance(exc, AppError):
-                    logger.exception("%s: handling a batch of %d failed", self.name, len(batch))
-                for _, future, _ in batch:
+                    logger.exception("%s: handling a batch of %d failed", self.name, len(items))
+                for future in futures:
                     future.set_exception(exc)
                 return
         self.batches += 1
-        for (_, future, _), result in zip(batch, results, strict=True):
+        for future, result in zip(futures, results, strict=True):
             if isinstance(result, Exception):
                 future.set_exception(result)
             else:

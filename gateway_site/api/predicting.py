@@ -1,4 +1,5 @@
-"""One prediction through the gateway: classified by ml_svc, recorded in the history, both in batches.
+"""Predictions through the gateway (the API's single and batch requests, the Recognize page): classified by
+ml_svc, recorded in the history, both in batches.
 
 Each gateway process keeps two batchers (kit/batching.py) in a pipeline: concurrent requests'
 images go to ml_svc in one `/predict/batch` call, and their answers to storage_svc in one bulk
@@ -7,6 +8,10 @@ is committed, so an acknowledged prediction is never lost; a storage outage shor
 `history_retry_s` delays answers instead of failing them (each row carries a request key, so a
 retried batch is recorded once). At most `predict_max_in_flight` predictions are inside a process
 at once: past that the answer is an immediate 503 with Retry-After.
+
+A batch request (`classify_and_record_batch`) is already a batch: its images go to ml_svc in one call of their
+own, and its answers into the history in one write (never split), through the same admission, row builder and
+history batcher as single predictions.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from gateway_site import peers
 from kit.batching import Admission, Batcher
 from kit.errors import AppError
 
+MAX_BATCH_IMAGES = 256  # images in one batch request
 _lock = threading.Lock()
 _pipeline: tuple[Batcher, Batcher, Admission] | None = None
 
@@ -70,11 +76,20 @@ def _parts() -> tuple[Batcher, Batcher, Admission]:
                 Batcher("prediction batches to ml_svc", _classify, max_items=settings.PREDICT_BATCH_MAX,
                         max_wait_s=settings.PREDICT_BATCH_WAIT_S, max_pending=settings.PREDICT_MAX_IN_FLIGHT),
                 Batcher("history writes to storage_svc", _record, max_items=settings.PREDICT_BATCH_MAX,
-                        max_wait_s=settings.PREDICT_BATCH_WAIT_S, max_pending=settings.PREDICT_MAX_IN_FLIGHT,
+                        max_wait_s=settings.PREDICT_BATCH_WAIT_S,
+                        max_pending=settings.PREDICT_MAX_IN_FLIGHT * MAX_BATCH_IMAGES,
                         retry_for_s=settings.HISTORY_RETRY_S),
                 Admission(settings.PREDICT_MAX_IN_FLIGHT, "predictions in progress"),
             )
         return _pipeline
+
+
+def history_row(*, username: str, result: dict, model_id: int, latency_ms: float,
+                raw_image_b64: str | None = None) -> dict:
+    """The history row of one answered prediction, with the request key that makes a retried write harmless."""
+    return {"image_b64": result["image"], "raw_image_b64": raw_image_b64, "digit": result["digit"],
+            "probabilities": result["probabilities"], "model_version_id": model_id, "latency_ms": latency_ms,
+            "user": username, "request_key": uuid.uuid4().hex}
 
 
 def predict_and_record(*, username: str, body: dict, raw_image_b64: str | None = None) -> dict:
@@ -82,13 +97,28 @@ def predict_and_record(*, username: str, body: dict, raw_image_b64: str | None =
     classifier, history, admission = _parts()
     with admission():
         result = classifier.submit(body)
-        stored = history.submit({
-            "image_b64": result["image"], "raw_image_b64": raw_image_b64, "digit": result["digit"],
-            "probabilities": result["probabilities"], "model_version_id": result["model"]["id"],
-            "latency_ms": result["latency_ms"], "user": username, "request_key": uuid.uuid4().hex,
-        })
+        stored = history.submit(history_row(username=username, result=result, model_id=result["model"]["id"],
+                                            latency_ms=result["latency_ms"], raw_image_b64=raw_image_b64))
     return {"id": stored["id"], "digit": result["digit"], "probabilities": result["probabilities"],
             "model": result["model"], "image": result["image"], "created_at": stored["created_at"]}
+
+
+def classify_and_record_batch(*, username: str, payload: dict) -> dict:
+    """ml_svc's answers for a batch request ({"images": [...], "model_id"?}), each answered image recorded in
+    `username`'s history (its "id" and "created_at" added); an image ml_svc refused keeps its error."""
+    _, history, admission = _parts()
+    with admission():
+        answer = peers.ml().predict_batch(payload, timeout=settings.PREDICT_TIMEOUT_S)
+        answered = [result for result in answer["results"] if "digit" in result]
+        share = round(answer["latency_ms"] / max(len(answered), 1), 3)
+        stored = history.submit_many([history_row(username=username, result=result, model_id=answer["model"]["id"],
+                                                  latency_ms=share) for result in answered]) if answered else []
+    failed = next((row for row in stored if isinstance(row, AppError)), None)
+    if failed is not None:
+        raise failed
+    for result, row in zip(answered, stored, strict=True):
+        result["id"], result["created_at"] = row["id"], row["created_at"]
+    return {"model": answer["model"], "results": answer["results"]}
 
 
 def close(timeout_s: float = 30.0) -> None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import base64
 from concurrent.futures import ThreadPoolExecutor
 
-from django.conf import settings
-
 from accounts.models import audit
 from accounts.roles import has_role
 from api import limits, predicting
@@ -20,12 +18,18 @@ MAX_IMAGE_BYTES = 2 * 1024 * 1024
 PREDICTION_FIELDS = {"image_base64", "pixels", "model_id"}
 
 
+def check_image_size(size: int) -> None:
+    """An uploaded image's bytes must be within MAX_IMAGE_BYTES (the one place this is said)."""
+    if size > MAX_IMAGE_BYTES:
+        raise AppError("too_large", f"The image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB.", status=413,
+                       details={"image": f"{size} bytes; at most {MAX_IMAGE_BYTES}"})
+
+
 def prediction_create(*, username: str, payload: dict, raw_image: bytes | None = None) -> dict:
     """Classify an image with ml_svc and record the answer in the user's history."""
     limits.charge(username, "predictions")
     if raw_image is not None:
-        if len(raw_image) > MAX_IMAGE_BYTES:
-            raise AppError("too_large", f"The image is larger than {MAX_IMAGE_BYTES // 1024} KiB.", status=413)
+        check_image_size(len(raw_image))
         payload = {**payload, "image_base64": base64.b64encode(raw_image).decode()}
     unknown = set(payload) - PREDICTION_FIELDS
     if unknown:
@@ -41,22 +45,13 @@ def predictions_create_batch(*, username: str, payload: dict) -> dict:
     if not isinstance(payload, dict) or set(payload) - {"images", "model_id"}:
         raise AppError("invalid", "Send {\"images\": [...], \"model_id\"?}.")
     images = payload.get("images")
-    if not isinstance(images, list) or not 1 <= len(images) <= 256 or not all(isinstance(i, dict) for i in images):
-        raise AppError("invalid", "images must be a list of 1 to 256 objects, each like a single prediction's body.",
+    most = predicting.MAX_BATCH_IMAGES
+    if not isinstance(images, list) or not 1 <= len(images) <= most or not all(isinstance(i, dict) for i in images):
+        raise AppError("invalid", f"images must be a list of 1 to {most} objects, each like a single prediction's body.",
                        details={"images": "required"})
     with limits.one_batch_at_a_time(username):  # a batch refused as busy is not charged
         limits.charge(username, "predictions", len(images))
-        answer = peers.ml().predict_batch(payload, timeout=settings.PREDICT_TIMEOUT_S)
-    answered = [r for r in answer["results"] if "digit" in r]
-    share = answer["latency_ms"] / max(len(answered), 1)
-    stored = peers.storage().create_predictions([
-        {"image_b64": r["image"], "digit": r["digit"], "probabilities": r["probabilities"],
-         "model_version_id": answer["model"]["id"], "latency_ms": round(share, 3), "user": username}
-        for r in answered
-    ]) if answered else []
-    for result, row in zip(answered, stored, strict=True):
-        result["id"] = row["id"]
-    return {"model": answer["model"], "results": answer["results"]}
+        return predicting.classify_and_record_batch(username=username, payload=payload)
 
 
 def fine_tune_start(*, username: str, base_model_id: int, hyperparameters: dict) -> dict:
@@ -96,8 +91,7 @@ def sample_upload(*, username: str, payload: dict, label: int, raw_image: bytes 
     """A labelled drawing or image, canonicalised by ml_svc, pending review."""
     limits.charge(username, "uploads")
     if raw_image is not None:
-        if len(raw_image) > MAX_IMAGE_BYTES:
-            raise AppError("too_large", f"The image is larger than {MAX_IMAGE_BYTES // 1024} KiB.", status=413)
+        check_image_size(len(raw_image))
         payload = {"image_base64": base64.b64encode(raw_image).decode()}
     canonical = peers.ml().canonicalize(payload)
     sample = peers.storage().create_sample({"image_b64": canonical["image"], "label": label, "user": username})

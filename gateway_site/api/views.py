@@ -75,8 +75,7 @@ def predictions(request):
         upload = request.FILES.get("image")
         if upload is None:
             raise AppError("invalid", "Attach the image as the multipart field `image`.", details={"image": "required"})
-        if upload.size > services.MAX_IMAGE_BYTES:
-            raise AppError("too_large", "The image is larger than 2048 KiB.", status=413)
+        services.check_image_size(upload.size)
         raw = upload.read()
         payload = {}
     else:

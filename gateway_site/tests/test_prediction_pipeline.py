@@ -94,6 +94,33 @@ def test_a_batch_whose_handling_failed_fails_each_of_its_callers_and_the_next_ba
     batcher.close()
 
 
+def test_items_handed_in_together_are_handled_in_one_call_never_split():
+    recorder = Recorder()
+    batcher = Batcher("test", recorder, max_items=4, max_wait_s=0.2)
+    with ThreadPoolExecutor(2) as pool:
+        single = pool.submit(batcher.submit, 1)
+        while batcher.waiting < 1:
+            time.sleep(0.01)
+        together = pool.submit(batcher.submit_many, [2, 3, 4, 5, 6])
+        assert single.result(timeout=5) == 10 and together.result(timeout=5) == [20, 30, 40, 50, 60]
+    assert recorder.batches == [[1], [2, 3, 4, 5, 6]], "five items past a batch of four go alone, whole"
+    batcher.close()
+
+
+def test_a_batch_request_is_recorded_through_the_history_batcher_with_request_keys(fake_peers, settings):
+    settings.HISTORY_RETRY_S = 5
+    storage = fake_peers["storage"]
+    storage.down = True
+    threading.Timer(0.4, lambda: setattr(storage, "down", False)).start()
+    body = {"images": [DIGIT, {"pixels": "blank"}, DIGIT]}
+    answer = predicting.classify_and_record_batch(username="viewer", payload=body)
+    recorded, refused, recorded_too = answer["results"]
+    assert "error" in refused and "id" not in refused
+    assert sorted(p["id"] for p in storage.predictions) == sorted([recorded["id"], recorded_too["id"]])
+    assert all(p["request_key"] and p["user"] == "viewer" for p in storage.predictions)
+    assert recorded["created_at"] and recorded_too["created_at"]
+
+
 def test_the_pipeline_shares_calls_between_concurrent_predictions(fake_peers, settings, monkeypatch):
     settings.PREDICT_BATCH_WAIT_S = 0.2
     calls = []

@@ -28,7 +28,6 @@ from web import charts
 from web.errors import error_answer
 from web.images import pixels_png_data_url
 
-MAX_UPLOAD_BYTES = services.MAX_IMAGE_BYTES
 STATS_DAYS = 14  # the dashboard's monitoring window
 
 
@@ -84,8 +83,7 @@ def recognize_submit(request):
     try:
         upload = request.FILES.get("image_file")
         if upload is not None:
-            if upload.size > MAX_UPLOAD_BYTES:
-                raise AppError("too_large", "That file is larger than 2 MiB.", status=413)
+            services.check_image_size(upload.size)
             raw = upload.read()
         else:
             data_url = request.POST.get("image_data", "")

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.canvas_styles import CANVAS, SIZE_BANDS, STROKES, STYLES, canvas_digits, draw
+from bench.train_benchmark import MNIST_TEST, idx
 from kit.errors import AppError
 from ml_svc.preprocessing import (
     BlankImageError,
@@ -12,6 +14,11 @@ from ml_svc.preprocessing import (
     canonicalize,
     pixels_to_ink,
 )
+
+
+@pytest.fixture(scope="module")
+def official_digits() -> np.ndarray:
+    return idx(MNIST_TEST / "t10k-images-idx3-ubyte.gz")[:200]
 
 
 def png(array: np.ndarray, mode: str) -> bytes:
@@ -111,3 +118,34 @@ def test_an_image_with_huge_dimensions_is_refused_before_decoding():
     with pytest.raises(AppError) as raised:
         canonical_from_bytes(huge.getvalue())
     assert raised.value.status == 413
+
+
+@pytest.mark.parametrize("stroke", list(STROKES.values()), ids=list(STROKES))
+def test_the_same_drawing_in_each_canvas_style_gives_the_same_input(official_digits, stroke):
+    """A browser's transparent ink, dark ink on white and light ink on black (bench/canvas_styles.py) of the same
+    strokes become the same 28x28 input, within rounding and, rarely, one pixel of placement: dark ink on white
+    (#111 on white, 238 levels of ink) is quantised unlike the other two, which can move the bounding box or the
+    centre of mass across a rounding edge (4 of 1,200 pairs of 200 digits)."""
+    for n, digit in enumerate(official_digits[:40]):
+        inputs = [canonical_from_bytes(draw(digit, style=style, height_share=0.3 + n / 60, stroke=stroke,
+                                            rng=np.random.default_rng(n))).astype(int) for style in STYLES]
+        assert np.array_equal(inputs[0], inputs[2]), "transparent ink and light ink on black are the same ink"
+        apart = min(np.abs(np.roll(inputs[0], (dy, dx), axis=(0, 1)) - inputs[1]).max()
+                    for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+        assert apart <= 3, f"digit {n}: dark ink on white differs by {apart} levels"
+
+
+def test_canvas_style_digits_are_drawn_at_their_size_band_in_their_style(official_digits):
+    labels = np.zeros(len(official_digits), dtype=np.uint8)
+    drawn = canvas_digits(official_digits, labels, count=27, seed=1)
+    assert {(d.style, d.size_band, d.stroke) for d in drawn} == {
+        (style, band, stroke) for style in STYLES for band in SIZE_BANDS for stroke in STROKES}
+    for d in drawn:
+        image = Image.open(io.BytesIO(d.png))
+        assert image.size == (CANVAS, CANVAS)
+        assert image.mode == {"transparent": "RGBA", "dark on white": "L", "light on black": "L"}[d.style]
+        ink = np.asarray(image)[..., 3] if image.mode == "RGBA" else np.asarray(image)
+        ink = 255 - ink if d.style == "dark on white" else ink
+        rows = np.flatnonzero((ink > 128).any(axis=1))
+        low, high = SIZE_BANDS[d.size_band]
+        assert low - 0.05 <= (rows[-1] - rows[0] + 1) / CANVAS <= high + 0.02, d
