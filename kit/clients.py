@@ -10,8 +10,10 @@ from typing import Any
 
 import orjson
 import requests
+import requests.adapters
 
 from kit import imagepack
+from kit.contracts import collector, ml, storage
 from kit.errors import AppError, PeerUnavailable
 from kit.requestlog import REQUEST_ID_HEADER, current_request_id
 from kit.service_auth import SERVICE_TOKEN_HEADER
@@ -31,11 +33,14 @@ class ServiceClient:
 
     service = "service"
 
-    def __init__(self, base_url: str, token: str, *, timeout: float = 5.0, caller: str = ""):
+    def __init__(self, base_url: str, token: str, *, timeout: float = 5.0, caller: str = "",
+                 transport: requests.adapters.BaseAdapter | None = None):
+        """`transport`: what carries the calls instead of HTTP (the contract tests' in-process WSGI adapter)."""
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
         self.caller = caller
+        self.transport = transport
         self._local = threading.local()
 
     def _session(self) -> requests.Session:
@@ -43,6 +48,8 @@ class ServiceClient:
         if session is None:
             session = requests.Session()
             session.trust_env = False  # peers are direct: no proxy variables or .netrc to read per call
+            if self.transport is not None:
+                session.mount(self.base_url, self.transport)
             self._local.session = session
         return session
 
@@ -124,23 +131,23 @@ class StorageClient(ServiceClient):
     service = "storage_svc"
 
     # Runs
-    def create_run(self, *, kind: str, params: dict, created_by: str) -> dict:
+    def create_run(self, *, kind: str, params: dict, created_by: str) -> storage.Run:
         return self.post_json("/runs", {"kind": kind, "params": params, "created_by": created_by})
 
-    def get_run(self, run_id: int) -> dict:
+    def get_run(self, run_id: int) -> storage.Run:
         return self.get_json(f"/runs/{run_id}")
 
-    def list_runs(self, **filters: Any) -> dict:
+    def list_runs(self, **filters: Any) -> storage.RunPage:
         return self.get_json("/runs", params=filters)
 
-    def update_run(self, run_id: int, **fields: Any) -> dict:
+    def update_run(self, run_id: int, **fields: Any) -> storage.Run:
         return self.request("PATCH", f"/runs/{run_id}", json=fields, idempotent=True).json()
 
     # Datasets
     def create_dataset(
         self, data: bytes, *, name: str, source: str, split: str, created_by: str, meta: dict | None = None,
         parents: list[int] | None = None,
-    ) -> dict:
+    ) -> storage.Dataset:
         params = {"name": name, "source": source, "split": split, "created_by": created_by}
         if meta:
             params["meta"] = json.dumps(meta)
@@ -155,10 +162,10 @@ class StorageClient(ServiceClient):
             timeout=60.0,
         ).json()
 
-    def get_dataset(self, dataset_id: int) -> dict:
+    def get_dataset(self, dataset_id: int) -> storage.Dataset:
         return self.get_json(f"/datasets/{dataset_id}")
 
-    def list_datasets(self, **filters: Any) -> dict:
+    def list_datasets(self, **filters: Any) -> storage.DatasetPage:
         return self.get_json("/datasets", params=filters)
 
     def dataset_arrays(self, dataset_id: int):
@@ -166,7 +173,7 @@ class StorageClient(ServiceClient):
         return imagepack.unpack(content)
 
     # Blobs
-    def put_blob(self, data: bytes) -> dict:
+    def put_blob(self, data: bytes) -> storage.StoredBlob:
         return self.request(
             "PUT", "/blobs", data=data, headers={"Content-Type": "application/octet-stream"}, timeout=60.0
         ).json()
@@ -174,20 +181,20 @@ class StorageClient(ServiceClient):
     def get_blob(self, sha256: str) -> bytes:
         return self.request("GET", f"/blobs/{sha256}", timeout=60.0).content
 
-    def delete_blob(self, sha256: str) -> None:
-        self.request("DELETE", f"/blobs/{sha256}")
+    def delete_blob(self, sha256: str) -> storage.BlobDeleted:
+        return self.request("DELETE", f"/blobs/{sha256}").json()
 
     # Model versions and aliases
-    def create_model_version(self, payload: dict) -> dict:
+    def create_model_version(self, payload: dict) -> storage.ModelVersion:
         return self.post_json("/models", payload)
 
-    def get_model_version(self, version_id: int) -> dict:
+    def get_model_version(self, version_id: int) -> storage.ModelVersion:
         return self.get_json(f"/models/{version_id}")
 
-    def list_model_versions(self, **filters: Any) -> dict:
+    def list_model_versions(self, **filters: Any) -> storage.ModelVersionPage:
         return self.get_json("/models", params=filters)
 
-    def annotate_model_version(self, version_id: int, note: str) -> dict:
+    def annotate_model_version(self, version_id: int, note: str) -> storage.ModelVersion:
         return self.request("PATCH", f"/models/{version_id}", json={"note": note}).json()
 
     def stored_report(self, version_id: int, *, kind: str, input_sha256: str) -> bytes | None:
@@ -203,10 +210,10 @@ class StorageClient(ServiceClient):
         self.request("PUT", f"/models/{version_id}/report", params={"kind": kind, "input_sha256": input_sha256},
                      data=data, headers={"Content-Type": "application/octet-stream"}, timeout=30.0)
 
-    def get_alias(self, name: str) -> dict:
+    def get_alias(self, name: str) -> storage.Alias:
         return self.get_json(f"/aliases/{name}")
 
-    def production_version(self) -> dict | None:
+    def production_version(self) -> storage.ModelVersion | None:
         """The version the `production` alias points at, or None while nothing serves."""
         try:
             return self.get_alias("production")["model_version"]
@@ -215,11 +222,11 @@ class StorageClient(ServiceClient):
                 return None
             raise
 
-    def set_alias(self, name: str, *, model_version_id: int, actor: str, reason: str) -> dict:
+    def set_alias(self, name: str, *, model_version_id: int, actor: str, reason: str) -> storage.Alias:
         payload = {"model_version_id": model_version_id, "actor": actor, "reason": reason}
         return self.post_json(f"/aliases/{name}", payload)
 
-    def alias_ledger(self, **filters: Any) -> dict:
+    def alias_ledger(self, **filters: Any) -> storage.AliasChangePage:
         return self.get_json("/aliases/ledger", params=filters)
 
     # User samples
@@ -228,47 +235,51 @@ class StorageClient(ServiceClient):
         content = self.request("GET", "/samples/export", params={"status": "accepted"}, timeout=60.0).content
         return imagepack.unpack(content)
 
-    def create_sample(self, payload: dict) -> dict:
+    def create_sample(self, payload: dict) -> storage.Sample:
         return self.post_json("/samples", payload)
 
-    def list_samples(self, **filters: Any) -> dict:
+    def list_samples(self, **filters: Any) -> storage.SamplePage:
         return self.get_json("/samples", params=filters)
 
-    def review_sample(self, sample_id: int, *, status: str, reviewer: str) -> dict:
+    def review_sample(self, sample_id: int, *, status: str, reviewer: str) -> storage.Sample:
         return self.post_json(f"/samples/{sample_id}/review", {"status": status, "reviewer": reviewer})
 
-    def prediction_feedback(self, prediction_id: int, *, label: int, user: str) -> dict:
+    def prediction_feedback(self, prediction_id: int, *, label: int, user: str) -> storage.Sample:
         return self.post_json(f"/predictions/{prediction_id}/feedback", {"label": label, "user": user})
 
-    def get_prediction(self, prediction_id: int) -> dict:
+    def get_prediction(self, prediction_id: int) -> storage.Prediction:
         return self.get_json(f"/predictions/{prediction_id}")
 
     # Predictions
-    def create_predictions(self, items: list[dict]) -> list[dict]:
+    def create_predictions(self, items: list[dict]) -> list[storage.Recorded]:
         """Record answered predictions in one transaction; each one's {"id", "created_at"}, in order.
         Items carrying a `request_key` are recorded once however often the call is repeated."""
         answer = self.post_json("/predictions/bulk", {"predictions": items})
         return [{"id": i, "created_at": t} for i, t in zip(answer["ids"], answer["created_at"], strict=True)]
 
-    def prediction_stats(self, days: int = 14) -> dict:
+    def prediction_stats(self, days: int = 14) -> storage.PredictionStats:
         return self.get_json("/predictions/stats", params={"days": days})
 
-    def list_predictions(self, **filters: Any) -> dict:
+    def list_predictions(self, **filters: Any) -> storage.PredictionPage:
         return self.get_json("/predictions", params=filters)
 
 
 class CollectorClient(ServiceClient):
     service = "collector_svc"
 
-    def info(self, source: str | None = None) -> dict:
-        return self.get_json("/info", params={"source": source} if source else {}, timeout=120.0)
+    def sources(self) -> collector.Sources:
+        return self.get_json("/info")
+
+    def source(self, name: str) -> collector.Source:
+        """One source with its splits' sizes and digests (hashing a large split the first time takes a while)."""
+        return self.get_json("/info", params={"source": name}, timeout=120.0)
 
     def user_samples(self):
         """Every accepted user sample, as (images, labels), through the collector's `user` source."""
         images, labels, _ = self.batch(source="user", split="train", size=10000, offset=0)
         return images, labels
 
-    def request_log(self, limit: int = 100) -> dict:
+    def request_log(self, limit: int = 100) -> collector.RequestLog:
         return self.get_json("/log", params={"limit": limit})
 
     def batch(self, *, source: str, split: str, size: int, offset: int):
@@ -287,29 +298,29 @@ class CollectorClient(ServiceClient):
 class MLClient(ServiceClient):
     service = "ml_svc"
 
-    def architectures(self) -> dict:
+    def architectures(self) -> ml.Architectures:
         return self.get_json("/architectures")
 
-    def predict_batch(self, payload: dict, timeout: float | None = None) -> dict:
+    def predict_batch(self, payload: dict, timeout: float | None = None) -> ml.BatchAnswer:
         # Predicting is read-only for ml_svc, so one retry on a dropped connection is safe.
         return self.post_json("/predict/batch", payload, idempotent=True, timeout=timeout)
 
-    def compare(self, baseline_id: int, candidate_id: int) -> dict:
+    def compare(self, baseline_id: int, candidate_id: int) -> ml.Comparison:
         return self.get_json("/compare", params={"baseline": baseline_id, "candidate": candidate_id}, timeout=30.0)
 
-    def start_fine_tune(self, *, base_model_id: int, hyperparameters: dict, created_by: str) -> dict:
+    def start_fine_tune(self, *, base_model_id: int, hyperparameters: dict, created_by: str) -> storage.Run:
         payload = {"base_model_id": base_model_id, "hyperparameters": hyperparameters, "created_by": created_by}
         return self.post_json("/jobs/fine-tune", payload)
 
-    def canonicalize(self, payload: dict) -> dict:
+    def canonicalize(self, payload: dict) -> ml.CanonicalImage:
         """The canonical 28x28 image of an upload, as ml_svc would see it."""
         return self.request("POST", "/canonicalize", json=payload, idempotent=True).json()
 
-    def start_collect(self, **params: Any) -> dict:
+    def start_collect(self, **params: Any) -> storage.Run:
         """Queue a collect-and-store run: source, split, batch_size, max_samples, created_by."""
         return self.post_json("/jobs/collect", params)
 
-    def start_training(self, *, dataset_id: int, architecture: str | None, hyperparameters: dict, created_by: str) -> dict:
+    def start_training(self, *, dataset_id: int, architecture: str | None, hyperparameters: dict, created_by: str) -> storage.Run:
         payload = {
             "dataset_id": dataset_id,
             "architecture": architecture,

@@ -1,12 +1,19 @@
-"""Keeps the tests' in-memory peers honest: a fake may offer only what its typed client offers, called the same way.
+"""Keeps the tests' in-memory peers honest: a fake may offer only what its typed client offers, called the same way,
+and answers only what the client's contract says the real service answers.
 
-A fake that drifts from its client (a method the client lost, a renamed argument) would let a test pass against a
-call the real client cannot make; each service's tests run `drift()` over its fakes.
+A fake that drifts from its client (a method the client lost, a renamed argument, a field the service does not
+send) would let a test pass against a call the real client cannot make; each service's tests run `drift()` over its
+fakes and use them through `answering_as()`.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import inspect
+from typing import get_type_hints
+
+from kit.contracts import check
 
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
@@ -52,3 +59,24 @@ def _mismatches(faked: inspect.Signature, real: inspect.Signature) -> list[str]:
     if [n for n in fake_positional if n in positional] != [n for n in positional if n in fake_positional]:
         problems.append(f"takes ({', '.join(fake_positional)}) in another order than the client ({', '.join(positional)})")
     return problems
+
+
+def answering_as(fake: type, client: type) -> type:
+    """`fake` with every answer checked against the return type of `client`'s method of the same name (a contract
+    in kit.contracts): a test using it fails where the fake answers what the real service would not."""
+    checked = {}
+    for name, method in inspect.getmembers(fake, inspect.isfunction):
+        real = getattr(client, name, None)
+        if name.startswith("_") or real is None or "return" not in get_type_hints(real):
+            continue
+        checked[name] = _checking(method, get_type_hints(real)["return"], f"{fake.__name__}.{name}")
+    return type(fake.__name__, (fake,), checked)
+
+
+def _checking(method, shape, where: str):
+    @functools.wraps(method)
+    def answer(*args, **kwargs):
+        # a copy, as a real answer is decoded afresh: a caller changing it changes nothing in the fake's state
+        return check(copy.deepcopy(method(*args, **kwargs)), shape, where)
+
+    return answer

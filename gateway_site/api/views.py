@@ -19,7 +19,9 @@ from accounts.roles import has_role
 from api import selectors, services
 from api.idempotency import idempotent
 from api.permissions import RoleRequired
+from api.schema import Binary, answers
 from gateway_site import peers
+from kit.contracts import collector, gateway, ml, storage
 from kit.errors import AppError
 from kit.validation import ascii_int, validated
 from reports.data import report_inputs
@@ -33,6 +35,7 @@ class TokenInput(serializers.Serializer):
     password = serializers.CharField(max_length=200)
 
 
+@answers(POST=gateway.Token, DELETE=(204, None))
 @extend_schema(request=TokenInput)
 @api_view(["POST", "DELETE"])
 @permission_classes([AllowAny])
@@ -57,6 +60,7 @@ def token_create(request):
     return Response({"token": token.key})
 
 
+@answers(GET=gateway.Health)
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def health(request):
@@ -65,6 +69,22 @@ def health(request):
     return Response({"status": "ok" if ok else "degraded", "services": services_status})
 
 
+class PredictionInput(serializers.Serializer):
+    """One image: a PNG or JPEG as base64 (a data URL is fine), or 28x28 pixels 0-255; or multipart `image`."""
+
+    image_base64 = serializers.CharField(required=False)
+    pixels = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()), required=False)
+    model_id = serializers.IntegerField(required=False, help_text="a version to ask instead of production")
+
+
+class BatchInput(serializers.Serializer):
+    images = PredictionInput(many=True, help_text="1 to 256 images")
+    model_id = serializers.IntegerField(required=False)
+
+
+@answers(GET=gateway.PredictionPage, POST=(201, gateway.PredictionAnswer))
+@extend_schema(methods=["POST"], request=PredictionInput)
+@extend_schema(methods=["GET"], operation_id="predictions_list")
 @api_view(["GET", "POST"])
 @permission_classes([Viewer])
 def predictions(request):
@@ -86,6 +106,8 @@ def predictions(request):
     return Response(result, status=status.HTTP_201_CREATED)
 
 
+@answers(POST=(201, gateway.BatchPredictionAnswer))
+@extend_schema(request=BatchInput)
 @api_view(["POST"])
 @permission_classes([Viewer])
 def predictions_batch(request):
@@ -97,6 +119,7 @@ class FeedbackInput(serializers.Serializer):
     label = serializers.IntegerField(min_value=0, max_value=9)
 
 
+@answers(POST=(201, storage.Sample))
 @extend_schema(request=FeedbackInput)
 @api_view(["POST"])
 @permission_classes([Viewer])
@@ -112,6 +135,9 @@ class SampleUploadInput(serializers.Serializer):
     pixels = serializers.ListField(required=False)
 
 
+@answers(GET=gateway.SamplePage, POST=(201, storage.Sample))
+@extend_schema(methods=["POST"], request=SampleUploadInput)
+@extend_schema(methods=["GET"], operation_id="samples_list")
 @api_view(["GET", "POST"])
 @permission_classes([Viewer])
 def samples(request):
@@ -137,6 +163,7 @@ class ReviewInput(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["accept", "reject"])
 
 
+@answers(POST=storage.Sample)
 @extend_schema(request=ReviewInput)
 @api_view(["POST"])
 @permission_classes([Engineer])
@@ -145,12 +172,14 @@ def sample_review(request, sample_id: int):
     return Response(services.sample_review(username=request.user.get_username(), sample_id=sample_id, **data))
 
 
+@answers(GET=collector.Sources)
 @api_view(["GET"])
 @permission_classes([Engineer])
 def sources(request):
-    return Response(peers.collector().info())
+    return Response(peers.collector().sources())
 
 
+@answers(GET=collector.RequestLog)
 @api_view(["GET"])
 @permission_classes([Engineer])
 def collector_log(request):
@@ -165,6 +194,7 @@ class CollectInput(serializers.Serializer):
     split = serializers.CharField(max_length=10, required=False, default="train")
 
 
+@answers(POST=(202, storage.Run))
 @extend_schema(request=CollectInput)
 @api_view(["POST"])
 @permission_classes([Engineer])
@@ -181,6 +211,7 @@ class TrainInput(serializers.Serializer):
     hyperparameters = serializers.DictField(required=False, default=dict)
 
 
+@answers(POST=(202, storage.Run))
 @extend_schema(request=TrainInput)
 @api_view(["POST"])
 @permission_classes([Engineer])
@@ -196,6 +227,7 @@ class FineTuneInput(serializers.Serializer):
     hyperparameters = serializers.DictField(required=False, default=dict)
 
 
+@answers(POST=(202, storage.Run))
 @extend_schema(request=FineTuneInput)
 @api_view(["POST"])
 @permission_classes([Engineer])
@@ -206,6 +238,7 @@ def fine_tune(request):
     return Response(run, status=status.HTTP_202_ACCEPTED)
 
 
+@answers(GET=ml.Comparison)
 @api_view(["GET"])
 @permission_classes([Viewer])
 def model_compare(request, version_id: int):
@@ -213,30 +246,38 @@ def model_compare(request, version_id: int):
     return Response(peers.ml().compare(other, version_id))
 
 
+@answers(GET=ml.Architectures)
 @api_view(["GET"])
 @permission_classes([Engineer])
 def architectures(request):
     return Response(peers.ml().architectures())
 
 
+@answers(GET=gateway.RunPage)
+@extend_schema(operation_id="runs_list")
 @api_view(["GET"])
 @permission_classes([Viewer])
 def runs(request):
     return Response(selectors.runs_for(request.user, request.query_params))
 
 
+@answers(GET=storage.Run)
 @api_view(["GET"])
 @permission_classes([Viewer])
 def run_detail(request, run_id: int):
     return Response(selectors.run_for(request.user, run_id))
 
 
+@answers(POST=storage.Run)
+@extend_schema(request=None)
 @api_view(["POST"])
 @permission_classes([Engineer])
 def run_cancel(request, run_id: int):
     return Response(services.run_cancel(username=request.user.get_username(), run_id=run_id))
 
 
+@answers(GET=gateway.DatasetPage)
+@extend_schema(operation_id="datasets_list")
 @api_view(["GET"])
 @permission_classes([Engineer])
 def datasets(request):
@@ -244,12 +285,15 @@ def datasets(request):
     return Response(selectors.page_of(peers.storage().list_datasets(**params), params))
 
 
+@answers(GET=storage.Dataset)
 @api_view(["GET"])
 @permission_classes([Engineer])
 def dataset_detail(request, dataset_id: int):
     return Response(peers.storage().get_dataset(dataset_id))
 
 
+@answers(GET=gateway.ModelVersionPage)
+@extend_schema(operation_id="models_list")
 @api_view(["GET"])
 @permission_classes([Viewer])
 def models(request):
@@ -261,6 +305,8 @@ class NoteInput(serializers.Serializer):
     note = serializers.CharField(allow_blank=True, max_length=5000)
 
 
+@answers(GET=storage.ModelVersion, PATCH=storage.ModelVersion)
+@extend_schema(methods=["PATCH"], request=NoteInput)
 @api_view(["GET", "PATCH"])
 @permission_classes([Viewer])
 def model_detail(request, version_id: int):
@@ -276,6 +322,8 @@ def model_detail(request, version_id: int):
 REPORT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8"}
 
 
+@answers(GET={(200, "application/json"): gateway.ReportInputs, (200, "application/pdf"): Binary,
+             (200, "text/html"): str})
 @api_view(["GET"])
 @permission_classes([Viewer])
 def model_report(request, version_id: int, kind: str):
@@ -293,6 +341,7 @@ class PromoteInput(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
+@answers(POST=storage.Alias)
 @extend_schema(request=PromoteInput)
 @api_view(["POST"])
 @permission_classes([Admin])
@@ -302,6 +351,7 @@ def model_promote(request, version_id: int):
     return Response(result)
 
 
+@answers(GET=gateway.AliasChangePage)
 @api_view(["GET"])
 @permission_classes([Viewer])
 def alias_ledger(request):

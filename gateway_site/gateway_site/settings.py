@@ -132,4 +132,5 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api",
     # Schema-quality hints are not deployment problems: keep them out of `check --deploy`.
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
+    "ENUM_NAME_OVERRIDES": {"AliasName": ["production", "candidate"]},
 }

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import itertools
 
-from kit.clients import StorageClient
+from kit.clients import CollectorClient, MLClient, StorageClient
+from kit.contracts import example, ml, storage
 from kit.errors import AppError, PeerUnavailable
+from kit.fakecheck import answering_as
 
 
 class Peer:
@@ -28,6 +30,7 @@ class FakeML(Peer):
     sees_blank = False
     no_model = False
     default_architecture = "cnn"
+    comparison: dict = {}  # a test's figures for compare()
 
     def _answer(self, payload):
         self._check()
@@ -52,11 +55,14 @@ class FakeML(Peer):
 
     def start_fine_tune(self, **params):
         self._check()
-        return {"id": 13, "kind": "fine-tune", "status": "queued", "params": params, "created_by": params["created_by"]}
+        return example(storage.Run, id=13, kind="fine-tune", params=params, created_by=params["created_by"])
 
     def compare(self, baseline_id, candidate_id):
         self._check()
-        return {"baseline": {"id": baseline_id}, "candidate": {"id": candidate_id}, "accuracy": {"delta": 0.01}}
+        return example(ml.Comparison, **{"baseline": {"id": baseline_id, "version": f"v{baseline_id}"},
+                                         "candidate": {"id": candidate_id, "version": f"v{candidate_id}"},
+                                         "accuracy": {"baseline": 0.98, "candidate": 0.99, "delta": 0.01},
+                                         **self.comparison})
 
     def architectures(self):
         self._check()
@@ -77,14 +83,14 @@ class FakeML(Peer):
 
     def start_collect(self, **params):
         self._check()
-        return {"id": 11, "kind": "collect", "status": "queued", "params": params, "created_by": params["created_by"]}
+        return example(storage.Run, id=11, kind="collect", params=params, created_by=params["created_by"])
 
     def start_training(self, **params):
         self._check()
         if params["hyperparameters"].get("epochs", 1) > 200:
             raise AppError("invalid_hyperparameters", "invalid hyperparameters: epochs",
                            details={"epochs": "must be at most 200"})
-        return {"id": 12, "kind": "train", "status": "queued", "params": params, "created_by": params["created_by"]}
+        return example(storage.Run, id=12, kind="train", params=params, created_by=params["created_by"])
 
 
 def page(items, page=1, page_size=50):
@@ -101,21 +107,23 @@ class FakeStorage(Peer):
     def __init__(self):
         super().__init__()
         self.predictions: list[dict] = []
-        self.runs = {5: {"id": 5, "kind": "train", "status": "running", "progress": 0.5, "message": "epoch 1/2",
-                         "created_by": "engineer", "result": {}, "error": "", "epochs": [], "created_at": "2026-01-01T00:00:00Z"}}
+        self.runs = {5: example(storage.Run, id=5, kind="train", status="running", progress=0.5, message="epoch 1/2",
+                                created_by="engineer")}
         self.aliases: list[tuple] = []
         self.samples: list[dict] = []
         self.versions: dict[int, dict] = {}
         self.alias_targets: dict[str, int] = {}
         self.reports: dict[tuple, bytes] = {}
         self.ledger: list[dict] = []
+        self.request_keys: dict[str, dict] = {}
         self._ids = itertools.count(1)
 
     def _stored_row(self, payload):
         self._check()
-        row = {"id": next(self._ids), "digit": payload["digit"], "probabilities": payload["probabilities"],
-               "model": {"id": payload["model_version_id"], "version": f"v{payload['model_version_id']}"},
-               "user": payload["user"], "image": payload["image_b64"], "created_at": "2026-01-01T00:00:00Z"}
+        row = example(storage.Prediction, id=next(self._ids), digit=payload["digit"],
+                      probabilities=payload["probabilities"], confidence=max(payload["probabilities"]),
+                      model={"id": payload["model_version_id"], "version": f"v{payload['model_version_id']}"},
+                      latency_ms=payload["latency_ms"], user=payload["user"], image=payload["image_b64"])
         self.predictions.insert(0, row)
         return row
 
@@ -135,9 +143,9 @@ class FakeStorage(Peer):
         return self.runs[run_id]
 
     def update_run(self, run_id, **fields):
-        run = self.get_run(run_id)
-        run.update(fields)
-        return run
+        self.get_run(run_id)
+        self.runs[run_id].update(fields)
+        return self.runs[run_id]
 
     def prediction_stats(self, days=14):
         self._check()
@@ -149,11 +157,12 @@ class FakeStorage(Peer):
 
     def create_predictions(self, items):
         self._check()
-        known = {row.get("request_key"): row for row in self.predictions if row.get("request_key")}
         stored = []
         for item in items:
-            row = known.get(item.get("request_key")) or self._stored_row(item)
-            row["request_key"] = item.get("request_key")
+            key = item.get("request_key")
+            row = self.request_keys.get(key) or self._stored_row(item)
+            if key:
+                self.request_keys[key] = row
             stored.append({"id": row["id"], "created_at": row["created_at"]})
         return stored
 
@@ -165,14 +174,14 @@ class FakeStorage(Peer):
         raise AppError("not_found", f"prediction {prediction_id} does not exist", status=404)
 
     def prediction_feedback(self, prediction_id, *, label, user):
-        row = self.get_prediction(prediction_id)
+        row = next(p for p in self.predictions if p["id"] == self.get_prediction(prediction_id)["id"])
         row["corrected_label"] = label
-        return self.create_sample({"image_b64": row["image"], "label": label, "user": user, "prediction": prediction_id})
+        return self.create_sample({"image_b64": row["image"], "label": label, "user": user, "prediction_id": prediction_id})
 
     def create_sample(self, payload):
         self._check()
-        sample = {"id": next(self._ids), "status": "pending", "prediction": None, "reviewed_by": "",
-                  "image": payload["image_b64"], **{k: v for k, v in payload.items() if k != "image_b64"}}
+        sample = example(storage.Sample, id=next(self._ids), image=payload["image_b64"], label=payload["label"],
+                         user=payload["user"], prediction=payload.get("prediction_id"))
         self.samples.append(sample)
         return sample
 
@@ -183,15 +192,15 @@ class FakeStorage(Peer):
     def review_sample(self, sample_id, *, status, reviewer):
         for sample in self.samples:
             if sample["id"] == sample_id:
-                sample.update(status=status, reviewed_by=reviewer)
+                sample.update(status=status, reviewed_by=reviewer, reviewed_at="2026-01-02T00:00:00Z")
                 return sample
         raise AppError("not_found", f"sample {sample_id} does not exist", status=404)
 
     def list_datasets(self, **filters):
         self._check()
-        return page([{"id": 1, "name": "mnist-5k-train", "source": "mnist-5k", "split": "train", "num_samples": 5000,
-                      "class_counts": {str(d): 500 for d in range(10)}, "sha256": "ab" * 32, "created_by": "system",
-                      "created_at": "2026-01-01T00:00:00Z", "meta": {"validation": {"fraction": 0.1, "seed": 0, "validation": 500}}}])
+        return page([example(storage.Dataset, name="mnist-5k-train", source="mnist-5k", num_samples=5000,
+                             class_counts={str(d): 500 for d in range(10)}, sha256="ab" * 32, created_by="system",
+                             meta={"validation": {"fraction": 0.1, "seed": 0, "validation": 500}})])
 
     def get_dataset(self, dataset_id):
         self._check()
@@ -199,14 +208,13 @@ class FakeStorage(Peer):
 
     def list_model_versions(self, **filters):
         self._check()
-        return page([{"id": 1, "version": "v1"}])
+        return page([self.get_model_version(1)])
 
     def get_model_version(self, version_id):
         self._check()
         if version_id in self.versions:
             return self.versions[version_id]
-        return {"id": version_id, "version": f"v{version_id}", "datasets": [], "metrics": {}, "aliases": [],
-                "hyperparameters": {}, "created_at": "2026-01-01T00:00:00Z"}
+        return example(storage.ModelVersion, id=version_id, version=f"v{version_id}", architecture="cnn")
 
     def annotate_model_version(self, version_id, note):
         self.versions.setdefault(version_id, self.get_model_version(version_id))["note"] = note
@@ -216,7 +224,7 @@ class FakeStorage(Peer):
         self._check()
         if name not in self.alias_targets:
             raise AppError("not_found", f"alias {name} points nowhere yet", status=404)
-        return {"name": name, "model_version": self.get_model_version(self.alias_targets[name])}
+        return example(storage.Alias, name=name, model_version=self.get_model_version(self.alias_targets[name]))
 
     production_version = StorageClient.production_version  # the client's own reading of get_alias
 
@@ -230,7 +238,7 @@ class FakeStorage(Peer):
     def set_alias(self, name, *, model_version_id, actor, reason):
         self._check()
         self.aliases.append((name, model_version_id, actor, reason))
-        return {"name": name, "model_version": {"id": model_version_id}}
+        return example(storage.Alias, name=name, model_version=self.get_model_version(model_version_id))
 
     def alias_ledger(self, **filters):
         self._check()
@@ -242,7 +250,7 @@ class FakeStorage(Peer):
 class FakeCollector(Peer):
     service = "collector_svc"
 
-    def info(self, source=None):
+    def sources(self):
         self._check()
         return {"sources": [{"source": "mnist-5k", "description": "5,000 digits", "splits": ["train"]}]}
 
@@ -250,3 +258,9 @@ class FakeCollector(Peer):
         self._check()
         return {"entries": [{"time": "2026-01-01T00:00:00Z", "caller": "ml_svc", "method": "GET", "path": "/batch",
                              "query": "source=mnist-5k&size=1000", "status": 200, "rows": 1000, "bytes": 784256, "latency_ms": 3.2}]}
+
+
+# Every answer of the fakes is checked against the real client's contract (kit.contracts).
+FakeML = answering_as(FakeML, MLClient)
+FakeStorage = answering_as(FakeStorage, StorageClient)
+FakeCollector = answering_as(FakeCollector, CollectorClient)

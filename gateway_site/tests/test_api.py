@@ -5,6 +5,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from accounts.models import AuditEvent
+from kit.contracts import example, storage
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -107,7 +108,7 @@ def test_demo_accounts_are_seeded_with_their_roles(monkeypatch, capsys):
 
 
 def test_the_ledger_pages_past_50_entries_and_shows_no_internal_address(api_as, fake_peers):
-    fake_peers["storage"].ledger = [{"id": n, "alias": "production", "to_version": n % 3 + 1, "from_version": None}
+    fake_peers["storage"].ledger = [example(storage.AliasChange, id=n, alias="production", to_version=n % 3 + 1)
                                     for n in range(120, 0, -1)]
     viewer = api_as("viewer")
     first = viewer.get("/api/models/ledger").json()

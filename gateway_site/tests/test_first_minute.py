@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from kit.contracts import example, storage
 from tests.conftest import PASSWORD
 from web import charts
 
@@ -20,16 +21,17 @@ def viewer(client, users, fake_peers):
 
 
 def first_training(fake_peers, **fields):
-    run = {"id": 9, "kind": "train", "status": "running", "progress": 0.5, "message": "epoch 6/12, loss 0.2100",
-           "created_by": "system", "result": {}, "error": "", "created_at": "2026-11-23T00:00:00Z",
-           "epochs": [{"epoch": 6, "loss": 0.21, "eta_s": 12.4}], **fields}
+    run = example(storage.Run, **{"id": 9, "kind": "train", "status": "running", "progress": 0.5, "created_by": "system",
+                                  "message": "epoch 6/12, loss 0.2100", "created_at": "2026-11-23T00:00:00Z",
+                                  "epochs": [{"epoch": 6, "loss": 0.21, "eta_s": 12.4}], **fields})
     fake_peers["storage"].runs = {9: run}
     return run
 
 
 def serve_a_model(fake_peers):
-    fake_peers["storage"].versions[1] = {"id": 1, "version": "v1", "architecture": "cnn-dense", "created_by": "system",
-                                         "created_at": "2026-11-23T00:00:00Z", "metrics": {"accuracy": 0.99, "evaluated_on": 500}}
+    fake_peers["storage"].versions[1] = example(storage.ModelVersion, id=1, version="v1", architecture="cnn-dense",
+                                                created_by="system", created_at="2026-11-23T00:00:00Z",
+                                                metrics={"accuracy": 0.99, "evaluated_on": 500})
     fake_peers["storage"].alias_targets["production"] = 1
 
 

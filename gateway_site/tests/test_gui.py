@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from accounts.models import AuditEvent
+from kit.contracts import example, storage
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -25,8 +26,9 @@ def as_user(client, users, fake_peers):
 
 
 def test_the_dashboard_shows_services_the_serving_model_and_monitoring_charts(as_user, fake_peers):
-    fake_peers["storage"].versions[2] = {"id": 2, "version": "v2", "architecture": "cnn", "created_by": "engineer",
-                                         "created_at": "2026-11-23T00:00:00Z", "metrics": {"accuracy": 0.9876, "evaluated_on": 500}}
+    fake_peers["storage"].versions[2] = example(storage.ModelVersion, id=2, version="v2", architecture="cnn",
+                                                created_by="engineer", created_at="2026-11-23T00:00:00Z",
+                                                metrics={"accuracy": 0.9876, "evaluated_on": 500})
     fake_peers["storage"].alias_targets["production"] = 2
     fake_peers["collector"].down = True
     html = as_user("viewer").get("/dashboard").content.decode()
@@ -82,12 +84,12 @@ def test_the_run_page_polls_until_the_run_ends_and_can_cancel(as_user, fake_peer
 
 
 def test_the_compare_page_shows_deltas_and_samples(as_user, fake_peers):
-    fake_peers["ml"].compare = lambda baseline, candidate: {
-        "baseline": {"id": baseline}, "candidate": {"id": candidate}, "dataset_id": 1, "evaluated_on": 500,
+    fake_peers["ml"].comparison = {
+        "dataset_id": 1, "evaluated_on": 500,
         "accuracy": {"baseline": 0.95, "candidate": 0.97, "delta": 0.02}, "fixed_count": 11, "broken_count": 1,
         "per_class": {str(d): {"precision": 0.01, "recall": -0.01 if d == 3 else 0.02, "f1": 0.0} for d in range(10)},
         "confusion_matrix_delta": [[-1 if i == j == 3 else 0 for j in range(10)] for i in range(10)],
-        "fixed": [{"label": 4, "before": 9, "after": 4, "image": base64.b64encode(bytes(784)).decode()}], "broken": [],
+        "fixed": [{"index": 0, "label": 4, "before": 9, "after": 4, "image": base64.b64encode(bytes(784)).decode()}],
     }
     html = as_user("viewer").get("/models/compare?baseline=1&candidate=2").content.decode()
     assert "11</strong> fixed" in html and "0.0200" in html and "-0.0100" in html

@@ -117,7 +117,8 @@ def test_a_batch_request_is_recorded_through_the_history_batcher_with_request_ke
     recorded, refused, recorded_too = answer["results"]
     assert "error" in refused and "id" not in refused
     assert sorted(p["id"] for p in storage.predictions) == sorted([recorded["id"], recorded_too["id"]])
-    assert all(p["request_key"] and p["user"] == "viewer" for p in storage.predictions)
+    assert all(p["user"] == "viewer" for p in storage.predictions)
+    assert sorted(row["id"] for row in storage.request_keys.values()) == sorted(p["id"] for p in storage.predictions)
     assert recorded["created_at"] and recorded_too["created_at"]
 
 

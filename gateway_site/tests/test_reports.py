@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kit.contracts import example, storage
 from reports import charts, render, services
 from tests.conftest import PASSWORD
 
@@ -41,12 +42,12 @@ def version(fake_peers):
     correct = int(np.trace(matrix))
     per_class = {str(d): {"precision": 0.9 + d / 100, "recall": 0.95 - d / 200, "f1": 0.92, "support": int(sum(matrix[d]))}
                  for d in range(10)}
-    model = {
-        "id": 7, "version": "v7", "architecture": "cnn", "parameter_count": 23946, "created_by": "engineer",
-        "created_at": "2026-11-20T10:00:00Z", "aliases": ["candidate"], "base_version": 3, "run": 12,
-        "weights_sha256": "ab" * 32, "weights_size": 98765, "datasets": [1], "note": HOSTILE_NOTE,
-        "hyperparameters": {"epochs": 3, "width": 16, "learning_rate": 0.006},
-        "metrics": {
+    model = example(
+        storage.ModelVersion, id=7, version="v7", architecture="cnn", parameter_count=23946, created_by="engineer",
+        created_at="2026-11-20T10:00:00Z", aliases=["candidate"], base_version=3, run=12,
+        weights_sha256="ab" * 32, weights_size=98765, datasets=[1], note=HOSTILE_NOTE,
+        hyperparameters={"epochs": 3, "width": 16, "learning_rate": 0.006},
+        metrics={
             "accuracy": correct / total, "evaluated_on": total, "macro_f1": 0.9234, "per_class": per_class,
             "confusion_matrix": matrix, "train_seconds": 12.5, "images_per_second": 2100.0,
             "curves": [{"epoch": e, "loss": 1 / e, "train_accuracy": 0.8 + e / 50, "val_accuracy": 0.82 + e / 50,
@@ -55,19 +56,18 @@ def version(fake_peers):
                                     "image": digit_image(i)} for i in range(12)],
             "split": {"dataset_id": 1, "train": 4500, "validation": 500, "fraction": 0.1, "seed": 0},
         },
-    }
+    )
     fake_peers["storage"].versions[7] = model
     fake_peers["storage"].alias_targets["production"] = 3
     fake_peers["storage"].versions[3] = {**model, "id": 3, "version": "v3", "aliases": ["production"], "note": ""}
-    fake_peers["storage"].ledger = [{"changed_at": "2026-11-21T09:00:00Z", "alias": "candidate", "from_version": None,
-                                     "to_version": 7, "actor": "engineer", "reason": "fine-tune <b>of</b> v3"}]
-    fake_peers["ml"].compare = lambda baseline, candidate: {
-        "baseline": {"id": baseline, "version": f"v{baseline}"}, "candidate": {"id": candidate}, "evaluated_on": 500,
-        "accuracy": {"baseline": 0.95, "candidate": 0.96, "delta": 0.01}, "fixed_count": 7, "broken_count": 2,
-        "per_class": {str(d): {"precision": 0.01, "recall": -0.002 if d == 4 else 0.004, "f1": 0.003} for d in range(10)},
-        "fixed": [{"label": 4, "before": 9, "after": 4, "image": digit_image(1)}],
-        "broken": [{"label": 1, "before": 1, "after": 7, "image": digit_image(2)}],
-    }
+    fake_peers["storage"].ledger = [example(storage.AliasChange, changed_at="2026-11-21T09:00:00Z", alias="candidate",
+                                            to_version=7, actor="engineer", reason="fine-tune <b>of</b> v3")]
+    fake_peers["ml"].comparison = dict(
+        evaluated_on=500, accuracy={"baseline": 0.95, "candidate": 0.96, "delta": 0.01}, fixed_count=7, broken_count=2,
+        per_class={str(d): {"precision": 0.01, "recall": -0.002 if d == 4 else 0.004, "f1": 0.003} for d in range(10)},
+        fixed=[{"index": 0, "label": 4, "before": 9, "after": 4, "image": digit_image(1)}],
+        broken=[{"index": 1, "label": 1, "before": 1, "after": 7, "image": digit_image(2)}],
+    )
     return model
 
 

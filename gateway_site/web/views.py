@@ -387,7 +387,7 @@ def _optional(call, default):
 @require_GET
 @role_required("ml_engineer")
 def datasets(request):
-    sources, sources_error = _optional(lambda: peers.collector().info()["sources"], [])
+    sources, sources_error = _optional(lambda: peers.collector().sources()["sources"], [])
     log, log_error = _optional(lambda: peers.collector().request_log(30)["entries"], [])
     params = selectors.checked_filters(request.GET, ("source", "page"))
     listing = selectors.page_of(peers.storage().list_datasets(**params), params)

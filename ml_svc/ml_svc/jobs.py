@@ -146,7 +146,7 @@ def collect_body(reporter: RunReporter, run: dict) -> dict:
     params = run["params"]
     source, split = params["source"], params.get("split", "train")
     batch_size, limit = int(params["batch_size"]), params.get("max_samples")
-    info = peers.collector().info(source)
+    info = peers.collector().source(source)
     total = info["splits"][split]["count"]
     wanted = min(total, int(limit)) if limit else total
     images, labels, offset = [], [], 0

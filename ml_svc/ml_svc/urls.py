@@ -1,16 +1,14 @@
-from django.conf import settings
 from django.urls import path
 
-from kit.clients import StorageClient
 from kit.errors import json_400 as handler400  # noqa: F401 -- Django reads the handlers from here
 from kit.errors import json_404 as handler404  # noqa: F401
 from kit.errors import json_500 as handler500  # noqa: F401
 from kit.health import database_check, service_routes
-from ml_svc import views
+from ml_svc import peers, views
 
 
 def storage_ready() -> None:
-    StorageClient(settings.STORAGE_URL, settings.SERVICE_TOKEN).ready()
+    peers.storage().ready()
 
 
 urlpatterns = [

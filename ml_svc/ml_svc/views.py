@@ -132,7 +132,7 @@ def start_fine_tune(request):
 @api_view(["POST"])
 def start_collect(request):
     params = validated(CollectInput, request.data)
-    sources = {s["source"]: s for s in peers.collector().info()["sources"]}
+    sources = {s["source"]: s for s in peers.collector().sources()["sources"]}
     if params["source"] not in sources:
         raise AppError(
             "unknown_source", f"unknown source {params['source']!r}; known: {', '.join(sorted(sources))}",
@@ -145,7 +145,7 @@ def start_collect(request):
             details={"split": params["split"]},
         )
     # The one source that can be empty: say so now rather than queue a run that can only fail.
-    if params["source"] == "user" and not peers.collector().info("user")["splits"][params["split"]]["count"]:
+    if params["source"] == "user" and not peers.collector().source("user")["splits"][params["split"]]["count"]:
         raise AppError("empty_source", "There are no accepted user samples to collect yet: accept some in the "
                        "review queue first.", status=409, details={"source": "user"})
     created_by = params.pop("created_by")

@@ -8,8 +8,10 @@ import itertools
 import numpy as np
 
 from kit import imagepack
-from kit.clients import StorageClient
+from kit.clients import CollectorClient, StorageClient
+from kit.contracts import EXAMPLE_TIME, example, storage
 from kit.errors import AppError, PeerUnavailable
+from kit.fakecheck import answering_as
 
 
 class FakeStorage:
@@ -29,6 +31,9 @@ class FakeStorage:
         if self.down:
             raise PeerUnavailable("storage_svc", "connection refused or reset")
 
+    def ready(self) -> None:
+        self._check()
+
     def put_blob(self, data: bytes) -> dict:
         self._check()
         sha = hashlib.sha256(data).hexdigest()
@@ -39,13 +44,12 @@ class FakeStorage:
         self._check()
         return self.blobs[sha256]
 
-    def delete_blob(self, sha256: str) -> None:
-        self.blobs.pop(sha256, None)
+    def delete_blob(self, sha256: str) -> dict:
+        return {"deleted": self.blobs.pop(sha256, None) is not None}
 
     def create_run(self, *, kind, params, created_by) -> dict:
         run_id = next(self._ids)
-        self.runs[run_id] = {"id": run_id, "kind": kind, "params": params, "created_by": created_by,
-                             "status": "queued", "progress": 0.0, "epochs": [], "result": {}, "error": ""}
+        self.runs[run_id] = example(storage.Run, id=run_id, kind=kind, params=params, created_by=created_by)
         return dict(self.runs[run_id])
 
     def get_run(self, run_id: int) -> dict:
@@ -55,6 +59,8 @@ class FakeStorage:
         run = self.runs[run_id]
         if run["status"] in ("succeeded", "failed", "cancelled"):
             raise AppError("run_finished", f"run {run_id} already ended as {run['status']}", status=409)
+        if fields.pop("heartbeat", False):
+            run["heartbeat_at"] = EXAMPLE_TIME
         run.update(fields)
         return dict(run)
 
@@ -62,8 +68,13 @@ class FakeStorage:
         dataset_id = next(self._ids)
         images, labels = imagepack.unpack(data)
         self.datasets[dataset_id] = data
-        self.dataset_rows[dataset_id] = {"id": dataset_id, "num_samples": len(labels),
-                                         "sha256": hashlib.sha256(data).hexdigest(), "meta": meta or {}, **fields}
+        counts = np.bincount(labels, minlength=10)
+        self.dataset_rows[dataset_id] = example(
+            storage.Dataset, id=dataset_id, num_samples=len(labels), sha256=hashlib.sha256(data).hexdigest(),
+            meta=meta or {}, class_counts={str(d): int(c) for d, c in enumerate(counts)},
+            name=fields.get("name", ""), source=fields.get("source", ""), split=fields.get("split", "train"),
+            created_by=fields.get("created_by", ""),
+            parents=list(fields.get("parents") or []))
         return dict(self.dataset_rows[dataset_id])
 
     def get_dataset(self, dataset_id: int) -> dict:
@@ -78,21 +89,26 @@ class FakeStorage:
         if payload["weights_sha256"] not in self.blobs:
             raise AppError("not_found", "weights blob is not stored", status=404)
         version_id = next(self._ids)
-        self.versions[version_id] = {"id": version_id, "version": f"v{version_id}", "datasets": payload.get("dataset_ids", []),
-                                     "metrics": {}, **payload}
+        self.versions[version_id] = example(
+            storage.ModelVersion, id=version_id, version=f"v{version_id}", architecture=payload["architecture"],
+            hyperparameters=payload.get("hyperparameters", {}), datasets=payload.get("dataset_ids", []),
+            base_version=payload.get("base_version_id"), metrics=payload.get("metrics", {}),
+            weights_sha256=payload["weights_sha256"], weights_size=len(self.blobs[payload["weights_sha256"]]),
+            parameter_count=payload.get("parameter_count", 0), run=payload.get("run_id"), note=payload.get("note", ""),
+            created_by=payload.get("created_by", ""))
         return dict(self.versions[version_id])
 
     def get_model_version(self, version_id: int) -> dict:
         self._check()
         if version_id not in self.versions:
             raise AppError("not_found", f"model version {version_id} does not exist", status=404)
-        return dict(self.versions[version_id])
+        return {**self.versions[version_id], "aliases": sorted(a for a, v in self.aliases.items() if v == version_id)}
 
     def get_alias(self, name: str) -> dict:
         self._check()
         if name not in self.aliases:
             raise AppError("not_found", f"alias {name} points nowhere yet", status=404)
-        return {"name": name, "model_version": self.get_model_version(self.aliases[name])}
+        return example(storage.Alias, name=name, model_version=self.get_model_version(self.aliases[name]))
 
     production_version = StorageClient.production_version  # the client's own reading of get_alias
 
@@ -102,7 +118,7 @@ class FakeStorage:
         return self.get_alias(name)
 
     def list_samples(self, **filters) -> dict:
-        return {"count": len(self.accepted[1]), "results": []}
+        return example(storage.SamplePage, count=len(self.accepted[1]))
 
 
 class FakeCollector:
@@ -113,15 +129,23 @@ class FakeCollector:
     def user_samples(self):
         return self.storage.accepted
 
-    def info(self, source: str | None = None) -> dict:
-        if source is None:
-            return {"sources": [{"source": "mnist-5k", "splits": ["train"]}, {"source": "user", "splits": ["train"]}]}
-        if source == "user":
-            return {"source": source, "splits": {"train": {"count": len(self.storage.accepted[1])}}}
-        if source != "mnist-5k":
-            raise AppError("unknown_source", f"unknown source {source!r}", status=404)
-        return {"source": source, "splits": {"train": {"count": len(self.labels), "sha256": "f" * 64}}}
+    def sources(self) -> dict:
+        return {"sources": [{"source": "mnist-5k", "description": "", "splits": ["train"]},
+                            {"source": "user", "description": "", "splits": ["train"]}]}
+
+    def source(self, name: str) -> dict:
+        if name not in ("mnist-5k", "user"):
+            raise AppError("unknown_source", f"unknown source {name!r}", status=404)
+        labels = self.storage.accepted[1] if name == "user" else self.labels
+        counts = {str(d): int(c) for d, c in enumerate(np.bincount(labels, minlength=10))}
+        split = {"count": len(labels), "class_counts": counts, "sha256": "f" * 64}
+        return {"source": name, "description": "", "splits": {"train": split}}
 
     def batch(self, *, source, split, size, offset):
         end = min(offset + size, len(self.labels))
         return self.images[offset:end], self.labels[offset:end], end if end < len(self.labels) else None
+
+
+# Every answer of the fakes is checked against the real client's contract (kit.contracts).
+FakeStorage = answering_as(FakeStorage, StorageClient)
+FakeCollector = answering_as(FakeCollector, CollectorClient)

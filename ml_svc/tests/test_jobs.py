@@ -133,7 +133,7 @@ def test_fine_tuning_learns_user_samples_compares_with_production_and_becomes_ca
     result = run_scenario(run["id"], jobs.fine_tune_body)
     assert result is not None, storage.get_run(run["id"])["error"]
     version = storage.versions[result["model_version_id"]]
-    assert version["base_version_id"] == base_id
+    assert version["base_version"] == base_id
     comparison = version["metrics"]["comparison"]
     assert comparison["against"]["id"] == base_id and comparison["evaluated_on"] == 500
     assert set(comparison["per_class"]) == {str(d) for d in range(10)}

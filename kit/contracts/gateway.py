@@ -1,0 +1,134 @@
+"""What the gateway's public API (/api/v1) answers: documented in `/api/schema/` and checked by its fuzz test.
+
+Records (runs, datasets, versions, samples, predictions) are storage's and ml_svc's shapes, named here so that a
+change there is a visible change of the public contract, never a silent one.
+"""
+
+# No `from __future__ import annotations` here: Python 3.11's TypedDict cannot see NotRequired in a string.
+from typing import Any, Literal, NotRequired, TypedDict
+
+from kit.contracts import Timestamp
+from kit.contracts.ml import ImageError
+from kit.contracts.storage import (
+    AliasChange,
+    Dataset,
+    ModelVersion,
+    Prediction,
+    Run,
+    Sample,
+    VersionRef,
+)
+
+
+class Token(TypedDict):
+    token: str
+
+
+class ServiceHealth(TypedDict):
+    status: Literal["ok", "unavailable"]
+    reason: NotRequired[str]
+
+
+class Health(TypedDict):
+    status: Literal["ok", "degraded"]
+    services: dict[str, ServiceHealth]
+
+
+class PredictionAnswer(TypedDict):
+    """One image's answer, recorded in the caller's history as `id`."""
+
+    id: int
+    digit: int
+    probabilities: list[float]
+    model: VersionRef
+    image: str
+    created_at: Timestamp
+
+
+class RecordedClassification(TypedDict):
+    id: int
+    digit: int
+    probabilities: list[float]
+    image: str
+    created_at: Timestamp
+
+
+class RefusedImage(TypedDict):
+    error: ImageError
+
+
+class BatchPredictionAnswer(TypedDict):
+    """`results` in the order of the images: a recorded answer, or why that image was refused."""
+
+    model: VersionRef
+    results: list[RecordedClassification | RefusedImage]
+
+
+class PredictionPage(TypedDict):
+    count: int
+    page: int
+    has_next: bool
+    has_previous: bool
+    results: list[Prediction]
+
+
+class SamplePage(TypedDict):
+    count: int
+    page: int
+    has_next: bool
+    has_previous: bool
+    results: list[Sample]
+
+
+class RunPage(TypedDict):
+    count: int
+    page: int
+    has_next: bool
+    has_previous: bool
+    results: list[Run]
+
+
+class DatasetPage(TypedDict):
+    count: int
+    page: int
+    has_next: bool
+    has_previous: bool
+    results: list[Dataset]
+
+
+class ModelVersionPage(TypedDict):
+    count: int
+    page: int
+    has_next: bool
+    has_previous: bool
+    results: list[ModelVersion]
+
+
+class AliasChangePage(TypedDict):
+    count: int
+    page: int
+    has_next: bool
+    has_previous: bool
+    results: list[AliasChange]
+
+
+class ReportInputs(TypedDict):
+    """What a model report is made from (`report.json`)."""
+
+    model: ModelVersion
+    datasets: list[Dataset]
+    ledger: list[AliasChange]
+    production_id: int | None
+    software: dict[str, str]
+
+
+class ErrorDetail(TypedDict):
+    code: str
+    message: str
+    details: Any
+
+
+class Error(TypedDict):
+    """Every 4xx and 5xx answer."""
+
+    error: ErrorDetail

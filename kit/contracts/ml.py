@@ -1,0 +1,90 @@
+"""What ml_svc answers (kit.clients.MLClient's return types; ml_svc/ml_svc/views.py and inference.py)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from kit.contracts.storage import VersionRef
+
+
+class Hyperparameter(TypedDict):
+    name: str
+    type: Literal["int", "float", "bool"]
+    default: Any
+    minimum: float | None
+    maximum: float | None
+    help: str
+
+
+class Architecture(TypedDict):
+    name: str
+    title: str
+    hyperparameters: list[Hyperparameter]
+
+
+class Architectures(TypedDict):
+    architectures: list[Architecture]
+    default: str
+    fine_tune: list[Hyperparameter]
+
+
+class ImageError(TypedDict):
+    code: str
+    message: str
+    status: int
+
+
+class RefusedImage(TypedDict):
+    error: ImageError
+
+
+class Classified(TypedDict):
+    """One image's answer; `image` is the base64 of the 28x28 uint8 input the model saw."""
+
+    digit: int
+    probabilities: list[float]
+    image: str
+
+
+class BatchAnswer(TypedDict):
+    """`results` in the order of the images: an answer, or the reason that image was refused."""
+
+    model: VersionRef
+    results: list[Classified | RefusedImage]
+    latency_ms: float
+
+
+class AccuracyChange(TypedDict):
+    baseline: float
+    candidate: float
+    delta: float
+
+
+class ChangedDigit(TypedDict):
+    index: int
+    label: int
+    before: int
+    after: int
+    image: str
+
+
+class Comparison(TypedDict):
+    """A candidate against a baseline on the held-out digits of the baseline's first dataset."""
+
+    baseline: VersionRef
+    candidate: VersionRef
+    dataset_id: int
+    evaluated_on: int
+    accuracy: AccuracyChange
+    per_class: dict[str, dict[str, float]]
+    confusion_matrix_delta: list[list[int]]
+    fixed_count: int
+    broken_count: int
+    fixed: list[ChangedDigit]
+    broken: list[ChangedDigit]
+
+
+class CanonicalImage(TypedDict):
+    """The base64 of the 28x28 uint8 image ml_svc would classify."""
+
+    image: str

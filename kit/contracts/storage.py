@@ -1,0 +1,192 @@
+"""What storage_svc answers (kit.clients.StorageClient's return types; storage_svc/registry/serializers.py)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from kit.contracts import Timestamp
+
+RunKind = Literal["collect", "train", "fine-tune"]
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+SampleStatus = Literal["pending", "accepted", "rejected"]
+AliasName = Literal["production", "candidate"]
+
+
+class StoredBlob(TypedDict):
+    sha256: str
+    size: int
+
+
+class Dataset(TypedDict):
+    id: int
+    name: str
+    source: str
+    split: Literal["train", "val", "test"]
+    num_samples: int
+    class_counts: dict[str, int]
+    sha256: str
+    parents: list[int]
+    meta: dict[str, Any]
+    created_by: str
+    created_at: Timestamp
+
+
+class Run(TypedDict):
+    """A collect, train or fine-tune job: its status, progress, per-epoch metrics and result."""
+
+    id: int
+    kind: RunKind
+    params: dict[str, Any]
+    status: RunStatus
+    progress: float
+    message: str
+    epochs: list[dict[str, Any]]
+    result: dict[str, Any]
+    error: str
+    created_by: str
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    heartbeat_at: Timestamp | None
+
+
+class ModelVersion(TypedDict):
+    id: int
+    version: str
+    architecture: str
+    hyperparameters: dict[str, Any]
+    datasets: list[int]
+    base_version: int | None
+    metrics: dict[str, Any]
+    weights_sha256: str
+    weights_size: int
+    parameter_count: int
+    run: int | None
+    note: str
+    aliases: list[AliasName]
+    created_by: str
+    created_at: Timestamp
+
+
+class Alias(TypedDict):
+    name: AliasName
+    model_version: ModelVersion
+    updated_at: Timestamp
+
+
+class AliasChange(TypedDict):
+    """One move of an alias: who pointed it from which version to which, and why."""
+
+    id: int
+    alias: AliasName
+    from_version: int | None
+    to_version: int
+    actor: str
+    reason: str
+    changed_at: Timestamp
+
+
+class VersionRef(TypedDict):
+    id: int
+    version: str
+
+
+class Prediction(TypedDict):
+    """A recorded prediction; `image` is the base64 of the 28x28 uint8 input the model saw."""
+
+    id: int
+    digit: int
+    probabilities: list[float]
+    confidence: float
+    model: VersionRef
+    latency_ms: float
+    user: str
+    created_at: Timestamp
+    corrected_label: int | None
+    image: str
+
+
+class RecordedPredictions(TypedDict):
+    """The ids and times of a bulk write, in the order of its rows."""
+
+    ids: list[int]
+    created_at: list[Timestamp]
+
+
+class Recorded(TypedDict):
+    id: int
+    created_at: Timestamp
+
+
+class DayOfPredictions(TypedDict):
+    day: str
+    model_version_id: int
+    count: int
+    digits: list[int]
+    mean_confidence: float
+    correction_rate: float
+
+
+class PredictionStats(TypedDict):
+    days: int
+    series: list[DayOfPredictions]
+
+
+class Sample(TypedDict):
+    """A user's labelled drawing; `image` is the base64 of its 28x28 uint8 canonical form."""
+
+    id: int
+    label: int
+    user: str
+    status: SampleStatus
+    prediction: int | None
+    reviewed_by: str
+    reviewed_at: Timestamp | None
+    created_at: Timestamp
+    image: str
+
+
+class DatasetPage(TypedDict):
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[Dataset]
+
+
+class RunPage(TypedDict):
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[Run]
+
+
+class ModelVersionPage(TypedDict):
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[ModelVersion]
+
+
+class AliasChangePage(TypedDict):
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[AliasChange]
+
+
+class PredictionPage(TypedDict):
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[Prediction]
+
+
+class SamplePage(TypedDict):
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[Sample]
+
+
+class BlobDeleted(TypedDict):
+    deleted: bool

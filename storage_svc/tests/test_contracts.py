@@ -1,0 +1,87 @@
+"""The contract test: the real StorageClient against storage_svc's real views, in-process on PostgreSQL.
+
+Every answer is checked against the client's declared return type (kit.contracts.storage), so a field added,
+dropped or retyped on either side fails here; the fakes other services test against answer those same types.
+"""
+
+import base64
+
+import numpy as np
+import pytest
+
+from kit import imagepack
+from kit.clients import StorageClient
+from kit.wsgitest import ContractClient, database_kept
+from storage_svc.wsgi import application
+
+
+@pytest.fixture
+def storage(settings, db):
+    with database_kept():
+        yield ContractClient(StorageClient, application, settings.SERVICE_TOKEN)
+
+
+def digit(value: int) -> str:
+    return base64.b64encode(bytes([value]) * 784).decode()
+
+
+def test_every_storage_client_call_meets_the_real_views(storage):
+    images = np.arange(20 * 784, dtype=np.uint32).reshape(20, 28, 28).astype(np.uint8)
+    labels = (np.arange(20) % 10).astype(np.uint8)
+    dataset = storage.create_dataset(imagepack.pack(images, labels), name="digits", source="mnist-5k", split="train",
+                                     created_by="ann", meta={"validation": {"fraction": 0.1}})
+    child = storage.create_dataset(imagepack.pack(images[:5], labels[:5]), name="more", source="user", split="train",
+                                   created_by="ann", parents=[dataset["id"]])
+    assert child["parents"] == [dataset["id"]] and dataset["class_counts"]["3"] == 2
+    assert storage.get_dataset(dataset["id"]) == dataset
+    assert storage.list_datasets(source="user")["results"] == [child]
+    got_images, got_labels = storage.dataset_arrays(dataset["id"])
+    assert np.array_equal(got_images, images) and np.array_equal(got_labels, labels)
+
+    run = storage.create_run(kind="train", params={"epochs": 1}, created_by="ann")
+    storage.update_run(run["id"], status="running", progress=0.5, epochs=[{"epoch": 1, "loss": 0.3}])
+    assert storage.get_run(run["id"])["progress"] == 0.5
+    assert [r["id"] for r in storage.list_runs(created_by="ann")["results"]] == [run["id"]]
+
+    blob = storage.put_blob(b"weights")
+    assert storage.get_blob(blob["sha256"]) == b"weights"
+    version = storage.create_model_version({
+        "architecture": "cnn", "dataset_ids": [dataset["id"]], "weights_sha256": blob["sha256"],
+        "metrics": {"accuracy": 0.97}, "created_by": "ann", "run_id": run["id"]})
+    assert (version["weights_size"], version["run"], version["aliases"]) == (7, run["id"], [])
+    assert storage.annotate_model_version(version["id"], "first")["note"] == "first"
+    assert storage.list_model_versions()["results"][0]["id"] == version["id"]
+    assert storage.production_version() is None
+    alias = storage.set_alias("production", model_version_id=version["id"], actor="root", reason="first")
+    assert alias["model_version"]["aliases"] == ["production"]
+    assert storage.get_alias("production") == alias and storage.production_version()["id"] == version["id"]
+    assert storage.get_model_version(version["id"])["aliases"] == ["production"]
+    assert storage.alias_ledger(version=version["id"])["results"][0]["to_version"] == version["id"]
+
+    assert storage.stored_report(version["id"], kind="pdf", input_sha256="a" * 64) is None
+    storage.store_report(version["id"], b"%PDF-1.7", kind="pdf", input_sha256="a" * 64)
+    assert storage.stored_report(version["id"], kind="pdf", input_sha256="a" * 64) == b"%PDF-1.7"
+
+    rows = [{"image_b64": digit(n), "digit": n, "probabilities": [0.1] * 10, "model_version_id": version["id"],
+             "latency_ms": 1.5, "user": "ann", "request_key": f"key-{n}"} for n in range(3)]
+    recorded = storage.create_predictions(rows)
+    assert storage.create_predictions(rows) == recorded, "a repeated write answers the same rows"
+    prediction = storage.get_prediction(recorded[0]["id"])
+    assert (prediction["digit"], prediction["image"], prediction["model"]["id"]) == (0, digit(0), version["id"])
+    assert storage.list_predictions(user="ann")["count"] == 3
+    assert storage.prediction_stats(days=3)["series"][0]["count"] == 3
+    correction = storage.prediction_feedback(prediction["id"], label=6, user="ann")
+    assert (correction["prediction"], correction["status"]) == (prediction["id"], "pending")
+
+    sample = storage.create_sample({"image_b64": digit(9), "label": 9, "user": "bo"})
+    assert storage.list_samples(status="pending")["count"] == 2
+    assert storage.review_sample(sample["id"], status="accepted", reviewer="root")["reviewed_by"] == "root"
+    accepted_images, accepted_labels = storage.accepted_samples()
+    assert accepted_labels.tolist() == [9] and accepted_images[0].max() == 9
+
+    orphan = storage.put_blob(b"nobody's")
+    assert storage.delete_blob(orphan["sha256"]) == {"deleted": True}
+    assert storage.delete_blob(blob["sha256"]) == {"deleted": False}, "weights a version uses stay"
+    storage.ready()
+
+    assert storage.not_called() == set(), "every call the client offers is checked here"
