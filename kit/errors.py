@@ -39,11 +39,13 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
+def retry_headers(status: int, retry_after: int) -> dict[str, str]:
+    """`Retry-After` goes with every 429 and 503 (the one place this is said)."""
+    return {"Retry-After": str(retry_after)} if status in (429, 503) else {}
+
+
 def error_response(code: str, message: str, *, status: int, details: Any = None, retry_after: int = 5) -> JsonResponse:
-    response = JsonResponse(error_body(code, message, details), status=status)
-    if status in (429, 503):
-        response["Retry-After"] = str(retry_after)
-    return response
+    return JsonResponse(error_body(code, message, details), status=status, headers=retry_headers(status, retry_after))
 
 
 def app_error_response(exc: AppError) -> JsonResponse:
@@ -77,10 +79,13 @@ class AppErrorMiddleware:
 
 def drf_exception_handler(exc, context):
     """DRF exception handler giving every API error the platform's JSON shape."""
+    from django.core.exceptions import PermissionDenied
     from rest_framework import exceptions
     from rest_framework.views import exception_handler
 
     exc = database_error(exc) or exc
+    if type(exc) is PermissionDenied:  # Django's (accounts.roles.require_role): the API's own 403
+        exc = exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, AppError):
         return _drf_response(error_body(exc.code, exc.message, exc.details), exc.status, exc.retry_after)
     response = exception_handler(exc, context)
@@ -99,10 +104,7 @@ def drf_exception_handler(exc, context):
 def _drf_response(body: dict[str, Any], status: int, retry_after: int = 5):
     from rest_framework.response import Response
 
-    response = Response(body, status=status)
-    if status in (429, 503):
-        response["Retry-After"] = str(retry_after)
-    return response
+    return Response(body, status=status, headers=retry_headers(status, retry_after))
 
 
 def json_404(request, exception=None):

@@ -14,21 +14,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import orjson
 
-from kit.errors import AppError, database_error, error_body
+from kit.errors import AppError, database_error, error_body, retry_headers
 from kit.metrics import LATENCY, REQUESTS
 from kit.requestlog import REQUEST_ID_HEADER, log_access, request_id_bound, request_id_from
 from kit.validation import parse_json_body
 
 logger = logging.getLogger(__name__)
-
-REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
-           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
-
 
 @dataclass
 class HotRequest:
@@ -82,12 +78,11 @@ class HotPaths:
                     logger.exception("unhandled error on %s", environ.get("PATH_INFO"))
                     exc = AppError("internal_error", "The server failed to handle the request.", status=500)
                 status, body = exc.status, error_body(exc.code, exc.message, exc.details)
-                if exc.status in (429, 503):
-                    headers.append(("Retry-After", str(exc.retry_after)))
+                headers += retry_headers(exc.status, exc.retry_after).items()
         payload = orjson.dumps(body)
         headers += [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
                     (REQUEST_ID_HEADER, request_id)]
-        start_response(f"{status} {REASONS.get(status, '')}", headers)
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         elapsed = time.perf_counter() - started
         path = environ["PATH_INFO"]
         label = path if handler is not None else "other"  # a path a client made up is no metric label

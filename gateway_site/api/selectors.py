@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from accounts.roles import has_role
+from accounts.roles import sees_everyones
 from gateway_site import peers
 from kit.errors import AppError
 from kit.validation import MAX_ID, ascii_int, calendar_day, clean_text
@@ -43,14 +43,14 @@ def checked_filters(params, allowed) -> dict:
 def predictions_for(user, params) -> dict:
     """A viewer sees their own predictions; engineers see everyone's."""
     filters = checked_filters(params, PREDICTION_FILTERS)
-    if not has_role(user, "ml_engineer"):
+    if not sees_everyones(user):
         filters["user"] = user.get_username()
     return page_of(peers.storage().list_predictions(**filters), filters)
 
 
 def runs_for(user, params) -> dict:
     filters = checked_filters(params, RUN_FILTERS)
-    if not has_role(user, "ml_engineer"):
+    if not sees_everyones(user):
         filters["created_by"] = user.get_username()
     return page_of(peers.storage().list_runs(**filters), filters)
 
@@ -62,7 +62,7 @@ def samples(params) -> dict:
 
 def run_for(user, run_id: int) -> dict:
     run = peers.storage().get_run(run_id)
-    if not has_role(user, "ml_engineer") and run["created_by"] != user.get_username():
+    if not sees_everyones(user) and run["created_by"] != user.get_username():
         # Another user's run is reported as missing, not as forbidden.
         raise AppError("not_found", f"run {run_id} does not exist", status=404)
     return run

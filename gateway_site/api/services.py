@@ -9,7 +9,7 @@ import base64
 from concurrent.futures import ThreadPoolExecutor
 
 from accounts.models import audit
-from accounts.roles import has_role
+from accounts.roles import sees_everyones
 from api import limits, predicting
 from gateway_site import peers
 from kit.errors import AppError, PeerUnavailable
@@ -82,7 +82,7 @@ def prediction_correct(*, user, prediction_id: int, label: int) -> dict:
 def prediction_visible_to(user, prediction_id: int) -> dict:
     """The prediction if it is the user's own (engineers: any); another's is reported missing."""
     prediction = peers.storage().get_prediction(prediction_id)
-    if prediction["user"] != user.get_username() and not has_role(user, "ml_engineer"):
+    if prediction["user"] != user.get_username() and not sees_everyones(user):
         raise AppError("not_found", f"prediction {prediction_id} does not exist", status=404)
     return prediction
 

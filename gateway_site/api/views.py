@@ -9,16 +9,14 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from accounts.lockout import locked_out
 from accounts.models import audit
-from accounts.roles import has_role
+from accounts.roles import RoleRequired, require_role
 from api import selectors, services
 from api.idempotency import idempotent
-from api.permissions import RoleRequired
 from api.schema import Binary, answers
 from gateway_site import peers
 from kit.contracts import collector, gateway, ml, storage
@@ -143,8 +141,7 @@ class SampleUploadInput(serializers.Serializer):
 def samples(request):
     """GET: the review queue (engineers). POST: a labelled drawing, pending review (viewers)."""
     if request.method == "GET":
-        if not has_role(request.user, "ml_engineer"):
-            raise PermissionDenied("This needs the ml_engineer role.")
+        require_role(request.user, "ml_engineer")
         return Response(selectors.samples(request.query_params))
     if request.content_type and request.content_type.startswith("multipart/"):
         upload = request.FILES.get("image")
@@ -311,8 +308,7 @@ class NoteInput(serializers.Serializer):
 @permission_classes([Viewer])
 def model_detail(request, version_id: int):
     if request.method == "PATCH":
-        if not has_role(request.user, "ml_engineer"):
-            raise PermissionDenied("This needs the ml_engineer role.")
+        require_role(request.user, "ml_engineer")
         note = validated(NoteInput, request.data)["note"]
         audit(actor=request.user.get_username(), action="model.note", target=f"model:{version_id}")
         return Response(peers.storage().annotate_model_version(version_id, note))

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from rest_framework.authtoken.models import Token
 
+from accounts import tokens
 from api import hot, predicting
 from gateway_site.wsgi import application
 from kit.batching import Batcher
@@ -23,7 +24,7 @@ DIGIT = {"pixels": [[0] * 28 for _ in range(28)]}
 @pytest.fixture(autouse=True)
 def fresh_pipeline():
     predicting.close()
-    hot.forget_tokens()
+    tokens.forget_tokens()
     yield
     predicting.close()
 
@@ -42,6 +43,13 @@ class Recorder:
 def submit_all(batcher: Batcher, items) -> list:
     with ThreadPoolExecutor(len(items)) as pool:
         return list(pool.map(batcher.submit, items))
+
+
+def test_only_token_json_predictions_skip_django():
+    assert set(application.routes) == {("POST", "/api/predictions")}, "the hot routes, pinned"
+    assert hot.applies({"HTTP_AUTHORIZATION": "Token abc", "CONTENT_TYPE": "application/json"})
+    assert not hot.applies({"HTTP_AUTHORIZATION": "Token abc", "CONTENT_TYPE": "multipart/form-data; boundary=x"})
+    assert not hot.applies({"HTTP_COOKIE": "sessionid=abc", "CONTENT_TYPE": "application/json"}), "pages keep CSRF"
 
 
 def test_a_full_batch_is_handled_at_once_without_waiting_for_the_time_bound():
@@ -254,14 +262,14 @@ def test_an_expired_token_is_checked_once_however_many_requests_wait_and_no_conn
     viewer.groups.add(Group.objects.get_or_create(name="viewer")[0])
     key = Token.objects.create(user=viewer).key
     checks = []
-    original = hot.has_role
+    original = tokens.has_role
 
     def slow_has_role(user, role):
         checks.append(user.get_username())
         time.sleep(0.05)  # the other requests arrive while the check runs
         return original(user, role)
 
-    monkeypatch.setattr(hot, "has_role", slow_has_role)
+    monkeypatch.setattr(tokens, "has_role", slow_has_role)
     request = type("Request", (), {"header": lambda self, name: f"Token {key}"})()
     start = threading.Barrier(16)
 
@@ -272,7 +280,7 @@ def test_an_expired_token_is_checked_once_however_many_requests_wait_and_no_conn
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(lambda _: ask(), range(16)))
     assert answers == ["busy_viewer"] * 16 and checks == ["busy_viewer"]
-    hot.forget_tokens()
+    tokens.forget_tokens()
     assert hot.token_viewer(request) == "busy_viewer" and len(checks) == 2
     assert connection.connection is None, "the hot path keeps no database connection between checks"
 
@@ -286,13 +294,13 @@ def test_a_slow_token_check_does_not_hold_up_another_tokens(django_user_model, m
         user = django_user_model.objects.create_user(username=name, password="x-long-password-1")
         user.groups.add(Group.objects.get_or_create(name="viewer")[0])
         keys[name] = Token.objects.create(user=user).key
-    while hot.stripe(keys["slow_viewer"]) == hot.stripe(keys["quick_viewer"]):  # checked beside each other
+    while tokens.stripe(keys["slow_viewer"]) == tokens.stripe(keys["quick_viewer"]):  # checked beside each other
         token = Token.objects.get(key=keys["quick_viewer"])
         token.delete()
         keys["quick_viewer"] = Token.objects.create(user=token.user).key
-    hot.forget_tokens()
+    tokens.forget_tokens()
     started, release = threading.Event(), threading.Event()
-    original = hot.has_role
+    original = tokens.has_role
 
     def has_role(user, role):
         if user.get_username() == "slow_viewer":
@@ -300,7 +308,7 @@ def test_a_slow_token_check_does_not_hold_up_another_tokens(django_user_model, m
             release.wait(10)  # the slow check holds until the other one is done
         return original(user, role)
 
-    monkeypatch.setattr(hot, "has_role", has_role)
+    monkeypatch.setattr(tokens, "has_role", has_role)
 
     def request(name):
         return type("Request", (), {"header": lambda self, header: f"Token {keys[name]}"})()
@@ -318,8 +326,8 @@ def test_a_slow_token_check_does_not_hold_up_another_tokens(django_user_model, m
 
 def test_a_new_user_leaves_the_remembered_token_checks_alone(users, fake_peers, django_user_model):
     assert call(application, "POST", "/api/predictions", DIGIT, headers=token_of(users, "viewer")).status == 201
-    assert hot._checked
+    assert tokens._checked
     django_user_model.objects.create_user(username="newcomer", password="x-long-password-1")
-    assert hot._checked, "creating a user has no token to forget"
+    assert tokens._checked, "creating a user has no token to forget"
     users["viewer"].save()
-    assert not hot._checked, "a changed user's checks are forgotten"
+    assert not tokens._checked, "a changed user's checks are forgotten"

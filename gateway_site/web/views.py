@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import base64
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import AuditEvent
-from accounts.roles import ROLE_TITLES, has_role, role_of
+from accounts.roles import ROLE_TITLES, has_role, role_of, role_required, sees_everyones
 from accounts.services import account_set_role
 from api import selectors, services
 from gateway_site import peers
@@ -29,22 +27,6 @@ from web.errors import error_answer
 from web.images import pixels_png_data_url
 
 STATS_DAYS = 14  # the dashboard's monitoring window
-
-
-def role_required(role: str):
-    """A page for `role` and above; others get the 403 page."""
-
-    def decorator(view):
-        @wraps(view)
-        @login_required
-        def wrapped(request, *args, **kwargs):
-            if not has_role(request.user, role):
-                raise PermissionDenied(f"This page needs the {role} role.")
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
 
 
 def _top(probabilities: list[float], n: int = 3) -> list[dict]:
@@ -129,7 +111,7 @@ def history(request):
         "listing": listing,
         "filters": filters,
         "query": urlencode(filters),
-        "show_user": has_role(request.user, "ml_engineer"),
+        "show_user": sees_everyones(request.user),
     }
     template = "web/_history_table.html" if request.htmx else "web/history.html"
     return render(request, template, context)

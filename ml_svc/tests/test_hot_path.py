@@ -49,6 +49,7 @@ def test_the_hot_predict_keeps_the_request_id_and_answers_what_the_model_compute
 
 def test_predictions_have_no_route_but_the_hot_one(api):
     """One prediction path: Django has no /predict view that tests could exercise instead of the served one."""
+    assert set(application.routes) == {("POST", "/predict"), ("POST", "/predict/batch")}, "the hot routes, pinned"
     assert api.post("/predict", {}, content_type="application/json").status_code == 404
     assert api.post("/predict/batch", {}, content_type="application/json").status_code == 404
 

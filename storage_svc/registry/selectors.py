@@ -17,6 +17,14 @@ def _int_filter(value: str | None, name: str) -> int | None:
     return None if value in (None, "") else ascii_int(value, field=name, minimum=0)
 
 
+def _one(queryset: QuerySet, missing: str, **where):
+    """The one row matching `where`, or a 404 saying `missing`."""
+    found = queryset.filter(**where).first()
+    if found is None:
+        raise AppError("not_found", missing, status=404)
+    return found
+
+
 def _checked(params) -> dict:
     """Query filters as text a database can compare: a NUL or other control character is a 400, not a 500."""
     return {key: clean_text(value, field=key) for key, value in params.items()}
@@ -32,10 +40,7 @@ def runs_list(*, params) -> QuerySet[Run]:
 
 
 def run_get(*, run_id: int) -> Run:
-    run = Run.objects.filter(pk=run_id).first()
-    if run is None:
-        raise AppError("not_found", f"run {run_id} does not exist", status=404)
-    return run
+    return _one(Run.objects.all(), f"run {run_id} does not exist", pk=run_id)
 
 
 def datasets_list(*, params) -> QuerySet[Dataset]:
@@ -48,10 +53,7 @@ def datasets_list(*, params) -> QuerySet[Dataset]:
 
 
 def dataset_get(*, dataset_id: int) -> Dataset:
-    dataset = Dataset.objects.filter(pk=dataset_id).select_related("blob").first()
-    if dataset is None:
-        raise AppError("not_found", f"dataset {dataset_id} does not exist", status=404)
-    return dataset
+    return _one(Dataset.objects.select_related("blob"), f"dataset {dataset_id} does not exist", pk=dataset_id)
 
 
 def model_versions_list(*, params) -> QuerySet[ModelVersion]:
@@ -63,17 +65,13 @@ def model_versions_list(*, params) -> QuerySet[ModelVersion]:
 
 
 def model_version_get(*, version_id: int) -> ModelVersion:
-    version = ModelVersion.objects.prefetch_related("datasets", "aliases").filter(pk=version_id).first()
-    if version is None:
-        raise AppError("not_found", f"model version {version_id} does not exist", status=404)
-    return version
+    return _one(ModelVersion.objects.prefetch_related("datasets", "aliases"),
+                f"model version {version_id} does not exist", pk=version_id)
 
 
 def alias_get(*, name: str) -> Alias:
-    alias = Alias.objects.select_related("model_version", "model_version__weights").filter(name=name).first()
-    if alias is None:
-        raise AppError("not_found", f"alias {name} points nowhere yet", status=404)
-    return alias
+    return _one(Alias.objects.select_related("model_version", "model_version__weights"),
+                f"alias {name} points nowhere yet", name=name)
 
 
 def predictions_list(*, params) -> QuerySet[Prediction]:
@@ -122,10 +120,7 @@ def prediction_stats(*, days: int) -> list[dict]:
 
 
 def prediction_get(*, prediction_id: int) -> Prediction:
-    prediction = Prediction.objects.filter(pk=prediction_id).first()
-    if prediction is None:
-        raise AppError("not_found", f"prediction {prediction_id} does not exist", status=404)
-    return prediction
+    return _one(Prediction.objects.all(), f"prediction {prediction_id} does not exist", pk=prediction_id)
 
 
 def samples_list(*, params) -> QuerySet[Sample]:
