@@ -7,7 +7,7 @@ its role are checked by accounts.tokens.
 from __future__ import annotations
 
 from accounts import tokens
-from api import services
+from gateway_site.scenarios import services
 from kit.errors import AppError
 
 

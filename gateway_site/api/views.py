@@ -15,10 +15,9 @@ from rest_framework.response import Response
 from accounts.lockout import locked_out
 from accounts.models import audit
 from accounts.roles import RoleRequired, require_role
-from api import selectors, services
 from api.idempotency import idempotent
 from api.schema import Binary, answers
-from gateway_site import peers
+from gateway_site.scenarios import selectors, services
 from kit.contracts import collector, gateway, ml, storage
 from kit.errors import AppError
 from kit.validation import ascii_int, validated
@@ -173,7 +172,7 @@ def sample_review(request, sample_id: int):
 @api_view(["GET"])
 @permission_classes([Engineer])
 def sources(request):
-    return Response(peers.collector().sources())
+    return Response(selectors.sources())
 
 
 @answers(GET=collector.RequestLog)
@@ -181,7 +180,7 @@ def sources(request):
 @permission_classes([Engineer])
 def collector_log(request):
     limit = ascii_int(request.query_params.get("limit", "100"), field="limit", maximum=500)
-    return Response(peers.collector().request_log(limit))
+    return Response(selectors.collector_log(limit))
 
 
 class CollectInput(serializers.Serializer):
@@ -240,14 +239,14 @@ def fine_tune(request):
 @permission_classes([Viewer])
 def model_compare(request, version_id: int):
     other = ascii_int(request.query_params.get("with", ""), field="with")
-    return Response(peers.ml().compare(other, version_id))
+    return Response(selectors.comparison(other, version_id))
 
 
 @answers(GET=ml.Architectures)
 @api_view(["GET"])
 @permission_classes([Engineer])
 def architectures(request):
-    return Response(peers.ml().architectures())
+    return Response(selectors.architectures())
 
 
 @answers(GET=gateway.RunPage)
@@ -278,15 +277,14 @@ def run_cancel(request, run_id: int):
 @api_view(["GET"])
 @permission_classes([Engineer])
 def datasets(request):
-    params = selectors.checked_filters(request.query_params, selectors.DATASET_FILTERS)
-    return Response(selectors.page_of(peers.storage().list_datasets(**params), params))
+    return Response(selectors.datasets(request.query_params))
 
 
 @answers(GET=storage.Dataset)
 @api_view(["GET"])
 @permission_classes([Engineer])
 def dataset_detail(request, dataset_id: int):
-    return Response(peers.storage().get_dataset(dataset_id))
+    return Response(selectors.dataset(dataset_id))
 
 
 @answers(GET=gateway.ModelVersionPage)
@@ -294,8 +292,7 @@ def dataset_detail(request, dataset_id: int):
 @api_view(["GET"])
 @permission_classes([Viewer])
 def models(request):
-    params = selectors.checked_filters(request.query_params, selectors.MODEL_FILTERS)
-    return Response(selectors.page_of(peers.storage().list_model_versions(**params), params))
+    return Response(selectors.model_versions(request.query_params))
 
 
 class NoteInput(serializers.Serializer):
@@ -310,9 +307,8 @@ def model_detail(request, version_id: int):
     if request.method == "PATCH":
         require_role(request.user, "ml_engineer")
         note = validated(NoteInput, request.data)["note"]
-        audit(actor=request.user.get_username(), action="model.note", target=f"model:{version_id}")
-        return Response(peers.storage().annotate_model_version(version_id, note))
-    return Response(peers.storage().get_model_version(version_id))
+        return Response(services.model_annotate(username=request.user.get_username(), version_id=version_id, note=note))
+    return Response(selectors.model_version(version_id))
 
 
 REPORT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8"}
@@ -351,5 +347,4 @@ def model_promote(request, version_id: int):
 @api_view(["GET"])
 @permission_classes([Viewer])
 def alias_ledger(request):
-    params = selectors.checked_filters(request.query_params, selectors.LEDGER_FILTERS)
-    return Response(selectors.page_of(peers.storage().alias_ledger(**params), params))
+    return Response(selectors.alias_ledger(request.query_params))

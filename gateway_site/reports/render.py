@@ -5,8 +5,8 @@ from __future__ import annotations
 import weasyprint
 from django.template.loader import render_to_string
 
+from gateway_site.images import pixels_png_data_url
 from reports.charts import training_curves_svg
-from web.images import pixels_png_data_url
 
 
 class NetworkRefused(ValueError):

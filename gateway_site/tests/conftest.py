@@ -36,7 +36,7 @@ def keep_the_test_database_connection():
 @pytest.fixture(autouse=True)
 def no_rate_limits(settings):
     """Rate limits count in the database from a thread of their own: only tests/test_limits.py turns them on."""
-    from api import limits
+    from gateway_site.scenarios import limits
 
     settings.RATE_LIMITS = dict.fromkeys(settings.RATE_LIMITS, 0)
     limits._refused_until.clear()

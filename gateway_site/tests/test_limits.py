@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 from django.db import connection
 
-from api import limits
+from gateway_site.scenarios import limits
 from gateway_site.wsgi import application
 from kit.wsgitest import call
 from tests.test_prediction_pipeline import DIGIT, token_of
@@ -127,7 +127,7 @@ def test_when_the_database_cannot_count_predictions_go_through_and_it_is_logged(
     monkeypatch.setattr(limits, "UPSERT", "SELECT * FROM no_such_table WHERE (key, used, window_end) IN ({rows}) AND %s < %s")
     a_new_process()
     viewer = token_of(users, "viewer")
-    with caplog.at_level(logging.WARNING, logger="api.limits"):
+    with caplog.at_level(logging.WARNING, logger="gateway_site.scenarios.limits"):
         assert [call(application, "POST", "/api/predictions", DIGIT, headers=viewer).status for _ in range(3)] == [201] * 3
     assert "rate limits not checked" in caplog.text
 

@@ -12,7 +12,8 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from accounts import tokens
-from api import hot, predicting
+from api import hot
+from gateway_site.scenarios import predicting
 from gateway_site.wsgi import application
 from kit.batching import Batcher
 from kit.errors import AppError, PeerUnavailable

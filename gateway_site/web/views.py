@@ -17,14 +17,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import AuditEvent
 from accounts.roles import ROLE_TITLES, has_role, role_of, role_required, sees_everyones
 from accounts.services import account_set_role
-from api import selectors, services
-from gateway_site import peers
+from gateway_site.images import pixels_png_data_url
+from gateway_site.scenarios import selectors, services
 from kit.errors import AppError, PeerUnavailable
 from kit.validation import MAX_JSON_INTEGER, ascii_int
 from reports.services import model_report as model_report_bytes
 from web import charts
 from web.errors import error_answer
-from web.images import pixels_png_data_url
 
 STATS_DAYS = 14  # the dashboard's monitoring window
 
@@ -36,7 +35,7 @@ def _top(probabilities: list[float], n: int = 3) -> list[dict]:
 
 def _serving_context() -> dict:
     """What serves, or, while nothing does, how far the first model is (for the status panel)."""
-    serving, error = _optional(peers.storage().production_version, None)
+    serving, error = _optional(selectors.serving_version, None)
     first_model = None
     if serving is None and error is None:
         first_model, error = _optional(selectors.first_model_status, None)
@@ -223,10 +222,9 @@ def _hp_from_form(post, specs: list[dict]) -> tuple[dict, dict]:
 @role_required("ml_engineer")
 def train(request):
     """Start a training (architecture's declared hyperparameters) or a fine-tune; errors stay inline."""
-    catalogue = peers.ml().architectures()
+    catalogue = selectors.architectures()
     architectures = {a["name"]: a for a in catalogue["architectures"]}
-    datasets = peers.storage().list_datasets(page_size=100)["results"]
-    models = peers.storage().list_model_versions(page_size=100)["results"]
+    datasets, models = selectors.latest("datasets", 100), selectors.latest("versions", 100)
     mode = request.POST.get("mode", request.GET.get("mode", "train"))
     default = catalogue.get("default", next(iter(architectures)))
     chosen = request.POST.get("architecture", request.GET.get("architecture", default))
@@ -271,7 +269,7 @@ def train(request):
 @role_required("viewer")
 def dashboard(request):
     health = services.services_health()
-    stats, stats_error = _optional(lambda: peers.storage().prediction_stats(STATS_DAYS)["series"], [])
+    stats, stats_error = _optional(lambda: selectors.prediction_series(STATS_DAYS), [])
     recent, _ = _optional(lambda: selectors.runs_for(request.user, {"page_size": "8"})["results"], [])
     monitoring = charts.monitoring(stats, days=STATS_DAYS, today=timezone.now().date()) if stats else None
     context = {"page": "dashboard", "health": health, **_serving_context(), "stats_error": stats_error,
@@ -283,12 +281,12 @@ def dashboard(request):
 @role_required("viewer")
 def compare(request):
     """Two versions side by side: per-class deltas, confusion-matrix difference, samples fixed and broken."""
-    versions = peers.storage().list_model_versions(page_size=100)["results"]
+    versions = selectors.latest("versions", 100)
     baseline, candidate = request.GET.get("baseline", ""), request.GET.get("candidate", "")
     result, error = None, ""
     if baseline and candidate:
         try:
-            result = peers.ml().compare(ascii_int(baseline, field="baseline"), ascii_int(candidate, field="candidate"))
+            result = selectors.comparison(ascii_int(baseline, field="baseline"), ascii_int(candidate, field="candidate"))
         except AppError as exc:
             if exc.status >= 500 and not isinstance(exc, PeerUnavailable):
                 raise
@@ -331,8 +329,7 @@ def console(request):
             error = exc.message
         except (User.DoesNotExist, ValueError, KeyError):
             error = "That user or role does not exist."
-    versions = peers.storage().list_model_versions(page_size=100)["results"]
-    ledger = peers.storage().alias_ledger(page_size=50)["results"]
+    versions, ledger = selectors.latest("versions", 100), selectors.latest("ledger", 50)
     users = [{"id": u.pk, "username": u.get_username(), "role": role_of(u), "last_login": u.last_login}
              for u in User.objects.order_by("username")]
     context = {"page": "console", "versions": versions, "ledger": ledger, "audit": AuditEvent.objects.all()[:50],
@@ -369,10 +366,9 @@ def _optional(call, default):
 @require_GET
 @role_required("ml_engineer")
 def datasets(request):
-    sources, sources_error = _optional(lambda: peers.collector().sources()["sources"], [])
-    log, log_error = _optional(lambda: peers.collector().request_log(30)["entries"], [])
-    params = selectors.checked_filters(request.GET, ("source", "page"))
-    listing = selectors.page_of(peers.storage().list_datasets(**params), params)
+    sources, sources_error = _optional(lambda: selectors.sources()["sources"], [])
+    log, log_error = _optional(lambda: selectors.collector_log(30)["entries"], [])
+    listing = selectors.datasets(request.GET)
     for dataset in listing["results"]:
         dataset["chart"] = charts.class_counts(dataset["class_counts"])
         dataset["chart_id"] = f"chart-{dataset['id']}"
@@ -425,7 +421,7 @@ def review_decide(request, sample_id: int):
 @require_GET
 @role_required("viewer")
 def models(request):
-    listing = selectors.page_of(peers.storage().list_model_versions(), {})
+    listing = selectors.model_versions({})
     return render(request, "web/models.html", {"page": "models", "listing": listing})
 
 

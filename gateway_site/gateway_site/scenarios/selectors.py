@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from accounts.roles import sees_everyones
 from gateway_site import peers
+from kit.contracts import collector, gateway, ml, storage
 from kit.errors import AppError
 from kit.validation import MAX_ID, ascii_int, calendar_day, clean_text
 
@@ -102,3 +103,57 @@ def page_of(listing: dict, filters: dict) -> dict:
         "has_previous": bool(listing.get("previous")),
         "results": listing["results"],
     }
+
+
+def datasets(params) -> gateway.DatasetPage:
+    filters = checked_filters(params, DATASET_FILTERS)
+    return page_of(peers.storage().list_datasets(**filters), filters)
+
+
+def dataset(dataset_id: int) -> storage.Dataset:
+    return peers.storage().get_dataset(dataset_id)
+
+
+def model_versions(params) -> gateway.ModelVersionPage:
+    filters = checked_filters(params, MODEL_FILTERS)
+    return page_of(peers.storage().list_model_versions(**filters), filters)
+
+
+def model_version(version_id: int) -> storage.ModelVersion:
+    return peers.storage().get_model_version(version_id)
+
+
+def alias_ledger(params) -> gateway.AliasChangePage:
+    filters = checked_filters(params, LEDGER_FILTERS)
+    return page_of(peers.storage().alias_ledger(**filters), filters)
+
+
+def latest(what: str, count: int) -> list:
+    """The newest `count` datasets, model versions or alias moves, for a page's choices."""
+    listing = {"datasets": peers.storage().list_datasets, "versions": peers.storage().list_model_versions,
+               "ledger": peers.storage().alias_ledger}[what]
+    return listing(page_size=count)["results"]
+
+
+def serving_version() -> storage.ModelVersion | None:
+    return peers.storage().production_version()
+
+
+def prediction_series(days: int) -> list[storage.DayOfPredictions]:
+    return peers.storage().prediction_stats(days)["series"]
+
+
+def comparison(baseline_id: int, candidate_id: int) -> ml.Comparison:
+    return peers.ml().compare(baseline_id, candidate_id)
+
+
+def architectures() -> ml.Architectures:
+    return peers.ml().architectures()
+
+
+def sources() -> collector.Sources:
+    return peers.collector().sources()
+
+
+def collector_log(limit: int) -> collector.RequestLog:
+    return peers.collector().request_log(limit)

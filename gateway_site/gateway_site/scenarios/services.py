@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from accounts.models import audit
 from accounts.roles import sees_everyones
-from api import limits, predicting
 from gateway_site import peers
+from gateway_site.scenarios import limits, predicting
 from kit.errors import AppError, PeerUnavailable
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
@@ -119,6 +119,12 @@ def run_cancel(*, username: str, run_id: int) -> dict:
     run = peers.storage().update_run(run_id, status="cancelled", message=f"cancelled by {username}")
     audit(actor=username, action="run.cancel", target=f"run:{run_id}")
     return run
+
+
+def model_annotate(*, username: str, version_id: int, note: str) -> dict:
+    version = peers.storage().annotate_model_version(version_id, note)
+    audit(actor=username, action="model.note", target=f"model:{version_id}")
+    return version
 
 
 def model_promote(*, username: str, version_id: int, alias: str, reason: str) -> dict:
