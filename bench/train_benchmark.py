@@ -21,7 +21,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "ml_svc"), str(ROOT / "collector_svc")]
 
 from kit.config import load_config  # noqa: E402
 from ml_svc.architectures import get_architecture, validate_hyperparameters  # noqa: E402
-from ml_svc.training import evaluate, stratified_split, train  # noqa: E402
+from ml_svc.evaluation import evaluate, stratified_split  # noqa: E402
+from ml_svc.training import train  # noqa: E402
 from sources.idx import parse_idx  # noqa: E402
 from sources.mnist5k import Mnist5kSource  # noqa: E402
 

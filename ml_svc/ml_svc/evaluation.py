@@ -1,4 +1,5 @@
-"""The held-out data every version of a dataset is judged on, and the comparison of two versions."""
+"""Every measure of a model: its metrics on labelled digits, the held-out split every version of a dataset is
+judged on, and the comparison of two versions (remembered per pair: versions and data never change)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,82 @@ import base64
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from kit.errors import AppError
-from ml_svc.training import evaluate, metrics_of, stratified_split
+from ml_svc import peers
+from ml_svc.preprocessing import to_model_input
+from ml_svc.serving import COMPARISONS_KEPT, LoadedModel, model_cache, version_info
 
 SHOWN_SAMPLES = 24
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a class-stratified train/validation split, fixed by `seed`."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for digit in range(10):
+        members = np.flatnonzero(labels == digit)
+        rng.shuffle(members)
+        n_val = int(round(len(members) * fraction))
+        val.append(members[:n_val])
+        train.append(members[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+@torch.inference_mode()
+def predict_proba(model: nn.Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Class probabilities (N, 10) for canonical uint8 images."""
+    model.eval()
+    chunks = [
+        F.softmax(model(to_model_input(images[i : i + batch_size])), dim=1)
+        for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(chunks).numpy() if chunks else np.zeros((0, 10), dtype=np.float32)
+
+
+def evaluate(model: nn.Module, images: np.ndarray, labels: np.ndarray, *, mistakes: int = 0) -> dict:
+    """Accuracy, per-class precision/recall/F1, confusion matrix, most confident mistakes."""
+    return metrics_of(predict_proba(model, images), labels, mistakes=mistakes)
+
+
+def metrics_of(probabilities: np.ndarray, labels: np.ndarray, *, mistakes: int = 0) -> dict:
+    """`evaluate`'s metrics from class probabilities (N, 10) already computed."""
+    predicted = probabilities.argmax(1)
+    labels = np.asarray(labels, dtype=np.int64)
+    confusion = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class = {}
+    for digit in range(10):
+        tp = confusion[digit, digit]
+        precision = tp / max(confusion[:, digit].sum(), 1)
+        recall = tp / max(confusion[digit].sum(), 1)
+        f1 = 2 * precision * recall / max(precision + recall, 1e-12)
+        per_class[str(digit)] = {
+            "precision": round(float(precision), 5),
+            "recall": round(float(recall), 5),
+            "f1": round(float(f1), 5),
+            "support": int(confusion[digit].sum()),
+        }
+    metrics = {
+        "accuracy": float((predicted == labels).mean()) if len(labels) else 0.0,
+        "evaluated_on": int(len(labels)),
+        "per_class": per_class,
+        "macro_f1": round(float(np.mean([c["f1"] for c in per_class.values()])), 5),
+        "confusion_matrix": confusion.tolist(),
+    }
+    if mistakes:
+        wrong = np.flatnonzero(predicted != labels)
+        confidence = probabilities[wrong, predicted[wrong]]
+        worst = wrong[np.argsort(-confidence)[:mistakes]]
+        metrics["confident_mistakes"] = [
+            {"index": int(i), "label": int(labels[i]), "predicted": int(predicted[i]),
+             "confidence": round(float(probabilities[i, predicted[i]]), 4)}
+            for i in worst
+        ]
+    return metrics
 
 
 @dataclass(frozen=True)
@@ -94,3 +165,25 @@ def compare(before: np.ndarray, after: np.ndarray, images: np.ndarray, labels: n
         "fixed": shown(fixed),
         "broken": shown(broken),
     }
+
+
+def compare_versions(baseline_id: int, candidate_id: int) -> dict:
+    """Both versions on the held-out digits of the baseline's first dataset. Versions, weights and
+    datasets never change, so neither does a pair's comparison: computed once, then remembered."""
+    cache = model_cache()
+    key = (baseline_id, candidate_id)
+    result = cache.comparisons.get(key)
+    if result is None:
+        result = _comparison(cache.version(baseline_id), cache.version(candidate_id))
+        cache.comparisons[key] = result
+        while len(cache.comparisons) > COMPARISONS_KEPT:
+            cache.comparisons.pop(next(iter(cache.comparisons)), None)
+    return {"baseline": version_info(baseline_id), "candidate": version_info(candidate_id), **result}
+
+
+def _comparison(baseline: LoadedModel, candidate: LoadedModel) -> dict:
+    storage = peers.storage()
+    data = dataset_split(storage, held_out_dataset_id(storage.get_model_version(baseline.version_id)))
+    # Judged in float32, as training judged them (a version may serve in int8: serving.py).
+    before, after = baseline.float32.probabilities(data.val_images), candidate.float32.probabilities(data.val_images)
+    return {"dataset_id": data.dataset_id, **compare(before, after, data.val_images, data.val_labels)}

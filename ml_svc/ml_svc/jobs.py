@@ -28,16 +28,17 @@ from ml_svc.architectures import (
     validate_hyperparameters,
     validate_values,
 )
-from ml_svc.evaluation import SplitData, compare, dataset_split, evaluate_with_images, held_out_dataset_id
-from ml_svc.inference import LoadedModel, load_model_version, model_cache
-from ml_svc.training import (
-    BUDGET_BATCH_SIZE,
-    TrainingCancelled,
+from ml_svc.evaluation import (
+    SplitData,
+    compare,
+    dataset_split,
+    evaluate_with_images,
+    held_out_dataset_id,
     predict_proba,
     stratified_split,
-    train,
-    widest_that_fits,
 )
+from ml_svc.serving import LoadedModel, load_model_version, model_cache
+from ml_svc.training import BUDGET_BATCH_SIZE, TrainingCancelled, train, widest_that_fits
 from ml_svc.weights import weights_to_bytes
 
 logger = logging.getLogger(__name__)

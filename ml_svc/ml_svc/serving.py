@@ -1,5 +1,6 @@
 """What serves a version: its network exported to ONNX and run by ONNX Runtime, quantised to int8 when that keeps
-its held-out accuracy.
+its held-out accuracy; and the cache of loaded versions every process keeps (`model_cache()`: the `production`
+version, following alias moves, and a few versions requests name).
 
 int8 is static quantisation (QDQ format, per-channel, 7-bit weights), calibrated on the version's own training
 digits. 7-bit weights, because on x86 CPUs without VNNI ONNX Runtime adds uint8 x int8 products up in 16 bits and
@@ -13,17 +14,26 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
+import threading
+import time
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
 import torch
+from django.conf import settings
 from onnxruntime import quantization
 from torch import nn
 
+from kit.errors import AppError, PeerUnavailable
+from ml_svc import peers
+from ml_svc.architectures import get_architecture
 from ml_svc.preprocessing import MNIST_MEAN, MNIST_STD
+from ml_svc.weights import load_weights
 
 logger = logging.getLogger(__name__)
 
@@ -152,3 +162,150 @@ def serving_for(module: nn.Module, *, precision: str, threads: int, max_drop: fl
         return replace(float32, check={"reason": "no held-out digits to check int8 on"})
     return checked_int8(float32, threads=threads, max_drop=max_drop, train_images=train_images,
                         val_images=val_images, val_labels=val_labels)
+
+
+def version_info(version_id: int) -> dict:
+    return {"id": version_id, "version": f"v{version_id}"}
+
+
+@dataclass(eq=False)
+class LoadedModel:
+    """A stored version: its torch module (evaluation, fine-tuning) and the same network exported to ONNX and run by
+    ONNX Runtime (5x faster than eager torch on one image): `float32` to judge it, and `serving` to answer
+    predictions. `serving` is float32 until `prepare_int8()` has quantised and checked the version in the background
+    (serving.py), then int8 if the version passed (its `check` says why either way): no request waits for
+    quantisation. Versions a request names by `model_id` serve in float32."""
+
+    version: dict
+    module: nn.Module
+    _chosen: Serving | None = field(default=None, init=False, repr=False)
+    _preparing: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    @property
+    def version_id(self) -> int:
+        return int(self.version["id"])
+
+    @property
+    def info(self) -> dict:
+        return version_info(self.version_id)
+
+    @cached_property
+    def float32(self) -> Serving:
+        return float32_serving(self.module, threads=settings.TORCH_THREADS)
+
+    @property
+    def serving(self) -> Serving:
+        return self._chosen or self.float32
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, 10) of canonical uint8 images (N, 28, 28), as predictions get them."""
+        return self.serving.probabilities(images)
+
+    def prepare_int8(self) -> threading.Thread | None:
+        """Start (once) quantising and checking this version in a background thread, if `serving_precision` asks
+        for int8; the thread, to wait for it."""
+        if settings.SERVING_PRECISION == INT8 and self._preparing is None:
+            self.float32  # noqa: B018 -- exported here, under the caller's lock, not in two threads at once
+            self._preparing = threading.Thread(target=self._quantise, name=f"int8-v{self.version_id}", daemon=True)
+            self._preparing.start()
+        return self._preparing
+
+    def _quantise(self) -> None:
+        from ml_svc.evaluation import dataset_split, held_out_dataset_id
+
+        try:
+            data = dataset_split(peers.storage(), held_out_dataset_id(self.version))
+        except AppError as exc:  # no recorded dataset, or storage unreachable: float32 goes on serving
+            logger.warning("v%s serves in float32: its held-out digits are unavailable (%s)", self.version_id, exc.message)
+            return
+        chosen = checked_int8(self.float32, threads=settings.TORCH_THREADS, max_drop=settings.INT8_MAX_ACCURACY_DROP,
+                              train_images=data.train_images, val_images=data.val_images, val_labels=data.val_labels)
+        logger.info("v%s serves in %s %s", self.version_id, chosen.precision, chosen.check)
+        self._chosen = chosen
+
+
+def load_model_version(version: dict) -> LoadedModel:
+    """Build the module of a stored version and load its verified weights."""
+    architecture = get_architecture(version["architecture"])
+    module = architecture.build(version["hyperparameters"])
+    weights = peers.storage().get_blob(version["weights_sha256"])
+    load_weights(module, weights, expected_sha256=version["weights_sha256"])
+    return LoadedModel(version=version, module=module)
+
+
+NO_MODEL_RECHECK_S = 0.25
+
+
+class ModelCache:
+    """The production model (re-checked every `alias_refresh_s`) and a few pinned versions."""
+
+    def __init__(self, refresh_s: float, pinned_capacity: int = 4):
+        self.refresh_s = refresh_s
+        self.pinned_capacity = pinned_capacity
+        self._lock = threading.Lock()
+        self._production: LoadedModel | None = None
+        self._checked_at = 0.0
+        self._pinned: OrderedDict[int, LoadedModel] = OrderedDict()
+        self.comparisons: dict[tuple[int, int], dict] = {}  # see compare_versions
+
+    def production(self, *, warm: bool = True) -> LoadedModel:
+        """The production version; `warm` readies a newly promoted one to answer predictions before it is returned
+        (export, quantisation), which a training job that only needs its module and name does without."""
+        with self._lock:
+            # While nothing serves, look again much sooner: the first model is promoted any moment, and a process
+            # that answers `no_model` for seconds after another one serves would fail its users meanwhile.
+            interval = self.refresh_s if self._production is not None else min(self.refresh_s, NO_MODEL_RECHECK_S)
+            if time.monotonic() - self._checked_at >= interval:
+                self._refresh_production(warm)
+            if self._production is None:
+                raise AppError("no_model", "No model is serving yet: train one and promote it to production.", status=503)
+            return self._production
+
+    def _refresh_production(self, warm: bool) -> None:
+        try:
+            version = peers.storage().production_version()
+        except PeerUnavailable:
+            if self._production is None:
+                raise
+            logger.warning("storage unreachable; still serving v%s", self._production.version_id)
+            return
+        if version is None:
+            self._checked_at = time.monotonic()
+            return
+        if self._production is None or self._production.version_id != version["id"]:
+            try:
+                loaded = load_model_version(version)
+            except AppError as exc:
+                if self._production is None:
+                    raise
+                logger.error("keeping v%s: could not load v%s: %s", self._production.version_id, version["id"], exc.message)
+            else:
+                if warm:  # export now, not on the first request; quantise beside the requests
+                    loaded.prepare_int8()
+                logger.info("now serving v%s", loaded.version_id)
+                self._production = loaded
+        self._checked_at = time.monotonic()
+
+    def version(self, version_id: int) -> LoadedModel:
+        with self._lock:
+            if self._production is not None and self._production.version_id == version_id:
+                return self._production
+            if version_id in self._pinned:
+                self._pinned.move_to_end(version_id)
+                return self._pinned[version_id]
+            loaded = load_model_version(peers.storage().get_model_version(version_id))
+            self._pinned[version_id] = loaded
+            while len(self._pinned) > self.pinned_capacity:
+                self._pinned.popitem(last=False)
+            return loaded
+
+
+_cache: ModelCache | None = None
+COMPARISONS_KEPT = 64
+
+
+def model_cache() -> ModelCache:
+    global _cache
+    if _cache is None:
+        _cache = ModelCache(settings.ALIAS_REFRESH_S)
+    return _cache

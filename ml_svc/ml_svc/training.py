@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ml_svc.evaluation import evaluate
 from ml_svc.preprocessing import to_model_input
 
 ProgressCallback = Callable[[float, dict | None], None]
@@ -21,19 +22,6 @@ ProgressCallback = Callable[[float, dict | None], None]
 
 class TrainingCancelled(Exception):
     """Raised from a progress callback to stop training between batches."""
-
-
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of a class-stratified train/validation split, fixed by `seed`."""
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for digit in range(10):
-        members = np.flatnonzero(labels == digit)
-        rng.shuffle(members)
-        n_val = int(round(len(members) * fraction))
-        val.append(members[:n_val])
-        train.append(members[n_val:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -153,6 +141,96 @@ def _step_function(model: nn.Module, optimizer: torch.optim.Optimizer, hp: dict,
     return step
 
 
+class Schedule:
+    """The optimiser steps a training takes and its one-cycle learning rate over them: `epochs` passes, or, given a
+    time budget, as many steps as the budget holds at the pace measured after WARMUP_STEPS + PROBE_STEPS, planned
+    again at each epoch's end (the first steps can be slower or faster); either way the plan runs to its end."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, *, max_lr: float, steps_per_epoch: int, epochs: int,
+                 budget_s: float, eval_batches: int):
+        self.optimizer, self.max_lr, self.steps_per_epoch = optimizer, max_lr, steps_per_epoch
+        self.budget_s, self.eval_batches = budget_s, eval_batches
+        self.started = self.probe_started = time.perf_counter()
+        self.done = 0  # optimiser steps taken
+        self.eval_seconds = 0.0  # the last held-out evaluation's time
+        self.evaluating_since_probe = 0.0  # every evaluation's since the probe steps
+        self.scheduler: torch.optim.lr_scheduler.OneCycleLR | None = None
+        if budget_s:
+            self.total_steps = 0  # sized once the probe steps are timed
+            for group in optimizer.param_groups:
+                group["lr"] = max_lr / ONE_CYCLE_DIV_FACTOR
+        else:
+            self.total_steps = epochs * steps_per_epoch
+            self.scheduler = self._one_cycle(self.total_steps)
+
+    def _one_cycle(self, total_steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
+        return torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=self.max_lr, total_steps=total_steps,
+                                                   pct_start=_pct_start(total_steps), div_factor=ONE_CYCLE_DIV_FACTOR)
+
+    def _plan(self, now: float, pace: float, minimum: int) -> int:
+        """Total optimiser steps that end the plan when the budget does, at `pace` seconds per step."""
+        return self.done + planned_steps(budget_s=self.budget_s - (now - self.started), seconds_per_step=max(pace, 1e-6),
+                                         steps_per_epoch=self.steps_per_epoch, eval_seconds=self.eval_seconds,
+                                         minimum=minimum)
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.total_steps) and self.done >= self.total_steps
+
+    def stepped(self, now: float) -> None:
+        """One optimiser step was taken: move the learning rate, or time the probe and plan the budget."""
+        self.done += 1
+        if self.scheduler is not None:
+            self.scheduler.step()
+        elif self.done == WARMUP_STEPS:
+            self.probe_started = now
+        elif self.done == WARMUP_STEPS + PROBE_STEPS:
+            pace = (now - self.probe_started) / PROBE_STEPS
+            # until one is measured, evaluating costs about a third of training on as many images
+            self.eval_seconds = pace / 3 * self.eval_batches
+            self.total_steps = self._plan(now, pace, minimum=4)
+            self.scheduler = self._one_cycle(self.total_steps - self.done)
+
+    def evaluated(self, seconds: float) -> None:
+        self.eval_seconds = seconds
+        self.evaluating_since_probe += seconds if self.done > WARMUP_STEPS else 0.0
+
+    def epoch_ended(self, now: float) -> None:
+        """Re-plan from the pace so far; once the budget is spent the plan ends with the next step."""
+        if self.budget_s and self.scheduler is not None and self.done < self.total_steps:
+            pace = (now - self.probe_started - self.evaluating_since_probe) / (self.done - WARMUP_STEPS)
+            self.total_steps = max(self._plan(now, pace, minimum=0), self.done + 1)
+            _resize_one_cycle(self.scheduler, self.total_steps - (self.done - self.scheduler.last_epoch))
+
+    def fraction(self, now: float, *, cap: float = 1.0) -> float:
+        """How far the training is (0 to 1)."""
+        if self.total_steps:
+            return min(self.done / self.total_steps, 1.0)
+        return min((now - self.started) / self.budget_s, cap)
+
+
+def train_epoch(step: Callable[[torch.Tensor, torch.Tensor], tuple[float, int]], x: torch.Tensor, y: torch.Tensor,
+                *, batch_size: int, generator: torch.Generator, schedule: Schedule,
+                on_progress: ProgressCallback, progress_every_s: float) -> dict:
+    """One pass over (x, y) in a random order, or fewer steps where the schedule ends first: its loss, accuracy and
+    the images it saw. Progress is reported every `progress_every_s`."""
+    order = torch.randperm(len(y), generator=generator)
+    loss_sum, correct, seen = 0.0, 0, 0
+    last_report = time.perf_counter()
+    for position in range(schedule.steps_per_epoch):
+        index = order[position * batch_size : (position + 1) * batch_size]
+        batch_loss, batch_correct = step(x[index], y[index])
+        loss_sum, correct, seen = loss_sum + batch_loss, correct + batch_correct, seen + len(index)
+        now = time.perf_counter()
+        schedule.stepped(now)
+        if now - last_report >= progress_every_s:
+            last_report = now
+            on_progress(schedule.fraction(now), None)
+        if schedule.finished:
+            break
+    return {"loss": round(loss_sum / seen, 5), "train_accuracy": round(correct / seen, 5), "seen": seen}
+
+
 def train(
     model: nn.Module,
     images: np.ndarray,
@@ -165,139 +243,37 @@ def train(
     val_labels: np.ndarray | None = None,
     time_budget_s: float | None = None,
 ) -> list[dict]:
-    """Train in place with AdamW and a one-cycle schedule; returns one report per epoch.
-
-    The schedule is `hp["epochs"]` passes, or, given `time_budget_s`, as many optimiser steps as the budget holds at
-    the pace measured in the first steps (the last pass may be partial); either way the one-cycle plan runs to its end.
-    """
-    budget = float(time_budget_s or 0)
+    """Train in place with AdamW and a one-cycle schedule (`Schedule`); returns one report per epoch."""
     torch.manual_seed(hp["seed"])
     generator = torch.Generator().manual_seed(hp["seed"])
     x = to_model_input(images)
     y = torch.tensor(np.asarray(labels), dtype=torch.long)
     batch_size = int(hp["batch_size"])
-    steps_per_epoch = math.ceil(len(y) / batch_size)
-    max_lr = hp["learning_rate"]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=max_lr, weight_decay=hp["weight_decay"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=hp["learning_rate"], weight_decay=hp["weight_decay"])
     step = _step_function(model, optimizer, hp, generator)
-
-    def one_cycle(total_steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps,
-                                                   pct_start=_pct_start(total_steps), div_factor=ONE_CYCLE_DIV_FACTOR)
-
-    def plan(now: float, pace: float, eval_seconds: float, minimum: int) -> int:
-        """Total optimiser steps that end the plan when the budget does, at `pace` seconds per step."""
-        return done + planned_steps(budget_s=budget - (now - started), seconds_per_step=max(pace, 1e-6),
-                                    steps_per_epoch=steps_per_epoch, eval_seconds=eval_seconds, minimum=minimum)
-
-    if budget:
-        total_steps, scheduler = 0, None  # sized once the probe steps are timed
-        for group in optimizer.param_groups:
-            group["lr"] = max_lr / ONE_CYCLE_DIV_FACTOR
-    else:
-        total_steps = int(hp["epochs"]) * steps_per_epoch
-        scheduler = one_cycle(total_steps)
+    schedule = Schedule(optimizer, max_lr=hp["learning_rate"], steps_per_epoch=math.ceil(len(y) / batch_size),
+                        epochs=int(hp["epochs"]), budget_s=float(time_budget_s or 0),
+                        eval_batches=math.ceil(len(val_labels) / batch_size) if val_labels is not None else 0)
     reports: list[dict] = []
-    started = time.perf_counter()
-    last_report, probe_started, done, images_seen = started, started, 0, 0
-    eval_seconds, evaluating_since_probe = 0.0, 0.0  # the last evaluation's time; all evaluations' since the probe
-    while not total_steps or done < total_steps:
+    images_seen = 0
+    while not schedule.finished:
         model.train()
-        order = torch.randperm(len(y), generator=generator)
-        loss_sum, correct, seen = 0.0, 0, 0
-        for position in range(steps_per_epoch):
-            index = order[position * batch_size : (position + 1) * batch_size]
-            batch_loss, batch_correct = step(x[index], y[index])
-            loss_sum, correct, seen, done = loss_sum + batch_loss, correct + batch_correct, seen + len(index), done + 1
-            now = time.perf_counter()
-            if scheduler is not None:
-                scheduler.step()
-            elif done == WARMUP_STEPS:
-                probe_started = now
-            elif done == WARMUP_STEPS + PROBE_STEPS:
-                pace = (now - probe_started) / PROBE_STEPS
-                # until one is measured, evaluating costs about a third of training on as many images
-                eval_seconds = pace / 3 * math.ceil(len(val_labels) / batch_size) if val_labels is not None else 0.0
-                total_steps = plan(now, pace, eval_seconds, minimum=4)
-                scheduler = one_cycle(total_steps - done)
-            if now - last_report >= progress_every_s:
-                last_report = now
-                on_progress(min(done / total_steps if total_steps else (now - started) / budget, 1.0), None)
-            if total_steps and done >= total_steps:
-                break
-        images_seen += seen
-        report = {"epoch": len(reports) + 1, "loss": round(loss_sum / seen, 5),
-                  "train_accuracy": round(correct / seen, 5), "images_seen": images_seen}
+        epoch = train_epoch(step, x, y, batch_size=batch_size, generator=generator, schedule=schedule,
+                            on_progress=on_progress, progress_every_s=progress_every_s)
+        images_seen += epoch.pop("seen")
+        report = {"epoch": len(reports) + 1, **epoch, "images_seen": images_seen}
         if val_images is not None and len(val_images):
             evaluated = time.perf_counter()
             report["val_accuracy"] = round(evaluate(model, val_images, val_labels)["accuracy"], 5)
-            eval_seconds = time.perf_counter() - evaluated
-            evaluating_since_probe += eval_seconds if done > WARMUP_STEPS else 0.0
+            schedule.evaluated(time.perf_counter() - evaluated)
         now = time.perf_counter()
-        if budget and scheduler is not None and done < total_steps:
-            # Re-plan at each epoch's end from the pace so far (the first steps can be slower or faster); once the
-            # budget is spent the plan ends with the next step.
-            pace = (now - probe_started - evaluating_since_probe) / (done - WARMUP_STEPS)
-            total_steps = max(plan(now, pace, eval_seconds, minimum=0), done + 1)
-            _resize_one_cycle(scheduler, total_steps - (done - scheduler.last_epoch))
-        fraction = done / total_steps if total_steps else min((now - started) / budget, 0.99)
-        report.update({"planned_epochs": math.ceil(total_steps / steps_per_epoch) if total_steps else None,
-                       "seconds": round(now - started, 2), "eta_s": round((now - started) * (1 / fraction - 1), 1)})
+        schedule.epoch_ended(now)
+        fraction = schedule.fraction(now, cap=0.99)
+        total_steps = schedule.total_steps
+        report.update({"planned_epochs": math.ceil(total_steps / schedule.steps_per_epoch) if total_steps else None,
+                       "seconds": round(now - schedule.started, 2),
+                       "eta_s": round((now - schedule.started) * (1 / fraction - 1), 1)})
         reports.append(report)
-        last_report = time.perf_counter()
         on_progress(fraction, report)
     model.to(memory_format=torch.contiguous_format)  # plain tensors again for safetensors and ONNX export
     return reports
-
-
-@torch.inference_mode()
-def predict_proba(model: nn.Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Class probabilities (N, 10) for canonical uint8 images."""
-    model.eval()
-    chunks = [
-        F.softmax(model(to_model_input(images[i : i + batch_size])), dim=1)
-        for i in range(0, len(images), batch_size)
-    ]
-    return torch.cat(chunks).numpy() if chunks else np.zeros((0, 10), dtype=np.float32)
-
-
-def evaluate(model: nn.Module, images: np.ndarray, labels: np.ndarray, *, mistakes: int = 0) -> dict:
-    """Accuracy, per-class precision/recall/F1, confusion matrix, most confident mistakes."""
-    return metrics_of(predict_proba(model, images), labels, mistakes=mistakes)
-
-
-def metrics_of(probabilities: np.ndarray, labels: np.ndarray, *, mistakes: int = 0) -> dict:
-    """`evaluate`'s metrics from class probabilities (N, 10) already computed."""
-    predicted = probabilities.argmax(1)
-    labels = np.asarray(labels, dtype=np.int64)
-    confusion = np.zeros((10, 10), dtype=np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
-    per_class = {}
-    for digit in range(10):
-        tp = confusion[digit, digit]
-        precision = tp / max(confusion[:, digit].sum(), 1)
-        recall = tp / max(confusion[digit].sum(), 1)
-        f1 = 2 * precision * recall / max(precision + recall, 1e-12)
-        per_class[str(digit)] = {
-            "precision": round(float(precision), 5),
-            "recall": round(float(recall), 5),
-            "f1": round(float(f1), 5),
-            "support": int(confusion[digit].sum()),
-        }
-    metrics = {
-        "accuracy": float((predicted == labels).mean()) if len(labels) else 0.0,
-        "evaluated_on": int(len(labels)),
-        "per_class": per_class,
-        "macro_f1": round(float(np.mean([c["f1"] for c in per_class.values()])), 5),
-        "confusion_matrix": confusion.tolist(),
-    }
-    if mistakes:
-        wrong = np.flatnonzero(predicted != labels)
-        confidence = probabilities[wrong, predicted[wrong]]
-        worst = wrong[np.argsort(-confidence)[:mistakes]]
-        metrics["confident_mistakes"] = [
-            {"index": int(i), "label": int(labels[i]), "predicted": int(predicted[i]),
-             "confidence": round(float(probabilities[i, predicted[i]]), 4)}
-            for i in worst
-        ]
-    return metrics

@@ -1,4 +1,4 @@
-"""ml_svc's API: predictions and the start of training/collection jobs."""
+"""ml_svc's API: parse a request, call inference, evaluation or services, render the answer."""
 
 from __future__ import annotations
 
@@ -11,13 +11,10 @@ from rest_framework.response import Response
 
 from kit.errors import AppError
 from kit.validation import validated
-from ml_svc import inference, jobs, peers
+from ml_svc import evaluation, inference, services
 from ml_svc.architectures import (
     ARCHITECTURES,
     FINE_TUNE_HYPERPARAMETERS,
-    get_architecture,
-    validate_hyperparameters,
-    validate_values,
 )
 
 
@@ -48,7 +45,7 @@ def compare(request):
         baseline_id, candidate_id = int(request.GET["baseline"]), int(request.GET["candidate"])
     except (KeyError, ValueError):
         raise AppError("invalid", "baseline and candidate must be model version ids") from None
-    return Response(inference.compare_versions(baseline_id, candidate_id))
+    return Response(evaluation.compare_versions(baseline_id, candidate_id))
 
 
 @api_view(["POST"])
@@ -84,30 +81,10 @@ class CollectInput(serializers.Serializer):
     created_by = serializers.CharField(max_length=150)
 
 
-def _enqueue(run: dict, job) -> Response:
-    try:
-        job.enqueue(run["id"])
-    except Exception as exc:  # the queue's database failed: the run must not stay queued forever
-        peers.storage().update_run(run["id"], status="failed", error=f"could not queue the job: {exc}")
-        raise AppError("queue_unavailable", "The job queue is unavailable.", status=503) from None
-    return Response(run, status=status.HTTP_202_ACCEPTED)
-
-
 @api_view(["POST"])
 def start_training(request):
-    params = validated(TrainInput, request.data)
-    architecture = get_architecture(params["architecture"] or settings.DEFAULT_ARCHITECTURE)
-    hp = validate_hyperparameters(architecture, params["hyperparameters"])
-    # The run keeps what was asked for (checked); the worker fills in the defaults, and a time-budgeted training
-    # chooses what was left open (its version records every value).
-    asked = {name: hp[name] for name in params["hyperparameters"]}
-    peers.storage().get_dataset(params["dataset_id"])  # 404 if it does not exist
-    run = peers.storage().create_run(
-        kind="train",
-        params={"dataset_id": params["dataset_id"], "architecture": architecture.name, "hyperparameters": asked},
-        created_by=params["created_by"],
-    )
-    return _enqueue(run, jobs.train_model)
+    run = services.start_training(**validated(TrainInput, request.data))
+    return Response(run, status=status.HTTP_202_ACCEPTED)
 
 
 class FineTuneInput(serializers.Serializer):
@@ -118,36 +95,11 @@ class FineTuneInput(serializers.Serializer):
 
 @api_view(["POST"])
 def start_fine_tune(request):
-    params = validated(FineTuneInput, request.data)
-    hp = validate_values(FINE_TUNE_HYPERPARAMETERS, params["hyperparameters"])
-    base = peers.storage().get_model_version(params["base_model_id"])  # 404 if it does not exist
-    if peers.storage().list_samples(status="accepted", page_size=1)["count"] == 0:
-        raise AppError("no_user_samples", "There are no accepted user samples to fine-tune on: review some first.")
-    run = peers.storage().create_run(
-        kind="fine-tune", params={"base_model_id": base["id"], "hyperparameters": hp}, created_by=params["created_by"]
-    )
-    return _enqueue(run, jobs.fine_tune_model)
+    run = services.start_fine_tune(**validated(FineTuneInput, request.data))
+    return Response(run, status=status.HTTP_202_ACCEPTED)
 
 
 @api_view(["POST"])
 def start_collect(request):
-    params = validated(CollectInput, request.data)
-    sources = {s["source"]: s for s in peers.collector().sources()["sources"]}
-    if params["source"] not in sources:
-        raise AppError(
-            "unknown_source", f"unknown source {params['source']!r}; known: {', '.join(sorted(sources))}",
-            status=404, details={"source": params["source"]},
-        )
-    splits = sources[params["source"]]["splits"]
-    if params["split"] not in splits:
-        raise AppError(
-            "unknown_split", f"{params['source']} has splits {', '.join(splits) or '(none available)'}",
-            details={"split": params["split"]},
-        )
-    # The one source that can be empty: say so now rather than queue a run that can only fail.
-    if params["source"] == "user" and not peers.collector().source("user")["splits"][params["split"]]["count"]:
-        raise AppError("empty_source", "There are no accepted user samples to collect yet: accept some in the "
-                       "review queue first.", status=409, details={"source": "user"})
-    created_by = params.pop("created_by")
-    run = peers.storage().create_run(kind="collect", params=params, created_by=created_by)
-    return _enqueue(run, jobs.collect_dataset)
+    run = services.start_collect(**validated(CollectInput, request.data))
+    return Response(run, status=status.HTTP_202_ACCEPTED)

@@ -23,7 +23,7 @@ application = HotPaths(
 def _warm() -> None:
     """Load (and start quantising) the production version as the process starts, not on its first request."""
     from kit.errors import AppError
-    from ml_svc.inference import model_cache
+    from ml_svc.serving import model_cache
 
     try:
         model_cache().production()

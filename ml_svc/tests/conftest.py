@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from kit.wsgitest import call
-from ml_svc import inference, peers
+from ml_svc import peers, serving
 from tests.fakes import FakeCollector, FakeStorage
 
 
@@ -36,7 +36,7 @@ def collector(monkeypatch, digits, storage):
 
 @pytest.fixture(autouse=True)
 def fresh_model_cache(monkeypatch):
-    monkeypatch.setattr(inference, "_cache", None)
+    monkeypatch.setattr(serving, "_cache", None)
 
 
 @pytest.fixture

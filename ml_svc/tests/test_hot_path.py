@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from kit.wsgitest import call
-from ml_svc import inference
+from ml_svc import serving
 from ml_svc.architectures import ARCHITECTURES, validate_hyperparameters
-from ml_svc.training import predict_proba
+from ml_svc.evaluation import predict_proba
 from ml_svc.wsgi import application
 from tests.test_serving import register, trained_weights  # noqa: F401 -- a shared fixture
 
@@ -27,7 +27,7 @@ def test_onnx_runtime_answers_what_torch_answers_for_every_architecture(name, di
     architecture = ARCHITECTURES[name]
     torch.manual_seed(0)
     module = architecture.build(validate_hyperparameters(architecture, {}))
-    loaded = inference.LoadedModel(version={"id": 1}, module=module)
+    loaded = serving.LoadedModel(version={"id": 1}, module=module)
     images = digits[0][:37]
     with torch.inference_mode():
         expected = predict_proba(module, images)
@@ -42,7 +42,7 @@ def test_the_hot_predict_keeps_the_request_id_and_answers_what_the_model_compute
     assert hot.status == 200 and hot.headers["X-Request-ID"] == "abc123"
     answer = hot.json()
     seen = np.frombuffer(base64.b64decode(answer["image"]), np.uint8).reshape(1, 28, 28)
-    expected = inference.model_cache().production().probabilities(seen)[0]
+    expected = serving.model_cache().production().probabilities(seen)[0]
     assert answer["model"] == {"id": version, "version": f"v{version}"} and answer["digit"] == int(expected.argmax())
     np.testing.assert_allclose(answer["probabilities"], expected, atol=1e-5)
 

@@ -5,7 +5,8 @@ import pytest
 
 from kit.errors import AppError
 from ml_svc.architectures import ARCHITECTURES, get_architecture, validate_hyperparameters
-from ml_svc.training import TrainingCancelled, evaluate, predict_proba, stratified_split, train
+from ml_svc.evaluation import evaluate, predict_proba, stratified_split
+from ml_svc.training import TrainingCancelled, train
 from ml_svc.weights import WeightsRejected, load_weights, weights_to_bytes
 
 CNN = get_architecture("cnn")

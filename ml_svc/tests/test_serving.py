@@ -8,9 +8,10 @@ import torch
 from PIL import Image
 
 from kit.wsgitest import call
-from ml_svc import inference
+from ml_svc import serving
 from ml_svc.architectures import get_architecture, validate_hyperparameters
-from ml_svc.training import stratified_split, train
+from ml_svc.evaluation import stratified_split
+from ml_svc.training import train
 from ml_svc.weights import weights_to_bytes
 from ml_svc.wsgi import application
 
@@ -146,11 +147,11 @@ def test_ml_svc_refuses_calls_without_the_service_token(client, storage):
 def test_a_process_with_no_model_picks_up_the_first_promotion_at_once(served, storage, trained_weights, settings, monkeypatch):
     settings.ALIAS_REFRESH_S = 60.0  # a serving model is re-checked only every minute ...
     clock = [1000.0]
-    monkeypatch.setattr(inference.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(serving.time, "monotonic", lambda: clock[0])
     digit = [[255 if 6 <= row < 22 and col in (13, 14) else 0 for col in range(28)] for row in range(28)]
     assert served("/predict", {"pixels": digit}).json()["error"]["code"] == "no_model"
     storage.set_alias("production", model_version_id=register(storage, trained_weights), actor="t", reason="")
-    clock[0] += inference.NO_MODEL_RECHECK_S  # ... but while none serves, a quarter of a second later already
+    clock[0] += serving.NO_MODEL_RECHECK_S  # ... but while none serves, a quarter of a second later already
     assert served("/predict", {"pixels": digit}).status == 200
 
 
@@ -204,9 +205,9 @@ def register_with_data(storage, weights: bytes, digits) -> int:
     return version["id"]
 
 
-def production_loaded(version_id: int) -> inference.LoadedModel:
+def production_loaded(version_id: int) -> serving.LoadedModel:
     """The production version once its int8 preparation (a background thread) has ended."""
-    loaded = inference.model_cache().production()
+    loaded = serving.model_cache().production()
     assert loaded.version_id == version_id
     preparing = loaded.prepare_int8()
     if preparing is not None:
@@ -218,15 +219,13 @@ def test_requests_are_answered_in_float32_while_the_int8_network_is_prepared(ser
                                                                                monkeypatch):
     import threading
 
-    from ml_svc import serving
-
     version = register_with_data(storage, well_trained_weights, digits)
     storage.set_alias("production", model_version_id=version, actor="t", reason="")
-    release, real = threading.Event(), serving.quantised
-    monkeypatch.setattr(inference, "checked_int8", lambda *a, **k: (release.wait(30), serving.checked_int8(*a, **k))[1])
+    release, real, check = threading.Event(), serving.quantised, serving.checked_int8
+    monkeypatch.setattr(serving, "checked_int8", lambda *a, **k: (release.wait(30), check(*a, **k))[1])
     answer = served("/predict", {"pixels": digits[0][0].tolist()})
     assert answer.status == 200, "a request does not wait for quantisation"
-    loaded = inference.model_cache().production()
+    loaded = serving.model_cache().production()
     assert loaded.serving.precision == "float32"
     release.set()
     loaded.prepare_int8().join(60)
@@ -283,11 +282,11 @@ def test_a_serving_process_readies_the_production_model_as_it_starts(storage, di
     from ml_svc import wsgi
 
     wsgi._warm()  # nothing serves yet: no error, nothing loaded
-    assert inference.model_cache()._production is None
+    assert serving.model_cache()._production is None
     version = register_with_data(storage, trained_weights, digits)
     storage.set_alias("production", model_version_id=version, actor="t", reason="")
     wsgi._warm()
-    loaded = inference.model_cache()._production
+    loaded = serving.model_cache()._production
     preparing = loaded.prepare_int8()
     assert loaded.version_id == version and preparing is not None, "loaded, and its int8 check begun"
     preparing.join(60)  # not left running into the interpreter's exit

@@ -6,7 +6,8 @@ import torch
 
 from ml_svc import training
 from ml_svc.architectures import ARCHITECTURES, FINE_TUNE_HYPERPARAMETERS, validate_hyperparameters, validate_values
-from ml_svc.training import augment, evaluate, stratified_split, train
+from ml_svc.evaluation import evaluate, stratified_split
+from ml_svc.training import augment, train
 from ml_svc.weights import load_weights, weights_to_bytes
 
 REQUIRED = {"linear", "mlp", "lenet5", "cnn"}

@@ -1,0 +1,67 @@
+"""Starting jobs: a request checked against what exists (dataset, version, source, accepted samples), recorded as a
+queued run in storage and handed to the task queue (jobs.py runs it). Views parse the request and call these."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from kit.contracts import storage
+from kit.errors import AppError
+from ml_svc import jobs, peers
+from ml_svc.architectures import FINE_TUNE_HYPERPARAMETERS, get_architecture, validate_hyperparameters, validate_values
+
+
+def _enqueued(run: storage.Run, job) -> storage.Run:
+    try:
+        job.enqueue(run["id"])
+    except Exception as exc:  # the queue's database failed: the run must not stay queued forever
+        peers.storage().update_run(run["id"], status="failed", error=f"could not queue the job: {exc}")
+        raise AppError("queue_unavailable", "The job queue is unavailable.", status=503) from None
+    return run
+
+
+def start_training(*, dataset_id: int, architecture: str | None, hyperparameters: dict, created_by: str) -> storage.Run:
+    chosen = get_architecture(architecture or settings.DEFAULT_ARCHITECTURE)
+    hp = validate_hyperparameters(chosen, hyperparameters)
+    # The run keeps what was asked for (checked); the worker fills in the defaults, and a time-budgeted training
+    # chooses what was left open (its version records every value).
+    asked = {name: hp[name] for name in hyperparameters}
+    peers.storage().get_dataset(dataset_id)  # 404 if it does not exist
+    run = peers.storage().create_run(
+        kind="train", params={"dataset_id": dataset_id, "architecture": chosen.name, "hyperparameters": asked},
+        created_by=created_by,
+    )
+    return _enqueued(run, jobs.train_model)
+
+
+def start_fine_tune(*, base_model_id: int, hyperparameters: dict, created_by: str) -> storage.Run:
+    hp = validate_values(FINE_TUNE_HYPERPARAMETERS, hyperparameters)
+    base = peers.storage().get_model_version(base_model_id)  # 404 if it does not exist
+    if peers.storage().list_samples(status="accepted", page_size=1)["count"] == 0:
+        raise AppError("no_user_samples", "There are no accepted user samples to fine-tune on: review some first.")
+    run = peers.storage().create_run(
+        kind="fine-tune", params={"base_model_id": base["id"], "hyperparameters": hp}, created_by=created_by
+    )
+    return _enqueued(run, jobs.fine_tune_model)
+
+
+def start_collect(*, source: str, split: str, created_by: str, **params) -> storage.Run:
+    """`params`: batch_size, max_samples, validation_fraction, split_seed (checked by the view)."""
+    sources = {s["source"]: s for s in peers.collector().sources()["sources"]}
+    if source not in sources:
+        raise AppError(
+            "unknown_source", f"unknown source {source!r}; known: {', '.join(sorted(sources))}",
+            status=404, details={"source": source},
+        )
+    splits = sources[source]["splits"]
+    if split not in splits:
+        raise AppError(
+            "unknown_split", f"{source} has splits {', '.join(splits) or '(none available)'}", details={"split": split},
+        )
+    # The one source that can be empty: say so now rather than queue a run that can only fail.
+    if source == "user" and not peers.collector().source("user")["splits"][split]["count"]:
+        raise AppError("empty_source", "There are no accepted user samples to collect yet: accept some in the "
+                       "review queue first.", status=409, details={"source": "user"})
+    run = peers.storage().create_run(kind="collect", params={"source": source, "split": split, **params},
+                                     created_by=created_by)
+    return _enqueued(run, jobs.collect_dataset)
