@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import dj_database_url
@@ -9,27 +10,42 @@ import dj_database_url
 from kit.config import REPO_ROOT, ServiceConfig, secret
 from kit.requestlog import logging_config
 
+# Settings every service has as they are: each settings module imports them by name.
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-def common_settings(cfg: ServiceConfig) -> dict:
-    """Settings every service has: secrets, hosts, logging, JSON error middleware."""
+
+@dataclass(frozen=True)
+class Common:
+    """Settings every service reads from its configuration (each settings module assigns them by name)."""
+
+    service_name: str
+    debug: bool
+    secret_key: str
+    service_token: str
+    allowed_hosts: list[str]
+    logging: dict
+    max_body_bytes: int
+
+
+def common_settings(cfg: ServiceConfig) -> Common:
+    """Secrets, hosts, logging and the body cap, from the service's configuration and environment."""
     debug = cfg.flag("debug")
     log_file: Path = cfg.path("log_file")
     to_stdout = cfg.flag("log_to_stdout")
     if not to_stdout:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-    return {
-        "SERVICE_NAME": cfg.service,
-        "DEBUG": debug,
-        "SECRET_KEY": secret("SECRET_KEY", debug=debug),
-        "SERVICE_TOKEN": secret("SERVICE_TOKEN", debug=debug),
-        "ALLOWED_HOSTS": [h.strip() for h in cfg.text("allowed_hosts").split(",") if h.strip()],
-        "USE_TZ": True,
-        "TIME_ZONE": "UTC",
-        "LANGUAGE_CODE": "en-us",
-        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
-        "LOGGING": logging_config(cfg.service, str(log_file), cfg.text("log_level"), to_stdout),
-        "DATA_UPLOAD_MAX_MEMORY_SIZE": cfg.integer("max_body_bytes"),
-    }
+    return Common(
+        service_name=cfg.service,
+        debug=debug,
+        secret_key=secret("SECRET_KEY", debug=debug),
+        service_token=secret("SERVICE_TOKEN", debug=debug),
+        allowed_hosts=[h.strip() for h in cfg.text("allowed_hosts").split(",") if h.strip()],
+        logging=logging_config(cfg.service, str(log_file), cfg.text("log_level"), to_stdout),
+        max_body_bytes=cfg.integer("max_body_bytes"),
+    )
 
 
 def database_settings(url: str) -> dict:
@@ -66,15 +82,8 @@ REST_FRAMEWORK_INTERNAL = {
 }
 
 
-def login_throttling(config) -> dict:
-    """django-axes settings of a service with a login: `login_failure_limit` failures for one username from one
-    address lock that pair for `login_lockout_minutes`; a good login resets the count."""
-    from datetime import timedelta
-
-    return {
-        "AUTHENTICATION_BACKENDS": ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"],
-        "AXES_FAILURE_LIMIT": config.integer("login_failure_limit"),
-        "AXES_COOLOFF_TIME": timedelta(minutes=config.integer("login_lockout_minutes")),
-        "AXES_LOCKOUT_PARAMETERS": [["username", "ip_address"]],
-        "AXES_RESET_ON_SUCCESS": True,
-    }
+# django-axes, for a service with a login: `login_failure_limit` failures for one username from one address lock
+# that pair for `login_lockout_minutes` (each settings module reads those two); a good login resets the count.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 import plotly
 
 from kit.config import REPO_ROOT, load_config
-from kit.settings_base import common_settings, database_settings, login_throttling
+from kit.settings_base import (  # noqa: F401 -- Django reads them from here
+    AUTHENTICATION_BACKENDS,
+    AXES_LOCKOUT_PARAMETERS,
+    AXES_RESET_ON_SUCCESS,
+    DEFAULT_AUTO_FIELD,
+    LANGUAGE_CODE,
+    TIME_ZONE,
+    USE_TZ,
+    common_settings,
+    database_settings,
+)
 
 CONFIG = load_config("gateway")
-globals().update(common_settings(CONFIG))
+_common = common_settings(CONFIG)
+SERVICE_NAME, DEBUG, ALLOWED_HOSTS = _common.service_name, _common.debug, _common.allowed_hosts
+SECRET_KEY, SERVICE_TOKEN = _common.secret_key, _common.service_token
+LOGGING, DATA_UPLOAD_MAX_MEMORY_SIZE = _common.logging, _common.max_body_bytes
 
 # Users, sessions, API tokens and the audit log; never domain data.
 DATABASES = {"default": database_settings(CONFIG.text("database_url"))}
@@ -85,7 +99,8 @@ STATICFILES_DIRS = [("plotly", str(Path(plotly.__file__).parent / "package_data"
 STATIC_ROOT = REPO_ROOT / "var" / "static" / "gateway"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing folder before collectstatic
 # Login throttling: 5 failures for one username from one address lock that pair for 15 minutes.
-globals().update(login_throttling(CONFIG))
+AXES_FAILURE_LIMIT = CONFIG.integer("login_failure_limit")
+AXES_COOLOFF_TIME = timedelta(minutes=CONFIG.integer("login_lockout_minutes"))
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
 # The front (nginx) passes the client's address in X-Real-IP; it is believed only from these addresses.
 TRUSTED_PROXIES = [ipaddress.ip_network(part.strip()) for part in CONFIG.text("trusted_proxies").split(",") if part.strip()]

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from kit.config import REPO_ROOT, load_config
-from kit.settings_base import (
-                               INTERNAL_MIDDLEWARE,
-                               REST_FRAMEWORK_INTERNAL,
-                               common_settings,
-                               database_settings,
-                               login_throttling,
+from kit.settings_base import (  # noqa: F401 -- Django reads them from here
+    AUTHENTICATION_BACKENDS,
+    AXES_LOCKOUT_PARAMETERS,
+    AXES_RESET_ON_SUCCESS,
+    DEFAULT_AUTO_FIELD,
+    INTERNAL_MIDDLEWARE,
+    LANGUAGE_CODE,
+    REST_FRAMEWORK_INTERNAL,
+    TIME_ZONE,
+    USE_TZ,
+    common_settings,
+    database_settings,
 )
 
 CONFIG = load_config("storage", aliases={"database_url": "DATABASE_URL"})
-globals().update(common_settings(CONFIG))
+_common = common_settings(CONFIG)
+SERVICE_NAME, DEBUG, ALLOWED_HOSTS = _common.service_name, _common.debug, _common.allowed_hosts
+SECRET_KEY, SERVICE_TOKEN = _common.secret_key, _common.service_token
+LOGGING, DATA_UPLOAD_MAX_MEMORY_SIZE = _common.logging, _common.max_body_bytes
 
 
 DATABASES = {"default": database_settings(CONFIG.text("database_url"))}
@@ -46,7 +57,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 # The Django admin's login (/admin/) is throttled like the gateway's.
-globals().update(login_throttling(CONFIG))
+AXES_FAILURE_LIMIT = CONFIG.integer("login_failure_limit")
+AXES_COOLOFF_TIME = timedelta(minutes=CONFIG.integer("login_lockout_minutes"))
 ROOT_URLCONF = "storage_svc.urls"
 WSGI_APPLICATION = "storage_svc.wsgi.application"
 TEMPLATES = [
