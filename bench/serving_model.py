@@ -27,9 +27,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "ml_svc"), str(ROOT / "collector_svc")]
 
 from bench import cpu  # noqa: E402
 from bench.train_benchmark import idx  # noqa: E402
+from collector_svc.sources.mnist5k import Mnist5kSource  # noqa: E402
 from ml_svc.architectures import get_architecture  # noqa: E402
 from ml_svc.serving import onnx_bytes, onnx_inputs, session_of  # noqa: E402
-from sources.mnist5k import Mnist5kSource  # noqa: E402
 
 MNIST_TEST = ROOT.parent / "shared" / "datasets" / "mnist-t10k"
 

@@ -19,12 +19,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "ml_svc"), str(ROOT / "collector_svc")]
 
+from collector_svc.sources.idx import parse_idx  # noqa: E402
+from collector_svc.sources.mnist5k import Mnist5kSource  # noqa: E402
 from kit.config import load_config  # noqa: E402
 from ml_svc.architectures import get_architecture, validate_hyperparameters  # noqa: E402
 from ml_svc.evaluation import evaluate, stratified_split  # noqa: E402
 from ml_svc.training import train  # noqa: E402
-from sources.idx import parse_idx  # noqa: E402
-from sources.mnist5k import Mnist5kSource  # noqa: E402
 
 MNIST_TEST = ROOT.parent / "shared" / "datasets" / "mnist-t10k"
 FASHION = Path("/usr/share/datasets/fashion-mnist")

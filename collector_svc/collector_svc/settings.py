@@ -33,7 +33,7 @@ DOWNLOAD_TIMEOUT_S = CONFIG.number("download_timeout_s")
 LOG_FILE = CONFIG.path("log_file")
 LOG_TAIL_MAX = CONFIG.integer("log_tail_max")
 
-INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "rest_framework", "sources"]
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "rest_framework", "collector_svc.sources"]
 MIDDLEWARE = [*INTERNAL_MIDDLEWARE, "django.middleware.common.CommonMiddleware"]
 ROOT_URLCONF = "collector_svc.urls"
 WSGI_APPLICATION = "collector_svc.wsgi.application"

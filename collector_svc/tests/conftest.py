@@ -1,13 +1,10 @@
 import gzip
-import hashlib
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
-from sources import registry
+from collector_svc.sources import registry
+from tests.support import FileServer
 
 
 @pytest.fixture
@@ -25,42 +22,6 @@ def fresh_sources(settings, tmp_path):
     registry._instances.clear()
 
 
-class FileServer:
-    """A loopback HTTP server for download tests: serves `files`, or stalls, or is gone."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.stall_s = 0.0
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - the http.server API
-                server.requests.append(self.path)
-                if server.stall_s:
-                    time.sleep(server.stall_s)
-                body = server.files.get(self.path.lstrip("/"))
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def file_server():
     server = FileServer()
@@ -71,10 +32,6 @@ def file_server():
 def idx_gz(array: np.ndarray) -> bytes:
     header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
     return gzip.compress(header + array.astype(np.uint8).tobytes(), mtime=0)
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ collector answers those same types.
 import numpy as np
 import pytest
 
+from collector_svc.sources import user
 from collector_svc.wsgi import application
 from kit.clients import CollectorClient
 from kit.wsgitest import ContractClient
-from sources import user
 
 
 class AcceptedSamples:

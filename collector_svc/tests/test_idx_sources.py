@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from collector_svc.sources import registry
+from collector_svc.sources.idx_sources import IdxFile, MnistSource
 from kit import imagepack
-from sources import registry
-from sources.idx_sources import IdxFile, MnistSource
-from tests.conftest import md5
+from tests.support import md5
 
 SHARED_T10K = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "mnist-t10k"
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -94,7 +94,7 @@ def test_a_corrupted_download_is_a_clear_error_and_leaves_nothing_behind(api, se
 
 
 def test_the_next_mirror_is_tried_when_one_serves_bad_bytes(api, settings, small_mnist, file_server):
-    from tests.conftest import FileServer
+    from tests.support import FileServer
 
     bad = FileServer()
     try:
@@ -135,7 +135,7 @@ def test_no_mirrors_and_no_local_files_means_no_splits_not_a_guess(api, settings
 
 
 def test_the_user_source_serves_accepted_samples_from_storage(api, monkeypatch):
-    from sources import user
+    from collector_svc.sources import user
 
     class Storage:
         def accepted_samples(self):

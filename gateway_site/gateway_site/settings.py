@@ -55,16 +55,16 @@ INSTALLED_APPS = [
     "axes",
     "drf_spectacular",
     "django_htmx",
-    "accounts",
-    "api",
-    "web",
-    "reports",
+    "gateway_site.accounts",
+    "gateway_site.api",
+    "gateway_site.web",
+    "gateway_site.reports",
 ]
 MIDDLEWARE = [
     "kit.metrics.MetricsMiddleware",
     "kit.requestlog.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "web.middleware.ContentSecurityPolicyMiddleware",
+    "gateway_site.web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -73,7 +73,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "web.middleware.PeerErrorPageMiddleware",
+    "gateway_site.web.middleware.PeerErrorPageMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 ROOT_URLCONF = "gateway_site.urls"
@@ -88,7 +88,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "accounts.roles.roles_context",
+                "gateway_site.accounts.roles.roles_context",
             ]
         },
     }
@@ -101,10 +101,10 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missi
 # Login throttling: 5 failures for one username from one address lock that pair for 15 minutes.
 AXES_FAILURE_LIMIT = CONFIG.integer("login_failure_limit")
 AXES_COOLOFF_TIME = timedelta(minutes=CONFIG.integer("login_lockout_minutes"))
-AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
+AXES_LOCKOUT_CALLABLE = "gateway_site.accounts.lockout.locked_out"
 # The front (nginx) passes the client's address in X-Real-IP; it is believed only from these addresses.
 TRUSTED_PROXIES = [ipaddress.ip_network(part.strip()) for part in CONFIG.text("trusted_proxies").split(",") if part.strip()]
-AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_CLIENT_IP_CALLABLE = "gateway_site.accounts.lockout.client_ip"
 LOGIN_URL = "/login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login"

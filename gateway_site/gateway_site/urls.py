@@ -8,11 +8,11 @@ urlpatterns = [
     # Public-facing: only a caller with the service token (Prometheus) reads the gateway's metrics.
     *service_routes("gateway_site", {"database": database_check()}, guard_metrics=service_token_required),
     path("django-admin/", admin.site.urls),
-    path("api/", include("api.urls")),
-    path("", include("web.urls")),
+    path("api/", include("gateway_site.api.urls")),
+    path("", include("gateway_site.web.urls")),
 ]
 
-handler400 = "web.views.bad_request"
-handler403 = "web.views.forbidden"
-handler500 = "web.views.server_error"
-handler404 = "web.views.not_found"
+handler400 = "gateway_site.web.views.bad_request"
+handler403 = "gateway_site.web.views.forbidden"
+handler500 = "gateway_site.web.views.server_error"
+handler404 = "gateway_site.web.views.not_found"

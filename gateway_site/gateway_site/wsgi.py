@@ -7,7 +7,7 @@ django_application = get_wsgi_application()
 
 from django.conf import settings  # noqa: E402
 
-from api import hot  # noqa: E402
+from gateway_site.api import hot  # noqa: E402
 from gateway_site.scenarios import limits, predicting  # noqa: E402
 from kit.hotpath import HotPaths  # noqa: E402
 

@@ -7,8 +7,8 @@ from rest_framework.test import APIClient
 
 from gateway_site import peers
 from tests.fakes import FakeCollector, FakeML, FakeStorage
+from tests.support import PASSWORD
 
-PASSWORD = "a-long-test-password"
 # username -> group; `nobody` has an account but no role (reaches only login and logout)
 PERSONAS = {"viewer": "viewer", "other_viewer": "viewer", "engineer": "ml_engineer", "admin": "admin", "nobody": None}
 

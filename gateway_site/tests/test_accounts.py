@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,7 +169,7 @@ def test_a_token_deleted_in_the_django_admin_stops_working_at_once(users, fake_p
     ("127.0.0.1", "not-an-address", "127.0.0.1"),    # the front never sends that: the peer counts
 ])
 def test_the_lockout_counts_the_address_the_front_saw_only_from_a_trusted_front(rf, peer, real_ip, counted):
-    from accounts.lockout import client_ip
+    from gateway_site.accounts.lockout import client_ip
 
     request = rf.post("/login", REMOTE_ADDR=peer, HTTP_X_REAL_IP=real_ip)
     assert client_ip(request) == counted

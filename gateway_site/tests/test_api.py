@@ -4,9 +4,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from accounts.models import AuditEvent
+from gateway_site.accounts.models import AuditEvent
 from kit.contracts import example, storage
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

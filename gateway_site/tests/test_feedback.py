@@ -2,8 +2,8 @@
 
 import pytest
 
-from accounts.models import AuditEvent
-from tests.conftest import PASSWORD
+from gateway_site.accounts.models import AuditEvent
+from tests.support import PASSWORD
 
 pytestmark = pytest.mark.django_db
 DIGIT = {"pixels": [[0] * 28] * 28}
@@ -52,7 +52,7 @@ def test_a_blank_labelled_drawing_is_refused(api_as, fake_peers):
 
 
 def test_the_answer_fragment_offers_a_correction_that_lands_in_the_queue(client, users, fake_peers):
-    from tests.test_pages import canvas_data_url
+    from tests.support import canvas_data_url
 
     client.login(username="viewer", password=PASSWORD)
     html = client.post("/recognize", {"image_data": canvas_data_url()}, HTTP_HX_REQUEST="true").content.decode()

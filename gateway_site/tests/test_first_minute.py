@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
+from gateway_site.web import charts
 from kit.contracts import example, storage
-from tests.conftest import PASSWORD
-from web import charts
+from tests.support import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

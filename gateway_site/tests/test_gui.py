@@ -8,9 +8,9 @@ from urllib.parse import urlencode
 import pytest
 from django.contrib.auth.models import User
 
-from accounts.models import AuditEvent
+from gateway_site.accounts.models import AuditEvent
 from kit.contracts import example, storage
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 
-from accounts.models import AuditEvent
+from gateway_site.accounts.models import AuditEvent
 from gateway_site.wsgi import application
 from kit.wsgitest import call
 
@@ -87,7 +87,7 @@ def writes(fake_peers) -> tuple:
 
 
 def test_the_schema_has_every_api_route():
-    from api.urls import urlpatterns
+    from gateway_site.api.urls import urlpatterns
 
     routes = {"/api/" + re.sub(r"<\w+:(\w+)>", r"{\1}", str(p.pattern)) for p in urlpatterns} - {"/api/schema/"}
     assert routes == {path for _, path, _, _ in OPERATIONS}
@@ -154,7 +154,7 @@ def test_the_page_forms_above_cover_every_field_of_the_templates():
 @given(data=st.data())
 def test_no_hostile_page_form_is_a_5xx_and_a_refusal_writes_nothing(data, method, path, fields, client, fake_peers,
                                                                      users):
-    from tests.conftest import PASSWORD
+    from tests.support import PASSWORD
 
     client.login(username="admin", password=PASSWORD)
     concrete = re.sub(r"\{[^}]+\}", lambda _: data.draw(path_segments), path)

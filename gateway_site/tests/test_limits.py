@@ -13,7 +13,7 @@ from django.db import connection
 from gateway_site.scenarios import limits
 from gateway_site.wsgi import application
 from kit.wsgitest import call
-from tests.test_prediction_pipeline import DIGIT, token_of
+from tests.support import DIGIT, token_of
 
 
 def other_connection():

@@ -1,12 +1,8 @@
-import base64
-import io
 import re
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD, canvas_data_url
 
 pytestmark = pytest.mark.django_db
 
@@ -15,14 +11,6 @@ pytestmark = pytest.mark.django_db
 def browser(client, users, fake_peers):
     assert client.login(username="viewer", password=PASSWORD)
     return client
-
-
-def canvas_data_url() -> str:
-    rgba = np.zeros((280, 280, 4), np.uint8)
-    rgba[60:220, 130:150, 3] = 255
-    buffer = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def test_the_login_page_logs_a_user_in(client, users):

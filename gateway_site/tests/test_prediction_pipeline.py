@@ -11,15 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from rest_framework.authtoken.models import Token
 
-from accounts import tokens
-from api import hot
+from gateway_site.accounts import tokens
+from gateway_site.api import hot
 from gateway_site.scenarios import predicting
 from gateway_site.wsgi import application
 from kit.batching import Batcher
 from kit.errors import AppError, PeerUnavailable
 from kit.wsgitest import call
-
-DIGIT = {"pixels": [[0] * 28 for _ in range(28)]}
+from tests.support import DIGIT, token_of
 
 
 @pytest.fixture(autouse=True)
@@ -179,10 +178,6 @@ def test_an_outage_longer_than_the_retry_window_is_a_503_and_nothing_is_acknowle
     assert answer.status_code == 503 and answer.json()["error"]["details"] == {"service": "storage_svc"}
     assert time.monotonic() - started < 3 and answer["Retry-After"]
     assert fake_peers["storage"].predictions == []
-
-
-def token_of(users, username: str) -> dict:
-    return {"Authorization": f"Token {Token.objects.get_or_create(user=users[username])[0].key}"}
 
 
 def test_past_the_in_flight_limit_the_answer_is_an_immediate_503_with_retry_after(users, fake_peers, settings, monkeypatch):

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 import pytest
 from django.urls import URLPattern, get_resolver
 
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD
 
 ROLES = [None, "nobody", "viewer", "engineer", "admin"]
 RANK = {None: 0, "nobody": 0, "viewer": 1, "engineer": 2, "admin": 3}

@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from api.schema import contract_of
+from gateway_site.api.schema import contract_of
 from gateway_site.wsgi import application
 from kit.contracts import check
 

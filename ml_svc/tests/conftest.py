@@ -3,7 +3,11 @@ import pytest
 
 from kit.wsgitest import call
 from ml_svc import peers, serving
+from ml_svc.evaluation import stratified_split
+from ml_svc.training import train
+from ml_svc.weights import weights_to_bytes
 from tests.fakes import FakeCollector, FakeStorage
+from tests.support import CNN, HP
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +57,12 @@ def served(settings):
     def post(path: str, body, **headers):
         return call(application, "POST", path, body, headers={"X-Service-Token": settings.SERVICE_TOKEN, **headers})
     return post
+
+
+@pytest.fixture(scope="session")
+def trained_weights(digits):
+    images, labels = digits
+    idx, _ = stratified_split(labels, 0.5, seed=0)
+    model = CNN.build(HP)
+    train(model, images[idx], labels[idx], HP, on_progress=lambda f, e: None)
+    return weights_to_bytes(model)

@@ -12,7 +12,7 @@ from ml_svc import serving
 from ml_svc.architectures import ARCHITECTURES, validate_hyperparameters
 from ml_svc.evaluation import predict_proba
 from ml_svc.wsgi import application
-from tests.test_serving import register, trained_weights  # noqa: F401 -- a shared fixture
+from tests.support import register
 
 TOKEN = {"X-Service-Token": "the-service-token-of-these-tests"}
 

@@ -9,35 +9,17 @@ from PIL import Image
 
 from kit.wsgitest import call
 from ml_svc import serving
-from ml_svc.architectures import get_architecture, validate_hyperparameters
+from ml_svc.architectures import validate_hyperparameters
 from ml_svc.evaluation import stratified_split
 from ml_svc.training import train
 from ml_svc.weights import weights_to_bytes
 from ml_svc.wsgi import application
-
-CNN = get_architecture("cnn")
-HP = validate_hyperparameters(CNN, {"epochs": 3, "width": 16})
-
-
-@pytest.fixture(scope="session")
-def trained_weights(digits):
-    images, labels = digits
-    idx, _ = stratified_split(labels, 0.5, seed=0)
-    model = CNN.build(HP)
-    train(model, images[idx], labels[idx], HP, on_progress=lambda f, e: None)
-    return weights_to_bytes(model)
+from tests.support import CNN, HP, register
 
 
 @pytest.fixture(autouse=True)
 def instant_alias_refresh(settings):
     settings.ALIAS_REFRESH_S = 0.0
-
-
-def register(storage, weights: bytes) -> int:
-    blob = storage.put_blob(weights)
-    version = storage.create_model_version({"architecture": "cnn", "hyperparameters": HP, "weights_sha256": blob["sha256"]})
-    return version["id"]
-
 
 
 

@@ -44,7 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "axes",
-    "registry",
+    "storage_svc.registry",
 ]
 MIDDLEWARE = [
     *INTERNAL_MIDDLEWARE,

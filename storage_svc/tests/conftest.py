@@ -1,8 +1,8 @@
-import numpy as np
 import pytest
 from django.db import connection
 
 from kit import imagepack
+from tests.support import make_pack
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -24,13 +24,6 @@ def api(client, settings):
     """A test client that sends the service token, as every peer service does."""
     client.defaults["HTTP_X_SERVICE_TOKEN"] = settings.SERVICE_TOKEN
     return client
-
-
-def make_pack(n: int = 20, seed: int = 0) -> bytes:
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-    labels = (np.arange(n) % 10).astype(np.uint8)
-    return imagepack.pack(images, labels)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 
-from registry.blobs import blob_path
+from storage_svc.registry.blobs import blob_path
 
 pytestmark = pytest.mark.django_db
 

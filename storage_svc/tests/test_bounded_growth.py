@@ -11,9 +11,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from registry import services
-from registry.blobs import blob_path
-from registry.models import Blob, Prediction, Report, Sample
+from storage_svc.registry import services
+from storage_svc.registry.blobs import blob_path
+from storage_svc.registry.models import Blob, Prediction, Report, Sample
 
 pytestmark = pytest.mark.django_db
 IMAGE = base64.b64encode(bytes(784)).decode()

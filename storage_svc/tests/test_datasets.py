@@ -3,8 +3,8 @@ import hashlib
 import pytest
 
 from kit import imagepack
-from registry.models import Blob, Dataset, ImmutableError
-from tests.conftest import make_pack
+from storage_svc.registry.models import Blob, Dataset, ImmutableError
+from tests.support import make_pack
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 import pytest
 
-from registry.models import Report
+from storage_svc.registry.models import Report
 
 pytestmark = pytest.mark.django_db
 KEY = "c" * 64

@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from registry import services
-from registry.models import Run
+from storage_svc.registry import services
+from storage_svc.registry.models import Run
 
 pytestmark = pytest.mark.django_db
 

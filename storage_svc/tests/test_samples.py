@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from kit import imagepack
-from registry.models import Prediction, Sample
-from tests.conftest import make_pack
+from storage_svc.registry.models import Prediction, Sample
+from tests.support import make_pack
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from accounts.roles import sees_everyones
 from gateway_site import peers
+from gateway_site.accounts.roles import sees_everyones
 from kit.contracts import collector, gateway, ml, storage
 from kit.errors import AppError
 from kit.validation import MAX_ID, ascii_int, calendar_day, clean_text

@@ -8,9 +8,9 @@ from __future__ import annotations
 import base64
 from concurrent.futures import ThreadPoolExecutor
 
-from accounts.models import audit
-from accounts.roles import sees_everyones
 from gateway_site import peers
+from gateway_site.accounts.models import audit
+from gateway_site.accounts.roles import sees_everyones
 from gateway_site.scenarios import limits, predicting
 from kit.errors import AppError, PeerUnavailable
 

@@ -1,0 +1,34 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.permissions import AllowAny
+
+import gateway_site.converters  # noqa: F401 - registers <report_kind:> and <id:>
+from gateway_site.api import views
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
+    path("auth/token", views.token_create),
+    path("health", views.health),
+    path("predictions", views.predictions),
+    path("predictions/batch", views.predictions_batch),
+    path("predictions/<id:prediction_id>/feedback", views.prediction_feedback),
+    path("samples", views.samples),
+    path("samples/<id:sample_id>/review", views.sample_review),
+    path("sources", views.sources),
+    path("collector/log", views.collector_log),
+    path("scenarios/collect-and-store", views.collect_and_store),
+    path("scenarios/train-model", views.train_model),
+    path("scenarios/fine-tune", views.fine_tune),
+    path("architectures", views.architectures),
+    path("runs", views.runs),
+    path("runs/<id:run_id>", views.run_detail),
+    path("runs/<id:run_id>/cancel", views.run_cancel),
+    path("datasets", views.datasets),
+    path("datasets/<id:dataset_id>", views.dataset_detail),
+    path("models", views.models),
+    path("models/ledger", views.alias_ledger),
+    path("models/<id:version_id>", views.model_detail),
+    path("models/<id:version_id>/promote", views.model_promote),
+    path("models/<id:version_id>/compare", views.model_compare),
+    path("models/<id:version_id>/report.<report_kind:kind>", views.model_report),
+]

@@ -1,0 +1,350 @@
+"""The gateway's REST API (DESIGN §8): parse input, call a scenario, render JSON."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
+from django.http import HttpResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from gateway_site.accounts.lockout import locked_out
+from gateway_site.accounts.models import audit
+from gateway_site.accounts.roles import RoleRequired, require_role
+from gateway_site.api.idempotency import idempotent
+from gateway_site.api.schema import Binary, answers
+from gateway_site.reports.data import report_inputs
+from gateway_site.reports.services import model_report as model_report_bytes
+from gateway_site.scenarios import selectors, services
+from kit.contracts import collector, gateway, ml, storage
+from kit.errors import AppError
+from kit.validation import ascii_int, validated
+
+Viewer, Engineer, Admin = RoleRequired("viewer"), RoleRequired("ml_engineer"), RoleRequired("admin")
+
+
+class TokenInput(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=200)
+
+
+@answers(POST=gateway.Token, DELETE=(204, None))
+@extend_schema(request=TokenInput)
+@api_view(["POST", "DELETE"])
+@permission_classes([AllowAny])
+def token_create(request):
+    """POST: a token for good credentials. DELETE (with the token): revoke it."""
+    if request.method == "DELETE":
+        if not request.user.is_authenticated or request.auth is None:
+            raise AppError("not_authenticated", "Send the token to revoke in the Authorization header.", status=401)
+        request.auth.delete()  # remembered token checks forget it (accounts.apps)
+        audit(actor=request.user.get_username(), action="token.revoke")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    data = validated(TokenInput, request.data)
+    user = authenticate(request, username=data["username"], password=data["password"])
+    if user is None:
+        if getattr(request, "axes_locked_out", False):
+            return locked_out(request)
+        raise AppError("invalid_credentials", "Wrong username or password.", status=401)
+    # A login like the pages' (no session, though): django-axes resets this user's failure count, and
+    # last_login moves.
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
+    token, _ = Token.objects.get_or_create(user=user)
+    return Response({"token": token.key})
+
+
+@answers(GET=gateway.Health)
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def health(request):
+    services_status = services.services_health()
+    ok = all(s["status"] == "ok" for s in services_status.values())
+    return Response({"status": "ok" if ok else "degraded", "services": services_status})
+
+
+class PredictionInput(serializers.Serializer):
+    """One image: a PNG or JPEG as base64 (a data URL is fine), or 28x28 pixels 0-255; or multipart `image`."""
+
+    image_base64 = serializers.CharField(required=False)
+    pixels = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()), required=False)
+    model_id = serializers.IntegerField(required=False, help_text="a version to ask instead of production")
+
+
+class BatchInput(serializers.Serializer):
+    images = PredictionInput(many=True, help_text="1 to 256 images")
+    model_id = serializers.IntegerField(required=False)
+
+
+@answers(GET=gateway.PredictionPage, POST=(201, gateway.PredictionAnswer))
+@extend_schema(methods=["POST"], request=PredictionInput)
+@extend_schema(methods=["GET"], operation_id="predictions_list")
+@api_view(["GET", "POST"])
+@permission_classes([Viewer])
+def predictions(request):
+    if request.method == "GET":
+        return Response(selectors.predictions_for(request.user, request.query_params))
+    raw = None
+    if request.content_type and request.content_type.startswith("multipart/"):
+        upload = request.FILES.get("image")
+        if upload is None:
+            raise AppError("invalid", "Attach the image as the multipart field `image`.", details={"image": "required"})
+        services.check_image_size(upload.size)
+        raw = upload.read()
+        payload = {}
+    else:
+        payload = request.data
+        if not isinstance(payload, dict):
+            raise AppError("invalid", "The body must be a JSON object.")
+    result = services.prediction_create(username=request.user.get_username(), payload=dict(payload), raw_image=raw)
+    return Response(result, status=status.HTTP_201_CREATED)
+
+
+@answers(POST=(201, gateway.BatchPredictionAnswer))
+@extend_schema(request=BatchInput)
+@api_view(["POST"])
+@permission_classes([Viewer])
+def predictions_batch(request):
+    result = services.predictions_create_batch(username=request.user.get_username(), payload=request.data)
+    return Response(result, status=status.HTTP_201_CREATED)
+
+
+class FeedbackInput(serializers.Serializer):
+    label = serializers.IntegerField(min_value=0, max_value=9)
+
+
+@answers(POST=(201, storage.Sample))
+@extend_schema(request=FeedbackInput)
+@api_view(["POST"])
+@permission_classes([Viewer])
+def prediction_feedback(request, prediction_id: int):
+    data = validated(FeedbackInput, request.data)
+    sample = services.prediction_correct(user=request.user, prediction_id=prediction_id, label=data["label"])
+    return Response(sample, status=status.HTTP_201_CREATED)
+
+
+class SampleUploadInput(serializers.Serializer):
+    label = serializers.IntegerField(min_value=0, max_value=9)
+    image_base64 = serializers.CharField(required=False)
+    pixels = serializers.ListField(required=False)
+
+
+@answers(GET=gateway.SamplePage, POST=(201, storage.Sample))
+@extend_schema(methods=["POST"], request=SampleUploadInput)
+@extend_schema(methods=["GET"], operation_id="samples_list")
+@api_view(["GET", "POST"])
+@permission_classes([Viewer])
+def samples(request):
+    """GET: the review queue (engineers). POST: a labelled drawing, pending review (viewers)."""
+    if request.method == "GET":
+        require_role(request.user, "ml_engineer")
+        return Response(selectors.samples(request.query_params))
+    if request.content_type and request.content_type.startswith("multipart/"):
+        upload = request.FILES.get("image")
+        data = validated(FeedbackInput, {"label": request.data.get("label")})
+        if upload is None:
+            raise AppError("invalid", "Attach the image as the multipart field `image`.", details={"image": "required"})
+        sample = services.sample_upload(username=request.user.get_username(), payload={}, label=data["label"], raw_image=upload.read())
+    else:
+        data = validated(SampleUploadInput, request.data)
+        label = data.pop("label")
+        sample = services.sample_upload(username=request.user.get_username(), payload=data, label=label)
+    return Response(sample, status=status.HTTP_201_CREATED)
+
+
+class ReviewInput(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["accept", "reject"])
+
+
+@answers(POST=storage.Sample)
+@extend_schema(request=ReviewInput)
+@api_view(["POST"])
+@permission_classes([Engineer])
+def sample_review(request, sample_id: int):
+    data = validated(ReviewInput, request.data)
+    return Response(services.sample_review(username=request.user.get_username(), sample_id=sample_id, **data))
+
+
+@answers(GET=collector.Sources)
+@api_view(["GET"])
+@permission_classes([Engineer])
+def sources(request):
+    return Response(selectors.sources())
+
+
+@answers(GET=collector.RequestLog)
+@api_view(["GET"])
+@permission_classes([Engineer])
+def collector_log(request):
+    limit = ascii_int(request.query_params.get("limit", "100"), field="limit", maximum=500)
+    return Response(selectors.collector_log(limit))
+
+
+class CollectInput(serializers.Serializer):
+    source = serializers.CharField(max_length=100)
+    batch_size = serializers.IntegerField(min_value=1, max_value=10000, required=False, default=1000)
+    max_samples = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    split = serializers.CharField(max_length=10, required=False, default="train")
+
+
+@answers(POST=(202, storage.Run))
+@extend_schema(request=CollectInput)
+@api_view(["POST"])
+@permission_classes([Engineer])
+@idempotent
+def collect_and_store(request):
+    data = validated(CollectInput, request.data)
+    run = services.collect_start(username=request.user.get_username(), **data)
+    return Response(run, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainInput(serializers.Serializer):
+    dataset_id = serializers.IntegerField(min_value=1)
+    architecture = serializers.CharField(max_length=50, required=False, default=None, help_text="default: ml_svc's")
+    hyperparameters = serializers.DictField(required=False, default=dict)
+
+
+@answers(POST=(202, storage.Run))
+@extend_schema(request=TrainInput)
+@api_view(["POST"])
+@permission_classes([Engineer])
+@idempotent
+def train_model(request):
+    data = validated(TrainInput, request.data)
+    run = services.training_start(username=request.user.get_username(), **data)
+    return Response(run, status=status.HTTP_202_ACCEPTED)
+
+
+class FineTuneInput(serializers.Serializer):
+    base_model_id = serializers.IntegerField(min_value=1)
+    hyperparameters = serializers.DictField(required=False, default=dict)
+
+
+@answers(POST=(202, storage.Run))
+@extend_schema(request=FineTuneInput)
+@api_view(["POST"])
+@permission_classes([Engineer])
+@idempotent
+def fine_tune(request):
+    data = validated(FineTuneInput, request.data)
+    run = services.fine_tune_start(username=request.user.get_username(), **data)
+    return Response(run, status=status.HTTP_202_ACCEPTED)
+
+
+@answers(GET=ml.Comparison)
+@api_view(["GET"])
+@permission_classes([Viewer])
+def model_compare(request, version_id: int):
+    other = ascii_int(request.query_params.get("with", ""), field="with")
+    return Response(selectors.comparison(other, version_id))
+
+
+@answers(GET=ml.Architectures)
+@api_view(["GET"])
+@permission_classes([Engineer])
+def architectures(request):
+    return Response(selectors.architectures())
+
+
+@answers(GET=gateway.RunPage)
+@extend_schema(operation_id="runs_list")
+@api_view(["GET"])
+@permission_classes([Viewer])
+def runs(request):
+    return Response(selectors.runs_for(request.user, request.query_params))
+
+
+@answers(GET=storage.Run)
+@api_view(["GET"])
+@permission_classes([Viewer])
+def run_detail(request, run_id: int):
+    return Response(selectors.run_for(request.user, run_id))
+
+
+@answers(POST=storage.Run)
+@extend_schema(request=None)
+@api_view(["POST"])
+@permission_classes([Engineer])
+def run_cancel(request, run_id: int):
+    return Response(services.run_cancel(username=request.user.get_username(), run_id=run_id))
+
+
+@answers(GET=gateway.DatasetPage)
+@extend_schema(operation_id="datasets_list")
+@api_view(["GET"])
+@permission_classes([Engineer])
+def datasets(request):
+    return Response(selectors.datasets(request.query_params))
+
+
+@answers(GET=storage.Dataset)
+@api_view(["GET"])
+@permission_classes([Engineer])
+def dataset_detail(request, dataset_id: int):
+    return Response(selectors.dataset(dataset_id))
+
+
+@answers(GET=gateway.ModelVersionPage)
+@extend_schema(operation_id="models_list")
+@api_view(["GET"])
+@permission_classes([Viewer])
+def models(request):
+    return Response(selectors.model_versions(request.query_params))
+
+
+class NoteInput(serializers.Serializer):
+    note = serializers.CharField(allow_blank=True, max_length=5000)
+
+
+@answers(GET=storage.ModelVersion, PATCH=storage.ModelVersion)
+@extend_schema(methods=["PATCH"], request=NoteInput)
+@api_view(["GET", "PATCH"])
+@permission_classes([Viewer])
+def model_detail(request, version_id: int):
+    if request.method == "PATCH":
+        require_role(request.user, "ml_engineer")
+        note = validated(NoteInput, request.data)["note"]
+        return Response(services.model_annotate(username=request.user.get_username(), version_id=version_id, note=note))
+    return Response(selectors.model_version(version_id))
+
+
+REPORT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8"}
+
+
+@answers(GET={(200, "application/json"): gateway.ReportInputs, (200, "application/pdf"): Binary,
+             (200, "text/html"): str})
+@api_view(["GET"])
+@permission_classes([Viewer])
+def model_report(request, version_id: int, kind: str):
+    """The model card as PDF, HTML or the JSON it is made from."""
+    if kind == "json":
+        return Response(report_inputs(version_id))
+    response = HttpResponse(model_report_bytes(version_id, kind), content_type=REPORT_TYPES[kind])
+    if kind == "pdf":
+        response["Content-Disposition"] = f'attachment; filename="model-v{version_id}-report.pdf"'
+    return response
+
+
+class PromoteInput(serializers.Serializer):
+    alias = serializers.ChoiceField(choices=["production", "candidate"], required=False, default="production")
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+@answers(POST=storage.Alias)
+@extend_schema(request=PromoteInput)
+@api_view(["POST"])
+@permission_classes([Admin])
+def model_promote(request, version_id: int):
+    data = validated(PromoteInput, request.data)
+    result = services.model_promote(username=request.user.get_username(), version_id=version_id, **data)
+    return Response(result)
+
+
+@answers(GET=gateway.AliasChangePage)
+@api_view(["GET"])
+@permission_classes([Viewer])
+def alias_ledger(request):
+    return Response(selectors.alias_ledger(request.query_params))

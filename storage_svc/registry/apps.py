@@ -1,6 +1,0 @@
-from django.apps import AppConfig
-
-
-class RegistryConfig(AppConfig):
-    name = "registry"
-    verbose_name = "Domain registry"

@@ -1,0 +1,25 @@
+"""storage_svc's own metric families, computed when Prometheus scrapes."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily
+
+from storage_svc.registry.models import Run
+
+
+def run_metrics():
+    """Runs per status, and how long ago each running run's worker last reported (its heartbeat)."""
+    by_status = GaugeMetricFamily("storage_runs", "Runs by kind and status", labels=["kind", "status"])
+    counts: dict[tuple[str, str], int] = {}
+    for kind, status in Run.objects.values_list("kind", "status"):
+        counts[(kind, status)] = counts.get((kind, status), 0) + 1
+    for (kind, status), count in sorted(counts.items()):
+        by_status.add_metric([kind, status], count)
+    yield by_status
+    age = GaugeMetricFamily("storage_run_heartbeat_age_seconds", "Seconds since a running run's worker reported",
+                            labels=["run", "kind"])
+    now = timezone.now()
+    for run_id, kind, heartbeat in Run.objects.filter(status=Run.Status.RUNNING).values_list("id", "kind", "heartbeat_at"):
+        age.add_metric([str(run_id), kind], (now - heartbeat).total_seconds() if heartbeat else 0.0)
+    yield age
