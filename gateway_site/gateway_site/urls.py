@@ -12,7 +12,7 @@ urlpatterns = [
     path("", include("gateway_site.web.urls")),
 ]
 
-handler400 = "gateway_site.web.views.bad_request"
-handler403 = "gateway_site.web.views.forbidden"
-handler500 = "gateway_site.web.views.server_error"
-handler404 = "gateway_site.web.views.not_found"
+handler400 = "gateway_site.web.views.errors.bad_request"
+handler403 = "gateway_site.web.views.errors.forbidden"
+handler500 = "gateway_site.web.views.errors.server_error"
+handler404 = "gateway_site.web.views.errors.not_found"

@@ -1,0 +1,98 @@
+"""Model versions, their reports, comparisons and the admin console (promote, roles)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from gateway_site.accounts.models import AuditEvent
+from gateway_site.accounts.roles import ROLE_TITLES, role_of, role_required
+from gateway_site.accounts.services import account_set_role
+from gateway_site.images import pixels_png_data_url
+from gateway_site.reports.services import model_report as model_report_bytes
+from gateway_site.scenarios import selectors, services
+from kit.errors import AppError, PeerUnavailable
+from kit.validation import ascii_int
+
+
+@require_GET
+@role_required("viewer")
+def models(request):
+    listing = selectors.model_versions({})
+    return render(request, "web/models.html", {"page": "models", "listing": listing})
+
+
+@require_GET
+@role_required("viewer")
+def model_report(request, version_id: int, kind: str):
+    """The model card: HTML in the browser, or the PDF as a download."""
+    if kind == "json":
+        raise AppError("not_found", "The JSON report is in the API: /api/models/<id>/report.json", status=404)
+    data = model_report_bytes(version_id, kind)
+    if kind == "html":
+        return HttpResponse(data, content_type="text/html; charset=utf-8")
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="model-v{version_id}-report.pdf"'
+    return response
+
+
+@require_GET
+@role_required("viewer")
+def compare(request):
+    """Two versions side by side: per-class deltas, confusion-matrix difference, samples fixed and broken."""
+    versions = selectors.latest("versions", 100)
+    baseline, candidate = request.GET.get("baseline", ""), request.GET.get("candidate", "")
+    result, error = None, ""
+    if baseline and candidate:
+        try:
+            result = selectors.comparison(ascii_int(baseline, field="baseline"), ascii_int(candidate, field="candidate"))
+        except AppError as exc:
+            if exc.status >= 500 and not isinstance(exc, PeerUnavailable):
+                raise
+            error = exc.message
+        if result:
+            for key in ("fixed", "broken"):
+                for sample in result[key]:
+                    sample["image_url"] = pixels_png_data_url(sample["image"], scale=2)
+            result["per_class_rows"] = [{"digit": d, **v} for d, v in sorted(result["per_class"].items())]
+            result["delta_rows"] = [{"label": i, "cells": row} for i, row in enumerate(result["confusion_matrix_delta"])]
+    context = {"page": "models", "versions": versions, "baseline": baseline, "candidate": candidate,
+               "result": result, "error": error}
+    return render(request, "web/compare.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required("admin")
+def console(request):
+    """Admin console: promote or roll back with a reason, the alias ledger, the audit log, users and roles."""
+    message, error = "", ""
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "promote":
+                version_id = ascii_int(request.POST.get("version_id", ""), field="version")
+                reason = request.POST.get("reason", "").strip()
+                if not reason:
+                    raise AppError("invalid", "Say why: a reason is required for every alias move.")
+                services.model_promote(username=request.user.get_username(), version_id=version_id,
+                                       alias=request.POST.get("alias", "production"), reason=reason)
+                message = f"v{version_id} is now {request.POST.get('alias', 'production')}."
+            elif action == "role":
+                user = User.objects.get(pk=ascii_int(request.POST.get("user_id", ""), field="user"))
+                role = request.POST.get("role", "")
+                account_set_role(actor=request.user, user=user, role=role)
+                message = f"{user.get_username()} is now {ROLE_TITLES[role]}."
+        except AppError as exc:
+            if exc.status >= 500:
+                raise
+            error = exc.message
+        except (User.DoesNotExist, ValueError, KeyError):
+            error = "That user or role does not exist."
+    versions, ledger = selectors.latest("versions", 100), selectors.latest("ledger", 50)
+    users = [{"id": u.pk, "username": u.get_username(), "role": role_of(u), "last_login": u.last_login}
+             for u in User.objects.order_by("username")]
+    context = {"page": "console", "versions": versions, "ledger": ledger, "audit": AuditEvent.objects.all()[:50],
+               "users": users, "roles": ROLE_TITLES.items(), "message": message, "error": error}
+    return render(request, "web/console.html", context, status=400 if error else 200)
