@@ -9,9 +9,9 @@ from gateway_site.accounts.roles import role_required
 from gateway_site.images import pixels_png_data_url
 from gateway_site.scenarios import selectors, services
 from gateway_site.web import charts
+from gateway_site.web.forms import CollectForm, ReviewForm, problem
 from gateway_site.web.views.common import optional_section
 from kit.errors import AppError
-from kit.validation import ascii_int
 
 
 @require_GET
@@ -33,13 +33,14 @@ def datasets(request):
 @require_POST
 @role_required("ml_engineer")
 def collect(request):
-    form = request.POST
+    form = CollectForm(request.POST)
+    if not form.is_valid():
+        return render(request, "web/_collect_result.html", {"error": problem(form)})
+    given = form.cleaned_data
     try:
-        batch_size = ascii_int(form.get("batch_size") or "1000", field="Batch size", maximum=100_000)
-        max_samples = ascii_int(form["max_samples"], field="At most") if form.get("max_samples") else None
         run = services.collect_start(
-            username=request.user.get_username(), source=form.get("source", ""), split=form.get("split", "train"),
-            batch_size=batch_size, max_samples=max_samples,
+            username=request.user.get_username(), source=given["source"], split=given["split"] or "train",
+            batch_size=given["batch_size"] or 1000, max_samples=given["max_samples"],
         )
     except AppError as exc:
         if exc.status >= 500:
@@ -61,9 +62,10 @@ def review(request):
 @require_POST
 @role_required("ml_engineer")
 def review_decide(request, sample_id: int):
-    decision = request.POST.get("decision", "")
-    if decision not in ("accept", "reject"):
-        raise AppError("invalid", "decision must be accept or reject")
-    sample = services.sample_review(username=request.user.get_username(), sample_id=sample_id, decision=decision)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        raise AppError("invalid", problem(form))
+    sample = services.sample_review(username=request.user.get_username(), sample_id=sample_id,
+                                    decision=form.cleaned_data["decision"])
     sample["image_url"] = pixels_png_data_url(sample["image"], scale=3)
     return render(request, "web/_sample_card.html", {"sample": sample})

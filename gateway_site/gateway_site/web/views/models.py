@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import User
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_POST
 
 from gateway_site.accounts.models import AuditEvent
 from gateway_site.accounts.roles import ROLE_TITLES, role_of, role_required
@@ -13,6 +13,7 @@ from gateway_site.accounts.services import account_set_role
 from gateway_site.images import pixels_png_data_url
 from gateway_site.reports.services import model_report as model_report_bytes
 from gateway_site.scenarios import selectors, services
+from gateway_site.web.forms import PromoteForm, RoleForm, problem
 from kit.errors import AppError, PeerUnavailable
 from kit.validation import ascii_int
 
@@ -63,33 +64,46 @@ def compare(request):
     return render(request, "web/compare.html", context)
 
 
-@require_http_methods(["GET", "POST"])
+@require_GET
 @role_required("admin")
 def console(request):
     """Admin console: promote or roll back with a reason, the alias ledger, the audit log, users and roles."""
-    message, error = "", ""
-    if request.method == "POST":
-        action = request.POST.get("action")
-        try:
-            if action == "promote":
-                version_id = ascii_int(request.POST.get("version_id", ""), field="version")
-                reason = request.POST.get("reason", "").strip()
-                if not reason:
-                    raise AppError("invalid", "Say why: a reason is required for every alias move.")
-                services.model_promote(username=request.user.get_username(), version_id=version_id,
-                                       alias=request.POST.get("alias", "production"), reason=reason)
-                message = f"v{version_id} is now {request.POST.get('alias', 'production')}."
-            elif action == "role":
-                user = User.objects.get(pk=ascii_int(request.POST.get("user_id", ""), field="user"))
-                role = request.POST.get("role", "")
-                account_set_role(actor=request.user, user=user, role=role)
-                message = f"{user.get_username()} is now {ROLE_TITLES[role]}."
-        except AppError as exc:
-            if exc.status >= 500:
-                raise
-            error = exc.message
-        except (User.DoesNotExist, ValueError, KeyError):
-            error = "That user or role does not exist."
+    return _console_page(request)
+
+
+@require_POST
+@role_required("admin")
+def console_promote(request):
+    form = PromoteForm(request.POST)
+    if not form.is_valid():
+        return _console_page(request, error=problem(form))
+    version_id, alias = form.cleaned_data["version_id"], form.cleaned_data["alias"] or "production"
+    try:
+        services.model_promote(username=request.user.get_username(), version_id=version_id, alias=alias,
+                               reason=form.cleaned_data["reason"])
+    except AppError as exc:
+        if exc.status >= 500:
+            raise
+        return _console_page(request, error=exc.message)
+    return _console_page(request, message=f"v{version_id} is now {alias}.")
+
+
+@require_POST
+@role_required("admin")
+def console_role(request):
+    form = RoleForm(request.POST)
+    user = User.objects.filter(pk=form.cleaned_data["user_id"]).first() if form.is_valid() else None
+    if user is None:
+        return _console_page(request, error=problem(form) or "That user does not exist.")
+    role = form.cleaned_data["role"]
+    try:
+        account_set_role(actor=request.user, user=user, role=role)
+    except AppError as exc:
+        return _console_page(request, error=exc.message)
+    return _console_page(request, message=f"{user.get_username()} is now {ROLE_TITLES[role]}.")
+
+
+def _console_page(request, *, message: str = "", error: str = ""):
     versions, ledger = selectors.latest("versions", 100), selectors.latest("ledger", 50)
     users = [{"id": u.pk, "username": u.get_username(), "role": role_of(u), "last_login": u.last_login}
              for u in User.objects.order_by("username")]

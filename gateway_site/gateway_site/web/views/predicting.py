@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from gateway_site.accounts.roles import role_required, sees_everyones
 from gateway_site.images import pixels_png_data_url
 from gateway_site.scenarios import selectors, services
+from gateway_site.web.forms import CorrectionForm, problem
 from gateway_site.web.views.common import serving_context, top_digits
 from kit.errors import AppError
 
@@ -72,9 +73,10 @@ def recognize_submit(request):
 @role_required("viewer")
 def prediction_feedback(request, prediction_id: int):
     """'Wrong? pick the right digit': the correction goes to the review queue."""
-    label = request.POST.get("label", "")
-    if label not in tuple("0123456789"):
-        return render(request, "web/_feedback.html", {"error": "Pick a digit from 0 to 9."})
+    form = CorrectionForm(request.POST)
+    if not form.is_valid():
+        return render(request, "web/_feedback.html", {"error": problem(form)})
+    label = form.cleaned_data["label"]
     services.prediction_correct(user=request.user, prediction_id=prediction_id, label=int(label))
     return render(request, "web/_feedback.html", {"label": label})
 

@@ -1,0 +1,62 @@
+"""The pages' forms: each field checked as the API checks it (whole numbers in ASCII digits within bounds, known
+choices), and one sentence per problem for the page to show."""
+
+from __future__ import annotations
+
+from django import forms
+
+from gateway_site.accounts.roles import ROLE_TITLES
+from kit.errors import AppError
+from kit.validation import MAX_ID, ascii_int
+
+
+class WholeNumberField(forms.Field):
+    """A whole number in ASCII digits from `minimum` to `maximum` (int() would also take '²' and '٣')."""
+
+    def __init__(self, *, minimum: int = 1, maximum: int = MAX_ID, **kwargs):
+        super().__init__(**kwargs)
+        self.minimum, self.maximum = minimum, maximum
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return ascii_int(value, field=self.label, minimum=self.minimum, maximum=self.maximum)
+        except AppError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+
+def problem(form: forms.Form) -> str:
+    """The form's problems, one sentence each, for the page to show."""
+    return " ".join(error for errors in form.errors.values() for error in errors)
+
+
+class PromoteForm(forms.Form):
+    version_id = WholeNumberField(label="Version")
+    alias = forms.ChoiceField(choices=[("production", "production"), ("candidate", "candidate")], required=False)
+    reason = forms.CharField(max_length=2000, strip=True,
+                             error_messages={"required": "Say why: a reason is required for every alias move."})
+
+
+class RoleForm(forms.Form):
+    user_id = WholeNumberField(label="User")
+    role = forms.ChoiceField(choices=list(ROLE_TITLES.items()),
+                             error_messages={"invalid_choice": "That role does not exist."})
+
+
+class CollectForm(forms.Form):
+    source = forms.CharField(max_length=100)
+    split = forms.CharField(max_length=10, required=False)
+    batch_size = WholeNumberField(label="Batch size", maximum=100_000, required=False)
+    max_samples = WholeNumberField(label="At most", required=False)
+
+
+class ReviewForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("accept", "accept"), ("reject", "reject")],
+                                 error_messages={"invalid_choice": "decision must be accept or reject."})
+
+
+class CorrectionForm(forms.Form):
+    label = forms.ChoiceField(choices=[(str(d), str(d)) for d in range(10)],
+                              error_messages={"required": "Pick a digit from 0 to 9.",
+                                              "invalid_choice": "Pick a digit from 0 to 9."})
