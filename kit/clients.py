@@ -312,6 +312,10 @@ class MLClient(ServiceClient):
         payload = {"base_model_id": base_model_id, "hyperparameters": hyperparameters, "created_by": created_by}
         return self.post_json("/jobs/fine-tune", payload)
 
+    def model_onnx(self, version_id: int) -> bytes:
+        """The version as a self-contained ONNX file (canonical 28x28 pixels 0-255 in, probabilities out)."""
+        return self.request("GET", f"/models/{version_id}/onnx", timeout=60.0).content
+
     def canonicalize(self, payload: dict) -> ml.CanonicalImage:
         """The canonical 28x28 image of an upload, as ml_svc would see it."""
         return self.request("POST", "/canonicalize", json=payload, idempotent=True).json()

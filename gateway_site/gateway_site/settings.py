@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "axes",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "gateway_site.accounts",
     "gateway_site.api",
@@ -137,6 +138,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "URL_FORMAT_OVERRIDE": None,  # `?format=` chooses a download's file format, not a DRF renderer
 }
 
 SPECTACULAR_SETTINGS = {
@@ -148,4 +150,9 @@ SPECTACULAR_SETTINGS = {
     # Schema-quality hints are not deployment problems: keep them out of `check --deploy`.
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
     "ENUM_NAME_OVERRIDES": {"AliasName": ["production", "candidate"]},
+    # /api/docs/: Swagger UI from drf-spectacular-sidecar's static files, its start script a separate file (the
+    # pages' CSP allows no inline script), and no call to swagger.io's validator.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None, "deepLinking": True, "displayRequestDuration": True},
 }

@@ -74,3 +74,12 @@ def api_as(users):
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def short_event_streams(monkeypatch):
+    """A stream of a run that never ends (the fakes' runs do not move by themselves) ends within a second here,
+    as it would after 15 minutes for a browser, which then reconnects."""
+    from gateway_site.scenarios import events
+
+    monkeypatch.setattr(events, "MAX_STREAM_S", 1.0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import itertools
 
+import numpy as np
+
 from kit.clients import CollectorClient, MLClient, StorageClient
 from kit.contracts import example, ml, storage
 from kit.errors import AppError, PeerUnavailable
@@ -74,6 +76,10 @@ class FakeML(Peer):
                 "default": self.default_architecture,
                 "fine_tune": [epochs, {"name": "replay_size", "type": "int", "default": 2000, "minimum": 0,
                                        "maximum": 100000, "help": "replay"}]}
+
+    def model_onnx(self, version_id):
+        self._check()
+        return b"onnx-of-v%d" % version_id
 
     def canonicalize(self, payload):
         self._check()
@@ -201,6 +207,15 @@ class FakeStorage(Peer):
         return page([example(storage.Dataset, name="mnist-5k-train", source="mnist-5k", num_samples=5000,
                              class_counts={str(d): 500 for d in range(10)}, sha256="ab" * 32, created_by="system",
                              meta={"validation": {"fraction": 0.1, "seed": 0, "validation": 500}})])
+
+    def dataset_arrays(self, dataset_id):
+        self._check()
+        images = (np.arange(3 * 784) % 256).astype(np.uint8).reshape(3, 28, 28)
+        return images, np.array([3, 1, 4], np.uint8)
+
+    def get_blob(self, sha256):
+        self._check()
+        return b"weights:" + sha256.encode()
 
     def get_dataset(self, dataset_id):
         self._check()

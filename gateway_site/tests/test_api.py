@@ -1,5 +1,10 @@
+import gzip
+import hashlib
 import io
+import re
+import zipfile
 
+import numpy as np
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
@@ -119,3 +124,72 @@ def test_the_ledger_pages_past_50_entries_and_shows_no_internal_address(api_as, 
     assert one_version["count"] == 40 and {c["to_version"] for c in one_version["results"]} == {2}
     assert "127.0.0.1" not in str(first) + str(third) and "next" not in first
     assert viewer.get("/api/models/ledger?page=%C2%B2").status_code == 400
+
+
+def test_the_api_docs_page_is_served_from_this_site_with_no_outside_request(client, users):
+    page = client.get("/api/docs/")
+    html = page.content.decode()
+    assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
+    script = client.get("/api/docs/?script=")
+    js = script.content.decode()
+    assert script.status_code == 200 and "/api/schema/" in js
+    assert '"validatorUrl": null' in js, "no badge fetched from swagger.io"
+    for text in (html, js):
+        assert re.findall(r"https?://[^\s\"'<>]+", text) == [], "every URL is this site's"
+    assert "<script>" not in html, "the start script is a file of its own: the CSP allows no inline script"
+    client.login(username="viewer", password=PASSWORD)
+    assert 'href="/api/docs/"' in client.get("/").content.decode(), "the navigation links the docs"
+
+
+def read_idx(data: bytes) -> np.ndarray:
+    raw = gzip.decompress(data)
+    dims = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(raw[4 + 4 * dims:], np.uint8).reshape(shape)
+
+
+def test_a_dataset_downloads_as_the_mnist_idx_pair_or_a_csv_with_the_same_digits(api_as, fake_peers):
+    images, labels = fake_peers["storage"].dataset_arrays(1)
+    engineer = api_as("engineer")
+    idx = engineer.get("/api/datasets/1/download?format=idx")
+    assert idx.status_code == 200 and idx["Content-Type"] == "application/zip"
+    assert idx["Content-Disposition"] == 'attachment; filename="dataset-1-train-idx.zip"'
+    with zipfile.ZipFile(io.BytesIO(idx.content)) as archive:
+        assert archive.namelist() == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+        assert np.array_equal(read_idx(archive.read("train-images-idx3-ubyte.gz")), images)
+        assert np.array_equal(read_idx(archive.read("train-labels-idx1-ubyte.gz")), labels)
+    assert engineer.get("/api/datasets/1/download").content == idx.content, "IDX is the default, and the same bytes"
+    csv = engineer.get("/api/datasets/1/download?format=csv")
+    assert csv["Content-Type"].startswith("text/csv")
+    lines = b"".join(csv.streaming_content).decode().splitlines()
+    assert lines[0].split(",")[:3] == ["label", "pixel0", "pixel1"] and len(lines[0].split(",")) == 785
+    table = np.array([[int(v) for v in line.split(",")] for line in lines[1:]])
+    assert np.array_equal(table[:, 0], labels) and np.array_equal(table[:, 1:].reshape(-1, 28, 28), images)
+
+
+def test_a_model_downloads_with_its_hash_and_a_card_saying_how_to_run_it(api_as, fake_peers):
+    engineer = api_as("engineer")
+    onnx = engineer.get("/api/models/7/download?format=onnx")
+    assert onnx.status_code == 200 and onnx.content == b"onnx-of-v7"
+    assert onnx["X-Content-SHA256"] == hashlib.sha256(onnx.content).hexdigest()
+    assert onnx["Content-Disposition"] == 'attachment; filename="model-v7.onnx"'
+    weights = engineer.get("/api/models/7/download?format=safetensors")
+    version = fake_peers["storage"].get_model_version(7)
+    assert weights.content == fake_peers["storage"].get_blob(version["weights_sha256"])
+    assert weights["X-Content-SHA256"] == hashlib.sha256(weights.content).hexdigest()
+    card = engineer.get("/api/models/7/card").json()
+    assert card["files"] == {"onnx": "/api/models/7/download?format=onnx",
+                             "safetensors": "/api/models/7/download?format=safetensors"}
+    assert "probabilities" in card["output"] and "0-255" in card["input"]
+
+
+@pytest.mark.parametrize("path", ["/api/models/7/download?format=pickle", "/api/datasets/1/download?format=npz"])
+def test_an_unknown_download_format_is_a_400_naming_the_formats(api_as, path):
+    answer = api_as("engineer").get(path)
+    assert answer.status_code == 400 and answer.json()["error"]["details"] == {"format": path.rsplit("=", 1)[1]}
+
+
+@pytest.mark.parametrize("path", ["/api/models/7/download", "/api/models/7/card", "/api/datasets/1/download"])
+def test_downloads_are_for_engineers(api_as, path):
+    assert api_as("viewer").get(path).status_code == 403

@@ -78,6 +78,9 @@ def test_the_run_page_polls_until_the_run_ends_and_can_cancel(as_user, fake_peer
     html = as_user("engineer").get("/runs/5").content.decode()
     assert 'hx-get="/runs/5"' in html and 'hx-trigger="every 2s"' in html and 'data-chart="chart-curves"' in html
     assert "about 2.0 s left" in html and "Cancel run" in html
+    assert 'data-events="/api/runs/5/events"' in html and "/static/web/run_events.js" in html, "it follows the events"
+    live = as_user("engineer").get("/runs/5?live=1", HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-events="/api/runs/5/events"' in live and "hx-trigger" not in live, "refreshed by events, it stops polling"
     panel = as_user("engineer").post("/runs/5/cancel", HTTP_HX_REQUEST="true").content.decode()
     assert "cancelled" in panel and "hx-trigger" not in panel and "Cancel run" not in panel
     assert as_user("viewer").get("/runs/5").status_code == 404, "another user's run stays invisible"
@@ -98,9 +101,9 @@ def test_the_compare_page_shows_deltas_and_samples(as_user, fake_peers):
 
 def test_the_console_promotes_with_a_reason_only(as_user, fake_peers):
     client = as_user("admin")
-    refused = client.post("/console", {"action": "promote", "version_id": "3", "alias": "production", "reason": ""})
+    refused = client.post("/console/promote", {"version_id": "3", "alias": "production", "reason": ""})
     assert refused.status_code == 400 and fake_peers["storage"].aliases == []
-    done = client.post("/console", {"action": "promote", "version_id": "3", "alias": "production", "reason": "rollback"})
+    done = client.post("/console/promote", {"version_id": "3", "alias": "production", "reason": "rollback"})
     assert "v3 is now production" in done.content.decode()
     assert fake_peers["storage"].aliases == [("production", 3, "admin", "rollback")]
 
@@ -108,10 +111,10 @@ def test_the_console_promotes_with_a_reason_only(as_user, fake_peers):
 def test_the_console_sets_roles_but_an_admin_cannot_demote_themselves(as_user, users):
     client = as_user("admin")
     viewer = User.objects.get(username="viewer")
-    client.post("/console", {"action": "role", "user_id": str(viewer.pk), "role": "ml_engineer"})
+    client.post("/console/role", {"user_id": str(viewer.pk), "role": "ml_engineer"})
     assert list(viewer.groups.values_list("name", flat=True)) == ["ml_engineer"]
     admin = User.objects.get(username="admin")
-    refused = client.post("/console", {"action": "role", "user_id": str(admin.pk), "role": "viewer"})
+    refused = client.post("/console/role", {"user_id": str(admin.pk), "role": "viewer"})
     assert "cannot remove your own admin role" in refused.content.decode()
     assert list(admin.groups.values_list("name", flat=True)) == ["admin"]
     html = client.get("/console").content.decode()
@@ -157,8 +160,8 @@ def test_the_train_form_sends_only_what_the_engineer_changed(as_user, fake_peers
     ("POST", "/datasets/collect", {"source": "mnist-5k", "batch_size": "²"}),
     ("POST", "/datasets/collect", {"source": "mnist-5k", "batch_size": str(10**40)}),
     ("POST", "/predictions/1/feedback", {"label": "²"}),
-    ("POST", "/console", {"action": "promote", "version_id": "²", "reason": "x"}),
-    ("POST", "/console", {"action": "role", "user_id": "9" * 40, "role": "viewer"}),
+    ("POST", "/console/promote", {"version_id": "²", "reason": "x"}),
+    ("POST", "/console/role", {"user_id": "9" * 40, "role": "viewer"}),
     ("GET", "/runs/99999999999999999999", None),
 ])
 def test_odd_input_in_page_forms_is_a_clear_answer_never_a_500(as_user, fake_peers, method, path, form):
@@ -167,3 +170,13 @@ def test_odd_input_in_page_forms_is_a_clear_answer_never_a_500(as_user, fake_pee
     assert response.status_code < 500, (path, form, response.status_code)
     if response.status_code == 400:
         assert "must be" in response.content.decode() or "control character" in response.content.decode()
+
+
+def test_engineers_find_download_links_on_the_models_and_datasets_pages(as_user, fake_peers):
+    engineer = as_user("engineer")
+    models = engineer.get("/models").content.decode()
+    assert 'href="/api/models/1/download?format=onnx"' in models and 'href="/api/models/1/card"' in models
+    assert 'href="/api/models/1/download?format=safetensors"' in models
+    datasets = engineer.get("/datasets").content.decode()
+    assert 'href="/api/datasets/1/download?format=idx"' in datasets and 'href="/api/datasets/1/download?format=csv"' in datasets
+    assert "/download" not in as_user("viewer").get("/models").content.decode(), "downloads are for engineers"

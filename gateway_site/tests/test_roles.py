@@ -17,6 +17,7 @@ TABLE = [
     ("POST", "/api/auth/token", {"username": "viewer", "password": PASSWORD}, "anyone"),
     ("GET", "/api/health", None, "anyone"),
     ("GET", "/api/schema/", None, "anyone"),
+    ("GET", "/api/docs/", None, "anyone"),
     ("DELETE", "/api/auth/token", None, "viewer"),
     ("GET", "/api/predictions", None, "viewer"),
     ("POST", "/api/predictions", {"pixels": [[0] * 28] * 28}, "viewer"),
@@ -43,6 +44,10 @@ TABLE = [
     ("PATCH", "/api/models/1", {"note": "checked"}, "engineer"),
     ("POST", "/api/models/1/promote", {"reason": "test"}, "admin"),
     ("GET", "/api/models/1/report.json", None, "viewer"),
+    ("GET", "/api/runs/5/events", None, "viewer"),
+    ("GET", "/api/datasets/1/download", None, "engineer"),
+    ("GET", "/api/models/1/download", None, "engineer"),
+    ("GET", "/api/models/1/card", None, "engineer"),
 ]
 
 
@@ -110,6 +115,8 @@ PAGES = [
     ("POST", "/review/1", {"decision": "accept"}, "engineer"),
     ("GET", "/train", None, "engineer"),
     ("GET", "/console", None, "admin"),
+    ("POST", "/console/promote", {"version_id": "1", "reason": "rollback"}, "admin"),
+    ("POST", "/console/role", {"user_id": "1", "role": "viewer"}, "admin"),
 ]
 
 

@@ -122,6 +122,25 @@ class ReportInputs(TypedDict):
     software: dict[str, str]
 
 
+class ModelCard(TypedDict):
+    """What a downloadable version is and how to run it: the ONNX file takes canonical pixels and answers
+    probabilities, as the API does for a request naming this version."""
+
+    id: int
+    version: str
+    architecture: str
+    hyperparameters: dict[str, Any]
+    datasets: list[int]
+    parameter_count: int
+    created_at: Timestamp
+    accuracy: float | None
+    evaluated_on: int | None
+    weights_sha256: str
+    input: str
+    output: str
+    files: dict[str, str]
+
+
 class ErrorDetail(TypedDict):
     code: str
     message: str

@@ -67,6 +67,33 @@ def onnx_bytes(module: nn.Module) -> bytes:
     return buffer.getvalue()
 
 
+class _Portable(nn.Module):
+    """A version as a file to take away: canonical 28x28 images (white digit on black, 0-255, as the API's `image`)
+    in, class probabilities out, so that a plain ONNX Runtime session needs no code of ours."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        normalised = (pixels / 255.0 - MNIST_MEAN) / MNIST_STD
+        return torch.softmax(self.module(normalised[:, None]), dim=1)
+
+
+def portable_onnx(module: nn.Module) -> bytes:
+    """The module as a self-contained ONNX file: input `pixels` float32 (N, 28, 28) 0-255, output `probabilities`
+    (N, 10)."""
+    buffer = io.BytesIO()
+    portable = _Portable(module).eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            portable, torch.zeros(1, 28, 28), buffer, input_names=["pixels"], output_names=["probabilities"],
+            dynamic_axes={"pixels": {0: "n"}, "probabilities": {0: "n"}}, dynamo=False,
+        )
+    return buffer.getvalue()
+
+
 def session_of(model: bytes, threads: int = 1, optimize: bool = True) -> onnxruntime.InferenceSession:
     """An ONNX Runtime session as serving runs it: `threads` intra-op threads that do not spin between requests, and
     every graph optimisation (`optimize=False` only to measure what they buy: bench/serving_model.py)."""
@@ -192,6 +219,11 @@ class LoadedModel:
     @cached_property
     def float32(self) -> Serving:
         return float32_serving(self.module, threads=settings.TORCH_THREADS)
+
+    @cached_property
+    def portable_onnx(self) -> bytes:
+        """The version as a self-contained ONNX file to download (`portable_onnx`)."""
+        return portable_onnx(self.module)
 
     @property
     def serving(self) -> Serving:

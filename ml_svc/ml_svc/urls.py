@@ -1,5 +1,6 @@
 from django.urls import path
 
+import kit.converters  # noqa: F401 - registers <id:>
 from kit.errors import json_400 as handler400  # noqa: F401 -- Django reads the handlers from here
 from kit.errors import json_404 as handler404  # noqa: F401
 from kit.errors import json_500 as handler500  # noqa: F401
@@ -17,6 +18,7 @@ urlpatterns = [
     path("compare", views.compare),
     path("canonicalize", views.canonicalize),
     path("architectures", views.architectures),
+    path("models/<id:version_id>/onnx", views.model_onnx),
     path("jobs/train", views.start_training),
     path("jobs/collect", views.start_collect),
     path("jobs/fine-tune", views.start_fine_tune),

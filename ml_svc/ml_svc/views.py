@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 from django.conf import settings
+from django.http import HttpResponse
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
@@ -16,6 +17,7 @@ from ml_svc.architectures import (
     ARCHITECTURES,
     FINE_TUNE_HYPERPARAMETERS,
 )
+from ml_svc.serving import model_cache
 
 
 def queue_metrics():
@@ -46,6 +48,12 @@ def compare(request):
     except (KeyError, ValueError):
         raise AppError("invalid", "baseline and candidate must be model version ids") from None
     return Response(evaluation.compare_versions(baseline_id, candidate_id))
+
+
+@api_view(["GET"])
+def model_onnx(request, version_id: int):
+    """A version as a self-contained ONNX file: canonical 28x28 pixels (0-255) in, probabilities out."""
+    return HttpResponse(model_cache().version(version_id).portable_onnx, content_type="application/octet-stream")
 
 
 @api_view(["POST"])

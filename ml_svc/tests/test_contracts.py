@@ -5,7 +5,10 @@ answers those same types. ml_svc's own peers are the fakes of tests/fakes.py, th
 collector contracts.
 """
 
+import base64
+
 import numpy as np
+import onnxruntime
 import pytest
 
 from kit.clients import MLClient
@@ -43,6 +46,12 @@ def test_every_ml_client_call_meets_the_real_views(ml, storage, digits):
     assert answer["model"]["id"] == first and answer["results"][1]["error"]["code"] == "blank_image"
     canonical = ml.canonicalize({"pixels": images[4100].tolist()})
     assert canonical["image"] == answer["results"][0]["image"], "the same canonical image the model saw"
+
+    pinned = ml.predict_batch({"images": [{"pixels": images[4100].tolist()}], "model_id": first})["results"][0]
+    session = onnxruntime.InferenceSession(ml.model_onnx(first), providers=["CPUExecutionProvider"])
+    seen = np.frombuffer(base64.b64decode(pinned["image"]), np.uint8).reshape(1, 28, 28).astype(np.float32)
+    taken_away = session.run(["probabilities"], {"pixels": seen})[0][0]
+    assert taken_away == pytest.approx(pinned["probabilities"], abs=1e-5), "the file answers what the API does"
 
     assert ml.start_collect(source="mnist-5k", split="train", batch_size=1000, max_samples=None,
                             created_by="eve")["status"] == "queued"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
-from django.http import HttpResponse
-from drf_spectacular.utils import extend_schema
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
-from rest_framework.decorators import api_view, permission_classes
+from rest_framework.decorators import api_view, permission_classes, renderer_classes
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from gateway_site.accounts.lockout import locked_out
@@ -19,7 +22,7 @@ from gateway_site.api.idempotency import idempotent
 from gateway_site.api.schema import Binary, answers
 from gateway_site.reports.data import report_inputs
 from gateway_site.reports.services import model_report as model_report_bytes
-from gateway_site.scenarios import selectors, services
+from gateway_site.scenarios import downloads, events, selectors, services
 from kit.contracts import collector, gateway, ml, storage
 from kit.errors import AppError
 from kit.validation import ascii_int, validated
@@ -264,6 +267,32 @@ def run_detail(request, run_id: int):
     return Response(selectors.run_for(request.user, run_id))
 
 
+class EventStreamRenderer(BaseRenderer):
+    """Lets a client that accepts only `text/event-stream` (EventSource) reach the events view; a refusal it
+    gets is the usual JSON error."""
+
+    media_type = "text/event-stream"
+    format = "event-stream"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode() if data is not None else b""
+
+
+@answers(GET={(200, "text/event-stream"): str})
+@api_view(["GET"])
+@renderer_classes([JSONRenderer, EventStreamRenderer])
+@permission_classes([Viewer])
+def run_events(request, run_id: int):
+    """The run's progress as server-sent events: `progress` at each change, `end` with the outcome, then the stream
+    ends; send `Last-Event-ID` to resume."""
+    last = request.headers.get("Last-Event-ID")
+    last_id = ascii_int(last, field="Last-Event-ID", minimum=0, maximum=10**9) if last else None
+    response = StreamingHttpResponse(events.run_events(request.user, run_id, last_id), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # the front passes each event on at once
+    return response
+
+
 @answers(POST=storage.Run)
 @extend_schema(request=None)
 @api_view(["POST"])
@@ -293,6 +322,45 @@ def dataset_detail(request, dataset_id: int):
 @permission_classes([Viewer])
 def models(request):
     return Response(selectors.model_versions(request.query_params))
+
+
+FORMAT = "format"
+
+
+@answers(GET={(200, "application/zip"): Binary, (200, "text/csv"): str})
+@extend_schema(parameters=[OpenApiParameter(FORMAT, enum=list(downloads.DATASET_FORMATS), default="idx")])
+@api_view(["GET"])
+@permission_classes([Engineer])
+def dataset_download(request, dataset_id: int):
+    """The dataset as the MNIST IDX pair (gzipped, in a ZIP) or a CSV of `label` and 784 pixel columns."""
+    fmt = downloads.checked_format(request.query_params.get(FORMAT), downloads.DATASET_FORMATS, "idx")
+    content, name = downloads.dataset_file(dataset_id, fmt)
+    response_class = StreamingHttpResponse if fmt == "csv" else HttpResponse
+    response = response_class(content, content_type=downloads.DATASET_FORMATS[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@answers(GET={(200, "application/octet-stream"): Binary})
+@extend_schema(parameters=[OpenApiParameter(FORMAT, enum=list(downloads.MODEL_FORMATS), default="onnx")])
+@api_view(["GET"])
+@permission_classes([Engineer])
+def model_download(request, version_id: int):
+    """The version as a self-contained ONNX file (canonical pixels in, probabilities out) or its safetensors
+    weights; `X-Content-SHA256` carries the file's hash, `/card` says how to run it."""
+    fmt = downloads.checked_format(request.query_params.get(FORMAT), downloads.MODEL_FORMATS, "onnx")
+    data, name, sha256 = downloads.model_file(version_id, fmt)
+    response = HttpResponse(data, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["X-Content-SHA256"] = sha256
+    return response
+
+
+@answers(GET=gateway.ModelCard)
+@api_view(["GET"])
+@permission_classes([Engineer])
+def model_card(request, version_id: int):
+    return Response(downloads.model_card(version_id))
 
 
 class NoteInput(serializers.Serializer):

@@ -29,14 +29,16 @@ def runs(request):
 @require_GET
 @role_required("viewer")
 def run_detail(request, run_id: int):
-    """One run with live progress: the panel re-renders itself every 2 s until the run ends."""
+    """One run with live progress until it ends: re-rendered at each of its server-sent events (run_events.js), or,
+    without them, every 2 s (`live=1`: a refresh the events asked for, so the panel does not poll too)."""
     return _run_page(request, run_id)
 
 
 def _run_page(request, run_id: int):
     run = selectors.run_for(request.user, run_id)
     context = {"page": "runs", "run": run, "chart": charts.training_curves(run["epochs"]) if run["epochs"] else None,
-               "can_cancel": has_role(request.user, "ml_engineer") and run["status"] in ("queued", "running")}
+               "can_cancel": has_role(request.user, "ml_engineer") and run["status"] in ("queued", "running"),
+               "live": request.GET.get("live") == "1"}
     template = "web/_run_panel.html" if request.htmx else "web/run_detail.html"
     return render(request, template, context)
 
