@@ -13,7 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.e2e.test_platform_flow import Api, sample_digits
+from tests.e2e.support import Api, sample_digits
 
 
 def png(array: np.ndarray, mode: str | None = None) -> bytes:

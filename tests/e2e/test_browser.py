@@ -2,71 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from urllib.parse import urlparse
-
 import pytest
 import requests
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path("/usr/bin/chromium").exists():
-        pytest.fail("Debian's chromium is missing: `make test` installs it with apt-get")
-    with playwright_api.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser, platform):
-    """A page that records console errors and every request that would leave the machine."""
-    context = browser.new_context(viewport={"width": 1100, "height": 800})
-    page = context.new_page()
-    page.console_errors = []
-    page.outside_requests = []
-    page.on("console", lambda message: page.console_errors.append(message.text) if message.type == "error" else None)
-
-    def guard(route):
-        host = urlparse(route.request.url).hostname
-        if route.request.url.startswith("data:") or host in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            page.outside_requests.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", guard)
-    yield page
-    context.close()
-
-
-def log_in(page, base: str, username: str, password: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base}/")
-
-
-def draw(page, strokes) -> None:
-    box = page.locator("#pad").bounding_box()
-    for points in strokes:
-        page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
-        page.mouse.down()
-        for x, y in points[1:]:
-            page.mouse.move(box["x"] + x, box["y"] + y, steps=10)
-        page.mouse.up()
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+from tests.e2e.browsing import draw, log_in, shot
 
 
 def test_a_viewer_draws_a_digit_and_sees_the_answer_and_the_history(page, platform):
@@ -161,6 +100,9 @@ def test_an_engineer_trains_and_watches_progress_reach_100_percent_then_an_admin
     shot(page, "train-invalid")
     page.get_by_label("epochs").fill("3")
     page.get_by_label("width").fill("8")
+    followed = []
+    page.on("request", lambda request: followed.append(request.url) if "/events" in request.url or "live=1" in request.url
+            else None)
     page.get_by_role("button", name="Start training").click()
     page.wait_for_url(f"{base}/runs/*")
     shot(page, "run-progress")
@@ -168,6 +110,9 @@ def test_an_engineer_trains_and_watches_progress_reach_100_percent_then_an_admin
     page.locator(".run-panel .main-svg").first.wait_for()
     assert page.locator(".run-panel tbody tr").count() == 3, "one row per epoch"
     version = int(page.locator(".run-panel .ok a").inner_text().lstrip("v"))
+    run_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    assert f"{base}/api/runs/{run_id}/events" in followed, "the page follows the run's server-sent events"
+    assert any(url.endswith(f"/runs/{run_id}?live=1") for url in followed), "and re-renders the panel on them"
     shot(page, "run-done")
     assert page.console_errors == [] and page.outside_requests == []
 
@@ -184,6 +129,32 @@ def test_an_engineer_trains_and_watches_progress_reach_100_percent_then_an_admin
     admin.get_by_text("Per-class deltas").wait_for()
     assert admin.locator("h2", has_text="Fixed").count() == 1 and admin.locator("h2", has_text="Broken").count() == 1
     shot(admin, "compare")
+
+
+def test_the_api_docs_page_lists_the_operations_with_nothing_fetched_from_outside(page, platform):
+    base = platform.url("gateway")
+    log_in(page, base, "viewer", platform.demo_password)
+    page.get_by_role("link", name="API docs").click()
+    page.wait_for_url(f"{base}/api/docs/")
+    page.locator(".opblock").first.wait_for()
+    assert page.locator(".opblock").count() >= 30, "every operation is listed"
+    shot(page, "api-docs")
+    assert page.console_errors == [] and page.outside_requests == []
+
+
+def test_engineers_find_download_links_that_download(page, platform):
+    platform.ensure_production_model()
+    base = platform.url("gateway")
+    log_in(page, base, "engineer", platform.demo_password)
+    page.goto(f"{base}/models")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="ONNX").first.click()
+    assert download.value.suggested_filename.endswith(".onnx")
+    page.goto(f"{base}/datasets")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="CSV").first.click()
+    assert download.value.suggested_filename.endswith(".csv")
+    assert page.console_errors == [] and page.outside_requests == []
 
 
 def test_a_viewer_cannot_reach_engineer_or_admin_pages(page, platform):

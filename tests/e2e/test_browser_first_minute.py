@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.browsing import draw, log_in, playwright_api, shot
 from tests.e2e.platform import Platform
-from tests.e2e.test_browser import browser, draw, log_in, page, playwright_api, shot  # noqa: F401 - fixtures used here
 
 PAGES = {
     "viewer": ["/", "/dashboard", "/history", "/runs", "/models"],

@@ -12,7 +12,7 @@ import pytest
 from scripts import local_postgres as pgcluster
 from tests.e2e.conftest import UNLIMITED
 from tests.e2e.platform import Platform
-from tests.e2e.test_platform_flow import Api, sample_digits
+from tests.e2e.support import Api, sample_digits
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import requests
 
 from scripts import local_postgres, run_local
 from tests.e2e.platform import DefaultRun
-from tests.e2e.test_platform_flow import Api, sample_digits
+from tests.e2e.support import Api, sample_digits
 
 CONNECTIONS, SECONDS = 32, 20
 # One viewer sends them all: stay under the default per-user limit (6,000 predicted images in 60 s), which a fast

@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from tests.e2e.test_platform_flow import Api, sample_digits
+from tests.e2e.support import Api, sample_digits
 
 
 def test_with_storage_stopped_the_gateway_answers_503_fast_other_pages_work_and_it_recovers(platform):

@@ -16,7 +16,7 @@ import requests
 from PIL import Image, ImageDraw
 
 from tests.e2e.conftest import UNLIMITED
-from tests.e2e.test_platform_flow import Api, sample_digits
+from tests.e2e.support import Api, sample_digits
 
 DIGIT = {"pixels": sample_digits()[0][7].tolist()}
 

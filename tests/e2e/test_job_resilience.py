@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.e2e.platform import Platform
-from tests.e2e.test_platform_flow import Api
+from tests.e2e.support import Api
 
 # The worker tries to reach storage for 4 s to record an outcome; a run silent for 10 s is given up.
 SETTINGS = {"ML_STORAGE_RETRY_WINDOW_S": "4", "STORAGE_RUN_HEARTBEAT_TIMEOUT_S": "10"}

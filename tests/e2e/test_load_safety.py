@@ -9,7 +9,7 @@ import time
 import psycopg2
 import requests
 
-from tests.e2e.test_platform_flow import Api, sample_digits
+from tests.e2e.support import Api, sample_digits
 
 
 def acknowledged_in_history(platform, ids: list[int]) -> int:

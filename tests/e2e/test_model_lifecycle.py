@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import time
 
-from tests.e2e.test_platform_flow import Api, sample_digits
+from tests.e2e.support import Api, sample_digits
 
 
 def served_version(viewer: Api, pixels, expected: int, within_s: float = 5.0) -> int:

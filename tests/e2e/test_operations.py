@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from tests.e2e.test_platform_flow import Api, sample_digits
+from tests.e2e.support import Api, sample_digits
 
 
 def scrape(platform, service: str, **headers) -> str:

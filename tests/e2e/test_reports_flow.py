@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.e2e.test_platform_flow import Api
+from tests.e2e.support import Api
 
 
 def test_a_trained_versions_report_downloads_as_pdf_and_is_reused(platform, tmp_path):

@@ -3,7 +3,7 @@
 // every 2 s as before (the server renders the polling trigger unless the refresh says `live=1`).
 (function () {
   "use strict";
-  if (!window.EventSource || !window.htmx) { return; }
+  if (!window.EventSource) { return; }
   let source = null;
 
   function refresh(live) {
@@ -15,7 +15,7 @@
 
   function follow() {
     const panel = document.querySelector(".run-panel[data-events]");
-    if (!panel || source) { return; }
+    if (!panel || source || !window.htmx) { return; }  // htmx loads deferred: by DOMContentLoaded it is there
     source = new EventSource(panel.dataset.events);
     source.addEventListener("progress", function () { refresh(true); });
     source.addEventListener("end", function () {
