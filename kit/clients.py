@@ -197,6 +197,14 @@ class StorageClient(ServiceClient):
     def annotate_model_version(self, version_id: int, note: str) -> storage.ModelVersion:
         return self.request("PATCH", f"/models/{version_id}", json={"note": note}).json()
 
+    def create_evaluation(self, version_id: int, *, dataset_id: int, run_id: int | None, metrics: dict,
+                          created_by: str) -> storage.Evaluation:
+        payload = {"dataset_id": dataset_id, "run_id": run_id, "metrics": metrics, "created_by": created_by}
+        return self.post_json(f"/models/{version_id}/evaluations", payload)
+
+    def evaluations(self, version_id: int, **filters: Any) -> storage.EvaluationPage:
+        return self.get_json(f"/models/{version_id}/evaluations", params=filters)
+
     def stored_report(self, version_id: int, *, kind: str, input_sha256: str) -> bytes | None:
         try:
             return self.request("GET", f"/models/{version_id}/report",
@@ -319,6 +327,10 @@ class MLClient(ServiceClient):
     def canonicalize(self, payload: dict) -> ml.CanonicalImage:
         """The canonical 28x28 image of an upload, as ml_svc would see it."""
         return self.request("POST", "/canonicalize", json=payload, idempotent=True).json()
+
+    def start_evaluation(self, *, model_id: int, dataset_id: int, created_by: str) -> storage.Run:
+        """Queue an evaluation of a version on every image of a dataset."""
+        return self.post_json("/jobs/evaluate", {"model_id": model_id, "dataset_id": dataset_id, "created_by": created_by})
 
     def start_collect(self, **params: Any) -> storage.Run:
         """Queue a collect-and-store run: source, split, batch_size, max_samples, created_by."""

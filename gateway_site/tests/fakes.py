@@ -87,6 +87,11 @@ class FakeML(Peer):
             raise AppError("blank_image", "The image is blank: draw a digit.", status=422)
         return {"image": base64.b64encode(bytes(784)).decode()}
 
+    def start_evaluation(self, *, model_id, dataset_id, created_by):
+        self._check()
+        return example(storage.Run, id=14, kind="evaluate", params={"model_id": model_id, "dataset_id": dataset_id},
+                       created_by=created_by)
+
     def start_collect(self, **params):
         self._check()
         return example(storage.Run, id=11, kind="collect", params=params, created_by=params["created_by"])
@@ -121,6 +126,7 @@ class FakeStorage(Peer):
         self.alias_targets: dict[str, int] = {}
         self.reports: dict[tuple, bytes] = {}
         self.ledger: list[dict] = []
+        self.evaluation_rows: list[dict] = []
         self.request_keys: dict[str, dict] = {}
         self._ids = itertools.count(1)
 
@@ -254,6 +260,11 @@ class FakeStorage(Peer):
         self._check()
         self.aliases.append((name, model_version_id, actor, reason))
         return example(storage.Alias, name=name, model_version=self.get_model_version(model_version_id))
+
+    def evaluations(self, version_id, **filters):
+        self._check()
+        self.get_model_version(version_id)
+        return page([e for e in self.evaluation_rows if e["model_version"] == version_id])
 
     def alias_ledger(self, **filters):
         self._check()

@@ -193,3 +193,17 @@ def test_an_unknown_download_format_is_a_400_naming_the_formats(api_as, path):
 @pytest.mark.parametrize("path", ["/api/models/7/download", "/api/models/7/card", "/api/datasets/1/download"])
 def test_downloads_are_for_engineers(api_as, path):
     assert api_as("viewer").get(path).status_code == 403
+
+
+def test_an_engineer_evaluates_a_version_on_a_dataset_and_anyone_lists_its_evaluations(api_as, fake_peers):
+    started = api_as("engineer").post("/api/scenarios/evaluate", {"model_id": 7, "dataset_id": 2}, format="json")
+    assert started.status_code == 202
+    assert (started.json()["kind"], started.json()["params"]) == ("evaluate", {"model_id": 7, "dataset_id": 2})
+    assert AuditEvent.objects.filter(action="evaluate.start", target=f"run:{started.json()['id']}").exists()
+    bad = api_as("engineer").post("/api/scenarios/evaluate", {"model_id": 7}, format="json")
+    assert bad.status_code == 400 and "dataset_id" in bad.json()["error"]["details"]
+    fake_peers["storage"].evaluation_rows = [example(storage.Evaluation, id=3, model_version=7, dataset=2,
+                                                     metrics={"accuracy": 0.9912, "evaluated_on": 10000})]
+    listed = api_as("viewer").get("/api/models/7/evaluations").json()
+    assert (listed["count"], listed["results"][0]["metrics"]["evaluated_on"]) == (1, 10000)
+    assert api_as("viewer").get("/api/models/8/evaluations").json()["count"] == 0

@@ -172,6 +172,16 @@ def test_the_json_report_and_the_html_page(api_as, client, users, version):
     assert download["Content-Disposition"] == 'attachment; filename="model-v7-report.pdf"'
 
 
+def test_the_report_lists_the_versions_evaluations_on_whole_datasets(api_as, client, users, version, fake_peers):
+    fake_peers["storage"].evaluation_rows = [example(storage.Evaluation, id=4, model_version=7, dataset=12,
+                                                     metrics={"accuracy": 0.98765, "macro_f1": 0.9871, "evaluated_on": 10000},
+                                                     created_by="engineer")]
+    assert api_as("viewer").get("/api/models/7/report.json").json()["evaluations"][0]["dataset"] == 12
+    client.login(username="viewer", password=PASSWORD)
+    page = client.get("/models/7/report.html").content.decode()
+    assert "Evaluations on whole datasets" in page and "#12" in page and "0.9877" in page and "10000" in page
+
+
 def test_the_pages_render_readably_at_a4(api_as, version, tmp_path):
     """PNG pages of the PDF as artifacts: A4, nothing overflowing the page, every image decoded."""
     pdf = tmp_path / "report.pdf"

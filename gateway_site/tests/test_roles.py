@@ -48,6 +48,8 @@ TABLE = [
     ("GET", "/api/datasets/1/download", None, "engineer"),
     ("GET", "/api/models/1/download", None, "engineer"),
     ("GET", "/api/models/1/card", None, "engineer"),
+    ("POST", "/api/scenarios/evaluate", {"model_id": 1, "dataset_id": 1}, "engineer"),
+    ("GET", "/api/models/1/evaluations", None, "viewer"),
 ]
 
 

@@ -12,6 +12,7 @@ from kit.contracts.ml import ImageError
 from kit.contracts.storage import (
     AliasChange,
     Dataset,
+    Evaluation,
     ModelVersion,
     Prediction,
     Run,
@@ -112,12 +113,21 @@ class AliasChangePage(TypedDict):
     results: list[AliasChange]
 
 
+class EvaluationPage(TypedDict):
+    count: int
+    page: int
+    has_next: bool
+    has_previous: bool
+    results: list[Evaluation]
+
+
 class ReportInputs(TypedDict):
     """What a model report is made from (`report.json`)."""
 
     model: ModelVersion
     datasets: list[Dataset]
     ledger: list[AliasChange]
+    evaluations: list[Evaluation]
     production_id: int | None
     software: dict[str, str]
 

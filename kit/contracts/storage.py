@@ -6,7 +6,7 @@ from typing import Any, Literal, TypedDict
 
 from kit.contracts import Timestamp
 
-RunKind = Literal["collect", "train", "fine-tune"]
+RunKind = Literal["collect", "train", "fine-tune", "evaluate"]
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 SampleStatus = Literal["pending", "accepted", "rejected"]
 AliasName = Literal["production", "candidate"]
@@ -84,6 +84,25 @@ class AliasChange(TypedDict):
     actor: str
     reason: str
     changed_at: Timestamp
+
+
+class Evaluation(TypedDict):
+    """A version measured on a whole dataset (the evaluate scenario): `metrics` as evaluation.py reports them."""
+
+    id: int
+    model_version: int
+    dataset: int
+    run: int | None
+    metrics: dict[str, Any]
+    created_by: str
+    created_at: Timestamp
+
+
+class EvaluationPage(TypedDict):
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[Evaluation]
 
 
 class VersionRef(TypedDict):

@@ -328,6 +328,24 @@ def _register(model, run: dict, fields: dict) -> dict:
         raise
 
 
+def evaluate_body(reporter: RunReporter, run: dict) -> dict:
+    """A version on every image of a dataset (not only a held-out part), judged in float32 as training judges:
+    accuracy, per-class precision/recall/F1, confusion matrix, the most confident mistakes; recorded in storage."""
+    params = run["params"]
+    storage = peers.storage()
+    version = persistently(lambda: storage.get_model_version(params["model_id"]), what="reading the version")
+    reporter.progress(0.05, f"loading {version['version']}")
+    module = load_model_version(version).module
+    images, labels = persistently(lambda: storage.dataset_arrays(params["dataset_id"]), what="reading the dataset")
+    reporter.progress(0.3, f"evaluating {version['version']} on {len(labels)} images")
+    metrics = evaluate_with_images(module, images, labels)
+    evaluation = persistently(lambda: storage.create_evaluation(
+        version["id"], dataset_id=params["dataset_id"], run_id=run["id"], metrics=metrics, created_by=run["created_by"],
+    ), what="recording the evaluation")
+    return {"evaluation_id": evaluation["id"], "model_version_id": version["id"], "dataset_id": params["dataset_id"],
+            "accuracy": metrics["accuracy"], "evaluated_on": metrics["evaluated_on"]}
+
+
 @task()
 def collect_dataset(run_id: int) -> None:
     run_scenario(run_id, collect_body)
@@ -341,6 +359,11 @@ def train_model(run_id: int) -> None:
 @task()
 def fine_tune_model(run_id: int) -> None:
     run_scenario(run_id, fine_tune_body)
+
+
+@task()
+def evaluate_version(run_id: int) -> None:
+    run_scenario(run_id, evaluate_body)
 
 
 @task()

@@ -45,6 +45,14 @@ def start_fine_tune(*, base_model_id: int, hyperparameters: dict, created_by: st
     return _enqueued(run, jobs.fine_tune_model)
 
 
+def start_evaluation(*, model_id: int, dataset_id: int, created_by: str) -> storage.Run:
+    peers.storage().get_model_version(model_id)  # 404 if it does not exist
+    peers.storage().get_dataset(dataset_id)  # 404 if it does not exist
+    run = peers.storage().create_run(kind="evaluate", params={"model_id": model_id, "dataset_id": dataset_id},
+                                     created_by=created_by)
+    return _enqueued(run, jobs.evaluate_version)
+
+
 def start_collect(*, source: str, split: str, created_by: str, **params) -> storage.Run:
     """`params`: batch_size, max_samples, validation_fraction, split_seed (checked by the view)."""
     sources = {s["source"]: s for s in peers.collector().sources()["sources"]}

@@ -22,4 +22,5 @@ urlpatterns = [
     path("jobs/train", views.start_training),
     path("jobs/collect", views.start_collect),
     path("jobs/fine-tune", views.start_fine_tune),
+    path("jobs/evaluate", views.start_evaluation),
 ]

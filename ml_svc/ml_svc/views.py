@@ -107,6 +107,18 @@ def start_fine_tune(request):
     return Response(run, status=status.HTTP_202_ACCEPTED)
 
 
+class EvaluateInput(serializers.Serializer):
+    model_id = serializers.IntegerField(min_value=1)
+    dataset_id = serializers.IntegerField(min_value=1)
+    created_by = serializers.CharField(max_length=150)
+
+
+@api_view(["POST"])
+def start_evaluation(request):
+    run = services.start_evaluation(**validated(EvaluateInput, request.data))
+    return Response(run, status=status.HTTP_202_ACCEPTED)
+
+
 @api_view(["POST"])
 def start_collect(request):
     run = services.start_collect(**validated(CollectInput, request.data))

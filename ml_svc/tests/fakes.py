@@ -23,6 +23,7 @@ class FakeStorage:
         self.versions: dict[int, dict] = {}
         self.aliases: dict[str, int] = {}
         self.ledger: list[tuple] = []
+        self.evaluations: list[dict] = []
         self.accepted = (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
         self.down = False
         self._ids = itertools.count(1)
@@ -103,6 +104,14 @@ class FakeStorage:
         if version_id not in self.versions:
             raise AppError("not_found", f"model version {version_id} does not exist", status=404)
         return {**self.versions[version_id], "aliases": sorted(a for a, v in self.aliases.items() if v == version_id)}
+
+    def create_evaluation(self, version_id: int, *, dataset_id: int, run_id, metrics: dict, created_by: str) -> dict:
+        self.get_model_version(version_id)
+        self.get_dataset(dataset_id)
+        evaluation = example(storage.Evaluation, id=next(self._ids), model_version=version_id, dataset=dataset_id,
+                             run=run_id, metrics=metrics, created_by=created_by)
+        self.evaluations.append(evaluation)
+        return evaluation
 
     def get_alias(self, name: str) -> dict:
         self._check()

@@ -58,6 +58,8 @@ def test_every_ml_client_call_meets_the_real_views(ml, storage, digits):
     training = ml.start_training(dataset_id=dataset_id, architecture="cnn", hyperparameters={"epochs": 1},
                                  created_by="eve")
     assert (training["kind"], training["params"]["dataset_id"]) == ("train", dataset_id)
+    evaluation = ml.start_evaluation(model_id=second, dataset_id=dataset_id, created_by="eve")
+    assert (evaluation["kind"], evaluation["params"]) == ("evaluate", {"model_id": second, "dataset_id": dataset_id})
     storage.accepted = (images[:10].copy(), labels[:10].astype(np.uint8))
     fine_tune = ml.start_fine_tune(base_model_id=first, hyperparameters={}, created_by="eve")
     assert (fine_tune["kind"], fine_tune["params"]["base_model_id"]) == ("fine-tune", first)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from kit import imagepack
 from kit.errors import AppError, PeerUnavailable
 from ml_svc import jobs
 from ml_svc.jobs import collect_body, run_scenario, train_body
@@ -331,3 +332,24 @@ def test_collecting_user_samples_before_any_was_accepted_is_refused_at_once(api,
     assert response.status_code == 409 and response.json()["error"]["code"] == "empty_source"
     assert "review queue" in response.json()["error"]["message"]
     assert storage.runs == {}, "no run was queued to fail later"
+
+
+def test_a_version_is_evaluated_on_every_image_of_another_dataset_and_the_evaluation_is_recorded(
+        api, storage, collector, digits):
+    version_id = trained_production(storage, collector)
+    images, labels = digits
+    other = storage.create_dataset(imagepack.pack(images[:700], labels[:700]), name="mnist-test", source="mnist",
+                                   split="test", created_by="eve")
+    assert api.post("/jobs/evaluate", {"model_id": version_id, "dataset_id": 999, "created_by": "eve"},
+                    content_type="application/json").status_code == 404, "a missing dataset is refused at once"
+    run = storage.create_run(kind="evaluate", params={"model_id": version_id, "dataset_id": other["id"]}, created_by="eve")
+    result = run_scenario(run["id"], jobs.evaluate_body)
+    [evaluation] = storage.evaluations
+    assert (evaluation["model_version"], evaluation["dataset"], evaluation["run"]) == (version_id, other["id"], run["id"])
+    metrics = evaluation["metrics"]
+    assert metrics["evaluated_on"] == 700 and len(metrics["confusion_matrix"]) == 10
+    assert sum(map(sum, metrics["confusion_matrix"])) == 700 and metrics["accuracy"] > 0.5
+    assert all(m["image"] for m in metrics["confident_mistakes"]), "each mistake shows its image"
+    assert result == {"evaluation_id": evaluation["id"], "model_version_id": version_id, "dataset_id": other["id"],
+                      "accuracy": metrics["accuracy"], "evaluated_on": 700}
+    assert storage.get_run(run["id"])["status"] == "succeeded"

@@ -58,6 +58,10 @@ def test_every_storage_client_call_meets_the_real_views(storage):
     assert storage.get_model_version(version["id"])["aliases"] == ["production"]
     assert storage.alias_ledger(version=version["id"])["results"][0]["to_version"] == version["id"]
 
+    evaluation = storage.create_evaluation(version["id"], dataset_id=child["id"], run_id=run["id"],
+                                           metrics={"accuracy": 0.9, "evaluated_on": 5}, created_by="ann")
+    assert (evaluation["dataset"], evaluation["run"], evaluation["metrics"]["accuracy"]) == (child["id"], run["id"], 0.9)
+    assert storage.evaluations(version["id"])["results"] == [evaluation]
     assert storage.stored_report(version["id"], kind="pdf", input_sha256="a" * 64) is None
     storage.store_report(version["id"], b"%PDF-1.7", kind="pdf", input_sha256="a" * 64)
     assert storage.stored_report(version["id"], kind="pdf", input_sha256="a" * 64) == b"%PDF-1.7"

@@ -137,3 +137,15 @@ def test_ready_reports_the_database(client):
 def test_a_history_date_that_is_no_day_is_a_400(api, day):
     answer = api.get("/predictions", {"since": day})
     assert answer.status_code == 400 and answer.json()["error"]["details"] == {"since": "not a date"}
+
+
+def test_an_evaluation_is_recorded_for_an_existing_version_and_dataset_only(api, model_version, dataset):
+    path = f"/models/{model_version['id']}/evaluations"
+    body = {"dataset_id": dataset["id"], "metrics": {"accuracy": 0.97, "evaluated_on": 20}, "created_by": "ann"}
+    missing = api.post(path, {**body, "dataset_id": 999}, content_type="application/json")
+    assert missing.status_code == 404 and api.get(path).json()["count"] == 0, "a refusal records nothing"
+    assert api.post("/models/999/evaluations", body, content_type="application/json").status_code == 404
+    first = api.post(path, body, content_type="application/json").json()
+    second = api.post(path, {**body, "metrics": {"accuracy": 0.98}}, content_type="application/json").json()
+    assert [e["id"] for e in api.get(path).json()["results"]] == [second["id"], first["id"]], "newest first"
+    assert api.post(path, {**body, "metrics": "high"}, content_type="application/json").status_code == 400

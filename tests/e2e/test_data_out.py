@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import json
+import time
 import zipfile
 
 import numpy as np
@@ -102,3 +103,43 @@ def test_the_api_docs_and_their_assets_are_served_by_the_platform(platform):
     assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
     bundle = requests.get(f"{base}/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js", timeout=10)
     assert bundle.status_code == 200 and len(bundle.content) > 100_000
+
+
+def test_an_engineer_gets_the_standard_10000_digit_test_accuracy_of_the_serving_version(platform, engineer):
+    serving = platform.ensure_production_model()
+    collect = engineer.post("/api/scenarios/collect-and-store", {"source": "mnist", "split": "test", "batch_size": 5000})
+    official = engineer.get(f"/api/datasets/{engineer.wait_for_run(collect.json()['id'])['result']['dataset_id']}").json()
+    started = engineer.post("/api/scenarios/evaluate", {"model_id": serving["id"], "dataset_id": official["id"]})
+    assert started.status_code == 202, started.text
+    run = engineer.wait_for_run(started.json()["id"])
+    assert run["status"] == "succeeded", run["error"]
+    [evaluation] = engineer.get(f"/api/models/{serving['id']}/evaluations").json()["results"]
+    metrics = evaluation["metrics"]
+    assert (evaluation["dataset"], metrics["evaluated_on"]) == (official["id"], 10000)
+    assert metrics["accuracy"] == run["result"]["accuracy"] > 0.9
+    assert sum(map(sum, metrics["confusion_matrix"])) == 10000
+    report = requests.get(f"{engineer.base}/api/models/{serving['id']}/report.json", headers=engineer.headers, timeout=60)
+    assert report.json()["evaluations"][0]["id"] == evaluation["id"], "the report shows it"
+
+
+def test_fifty_watchers_of_a_run_leave_the_gateway_answering_everyone_else(platform, engineer, dataset):
+    train = engineer.post("/api/scenarios/train-model", {"dataset_id": dataset["id"], "architecture": "cnn",
+                                                        "hyperparameters": {"epochs": 30, "width": 16}})
+    run_id = train.json()["id"]
+    url, headers = f"{engineer.base}/api/runs/{run_id}/events", {**engineer.headers, "Accept": "text/event-stream"}
+    watchers = [requests.get(url, headers=headers, stream=True, timeout=(5, 60)) for _ in range(50)]
+    try:
+        assert {w.status_code for w in watchers} == {200}
+        images, _ = sample_digits()
+        for _ in range(5):
+            started = time.monotonic()
+            health = engineer.get("/api/health")
+            answer = engineer.post("/api/predictions", {"pixels": images[7].tolist()})
+            assert (health.status_code, answer.status_code) == (200, 201), answer.text
+            assert time.monotonic() - started < 5, "fifty open streams hold fifty threads, not the gateway"
+    finally:
+        engineer.post(f"/api/runs/{run_id}/cancel")
+        ends = [events_of(w)[-1] for w in watchers]
+        for w in watchers:
+            w.close()
+    assert {(e["event"], e["data"]["status"]) for e in ends} == {("end", "cancelled")}, "every watcher hears the end"

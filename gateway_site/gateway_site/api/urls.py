@@ -20,6 +20,7 @@ urlpatterns = [
     path("scenarios/collect-and-store", views.collect_and_store),
     path("scenarios/train-model", views.train_model),
     path("scenarios/fine-tune", views.fine_tune),
+    path("scenarios/evaluate", views.evaluate),
     path("architectures", views.architectures),
     path("runs", views.runs),
     path("runs/<id:run_id>", views.run_detail),
@@ -34,6 +35,7 @@ urlpatterns = [
     path("models/<id:version_id>/promote", views.model_promote),
     path("models/<id:version_id>/download", views.model_download),
     path("models/<id:version_id>/card", views.model_card),
+    path("models/<id:version_id>/evaluations", views.model_evaluations),
     path("models/<id:version_id>/compare", views.model_compare),
     path("models/<id:version_id>/report.<report_kind:kind>", views.model_report),
 ]

@@ -316,6 +316,30 @@ def dataset_detail(request, dataset_id: int):
     return Response(selectors.dataset(dataset_id))
 
 
+class EvaluateInput(serializers.Serializer):
+    model_id = serializers.IntegerField(min_value=1)
+    dataset_id = serializers.IntegerField(min_value=1)
+
+
+@answers(POST=(202, storage.Run))
+@extend_schema(request=EvaluateInput)
+@api_view(["POST"])
+@permission_classes([Engineer])
+@idempotent
+def evaluate(request):
+    """A version on every image of a dataset (e.g. the official MNIST test set collected from the `mnist` source):
+    a run whose result names the stored evaluation."""
+    run = services.evaluation_start(username=request.user.get_username(), **validated(EvaluateInput, request.data))
+    return Response(run, status=status.HTTP_202_ACCEPTED)
+
+
+@answers(GET=gateway.EvaluationPage)
+@api_view(["GET"])
+@permission_classes([Viewer])
+def model_evaluations(request, version_id: int):
+    return Response(selectors.evaluations(version_id, request.query_params))
+
+
 @answers(GET=gateway.ModelVersionPage)
 @extend_schema(operation_id="models_list")
 @api_view(["GET"])

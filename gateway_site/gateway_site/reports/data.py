@@ -28,12 +28,14 @@ def report_inputs(version_id: int) -> dict:
     model = storage.get_model_version(version_id)
     datasets = [storage.get_dataset(dataset_id) for dataset_id in model["datasets"]]
     ledger = storage.alias_ledger(version=version_id, page_size=200)["results"]
+    evaluations = storage.evaluations(version_id, page_size=50)["results"]
     serving = storage.production_version()
     production = serving["id"] if serving else None
     return {
         "model": model,
         "datasets": datasets,
         "ledger": ledger,
+        "evaluations": evaluations,
         "production_id": production,
         "software": software_versions(),
     }

@@ -55,6 +55,7 @@ def report_context(inputs: dict, comparison: dict | None, comparison_error: str 
         "model": model, "metrics": metrics, "per_class": per_class, "confusion": rows, "mistakes": mistakes,
         "curves_svg": training_curves_svg(metrics.get("curves", [])), "datasets": inputs["datasets"],
         "user_samples": sum(d["num_samples"] for d in user_datasets), "ledger": inputs["ledger"],
+        "evaluations": inputs["evaluations"],
         "comparison": comparison, "comparison_error": comparison_error, "production_id": inputs["production_id"],
         "software": inputs["software"], "split": metrics.get("split", {}),
     }

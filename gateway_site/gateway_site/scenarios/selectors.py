@@ -123,6 +123,11 @@ def model_version(version_id: int) -> storage.ModelVersion:
     return peers.storage().get_model_version(version_id)
 
 
+def evaluations(version_id: int, params) -> gateway.EvaluationPage:
+    filters = checked_filters(params, ("page", "page_size"))
+    return page_of(peers.storage().evaluations(version_id, **filters), filters)
+
+
 def alias_ledger(params) -> gateway.AliasChangePage:
     filters = checked_filters(params, LEDGER_FILTERS)
     return page_of(peers.storage().alias_ledger(**filters), filters)

@@ -115,6 +115,14 @@ def training_start(*, username: str, dataset_id: int, architecture: str | None, 
     return run
 
 
+def evaluation_start(*, username: str, model_id: int, dataset_id: int) -> dict:
+    limits.charge(username, "scenarios")
+    run = peers.ml().start_evaluation(model_id=model_id, dataset_id=dataset_id, created_by=username)
+    audit(actor=username, action="evaluate.start", target=f"run:{run['id']}",
+          details={"model_id": model_id, "dataset_id": dataset_id})
+    return run
+
+
 def run_cancel(*, username: str, run_id: int) -> dict:
     run = peers.storage().update_run(run_id, status="cancelled", message=f"cancelled by {username}")
     audit(actor=username, action="run.cancel", target=f"run:{run_id}")

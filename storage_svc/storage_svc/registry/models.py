@@ -118,6 +118,7 @@ class Run(models.Model):
         COLLECT = "collect"
         TRAIN = "train"
         FINE_TUNE = "fine-tune"
+        EVALUATE = "evaluate"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -167,6 +168,21 @@ class Prediction(models.Model):
         ordering = ["-id"]
         indexes = [models.Index(fields=["user", "-id"], condition=models.Q(raw_image__isnull=False),
                                 name="prediction_kept_raw_images")]
+
+
+class Evaluation(models.Model):
+    """A version measured on a whole dataset: accuracy, per-class precision/recall/F1, confusion matrix and the most
+    confident mistakes (with their images), as the evaluate scenario's run found them."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluations")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="evaluations")
+    run = models.ForeignKey("Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    metrics = models.JSONField()
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
 
 
 class Sample(models.Model):

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from kit.errors import AppError
 from kit.validation import ascii_int, calendar_day, clean_text
-from storage_svc.registry.models import Alias, Dataset, ModelVersion, Prediction, Run, Sample
+from storage_svc.registry.models import Alias, Dataset, Evaluation, ModelVersion, Prediction, Run, Sample
 
 
 def _int_filter(value: str | None, name: str) -> int | None:
@@ -67,6 +67,11 @@ def model_versions_list(*, params) -> QuerySet[ModelVersion]:
 def model_version_get(*, version_id: int) -> ModelVersion:
     return _one(ModelVersion.objects.prefetch_related("datasets", "aliases"),
                 f"model version {version_id} does not exist", pk=version_id)
+
+
+def evaluations_of(*, version_id: int) -> QuerySet[Evaluation]:
+    _one(ModelVersion.objects.all(), f"model version {version_id} does not exist", pk=version_id)
+    return Evaluation.objects.filter(model_version_id=version_id)
 
 
 def alias_get(*, name: str) -> Alias:

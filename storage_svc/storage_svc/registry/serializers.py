@@ -6,7 +6,7 @@ import base64
 
 from rest_framework import serializers
 
-from storage_svc.registry.models import Alias, AliasChange, Dataset, ModelVersion, Prediction, Run, Sample
+from storage_svc.registry.models import Alias, AliasChange, Dataset, Evaluation, ModelVersion, Prediction, Run, Sample
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -40,6 +40,12 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
     def get_aliases(self, version: ModelVersion) -> list[str]:
         return sorted(alias.name for alias in version.aliases.all())
+
+
+class EvaluationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Evaluation
+        fields = ["id", "model_version", "dataset", "run", "metrics", "created_by", "created_at"]
 
 
 class AliasSerializer(serializers.ModelSerializer):
@@ -112,6 +118,13 @@ class ModelVersionCreateInput(serializers.Serializer):
     base_version_id = serializers.IntegerField(required=False, allow_null=True, default=None)
     run_id = serializers.IntegerField(required=False, allow_null=True, default=None)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+class EvaluationCreateInput(serializers.Serializer):
+    dataset_id = serializers.IntegerField(min_value=1)
+    run_id = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    metrics = serializers.DictField()
+    created_by = serializers.CharField(max_length=150)
 
 
 class AliasSetInput(serializers.Serializer):

@@ -19,7 +19,18 @@ from kit import imagepack
 from kit.errors import AppError
 from kit.metrics import RUNS
 from storage_svc.registry.blobs import blob_path, write_blob_file
-from storage_svc.registry.models import Alias, AliasChange, Blob, Dataset, ModelVersion, Prediction, Report, Run, Sample
+from storage_svc.registry.models import (
+    Alias,
+    AliasChange,
+    Blob,
+    Dataset,
+    Evaluation,
+    ModelVersion,
+    Prediction,
+    Report,
+    Run,
+    Sample,
+)
 
 
 def blob_store(*, data: bytes) -> Blob:
@@ -431,6 +442,18 @@ def model_version_annotate(*, version_id: int, note: str) -> ModelVersion:
     if not updated:
         raise AppError("not_found", f"model version {version_id} does not exist", status=404)
     return ModelVersion.objects.get(pk=version_id)
+
+
+def evaluation_create(*, version_id: int, dataset_id: int, run_id: int | None, metrics: dict,
+                      created_by: str) -> Evaluation:
+    """Record what a version scored on a dataset (the evaluate scenario's result)."""
+    if not ModelVersion.objects.filter(pk=version_id).exists():
+        raise AppError("not_found", f"model version {version_id} does not exist", status=404)
+    if not Dataset.objects.filter(pk=dataset_id).exists():
+        raise AppError("not_found", f"dataset {dataset_id} does not exist", status=404)
+    return Evaluation.objects.create(model_version_id=version_id, dataset_id=dataset_id, metrics=metrics,
+                                     run_id=run_id if Run.objects.filter(pk=run_id).exists() else None,
+                                     created_by=created_by)
 
 
 def report_store(*, version_id: int, kind: str, input_sha256: str, data: bytes) -> Report:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("models", views.model_versions),
     path("models/<id:version_id>", views.model_version_detail),
     path("models/<id:version_id>/report", views.model_report),
+    path("models/<id:version_id>/evaluations", views.model_evaluations),
     path("aliases/ledger", views.alias_ledger),
     path("aliases/<str:name>", views.alias_detail),
     path("predictions", views.predictions),

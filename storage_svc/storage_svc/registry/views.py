@@ -23,6 +23,8 @@ from storage_svc.registry.serializers import (
     AliasSerializer,
     AliasSetInput,
     DatasetSerializer,
+    EvaluationCreateInput,
+    EvaluationSerializer,
     FeedbackInput,
     ModelVersionCreateInput,
     ModelVersionSerializer,
@@ -164,6 +166,15 @@ def model_version_detail(request, version_id: int):
     if request.method == "PATCH":
         services.model_version_annotate(version_id=version_id, **validated(NoteInput, request.data))
     return Response(ModelVersionSerializer(selectors.model_version_get(version_id=version_id)).data)
+
+
+@api_view(["GET", "POST"])
+def model_evaluations(request, version_id: int):
+    """GET: a version's evaluations on whole datasets, newest first. POST: record one."""
+    if request.method == "POST":
+        evaluation = services.evaluation_create(version_id=version_id, **validated(EvaluationCreateInput, request.data))
+        return Response(EvaluationSerializer(evaluation).data, status=status.HTTP_201_CREATED)
+    return _paginated(request, selectors.evaluations_of(version_id=version_id), EvaluationSerializer)
 
 
 class ReportInput(serializers.Serializer):
