@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import dj_database_url
 
 from kit.config import REPO_ROOT, ServiceConfig, secret
 from kit.requestlog import logging_config
 
-# Settings every service has as they are: each settings module imports them by name.
-USE_TZ = True
-TIME_ZONE = "UTC"
-LANGUAGE_CODE = "en-us"
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-
-@dataclass(frozen=True)
-class Common:
-    """Settings every service reads from its configuration (each settings module assigns them by name)."""
+class Common(NamedTuple):
+    """Settings every service reads from its configuration, in the order each settings module unpacks them:
+    `SERVICE_NAME, DEBUG, ALLOWED_HOSTS, SECRET_KEY, SERVICE_TOKEN, LOGGING, DATA_UPLOAD_MAX_MEMORY_SIZE = ...`"""
 
     service_name: str
     debug: bool
+    allowed_hosts: list[str]
     secret_key: str
     service_token: str
-    allowed_hosts: list[str]
     logging: dict
     max_body_bytes: int
 
@@ -80,10 +74,3 @@ REST_FRAMEWORK_INTERNAL = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["kit.validation.StrictJSONParser"],
 }
-
-
-# django-axes, for a service with a login: `login_failure_limit` failures for one username from one address lock
-# that pair for `login_lockout_minutes` (each settings module reads those two); a good login resets the count.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 from kit.config import load_config
-from kit.settings_base import (  # noqa: F401 -- Django reads them from here
-    DEFAULT_AUTO_FIELD,
-    INTERNAL_MIDDLEWARE,
-    LANGUAGE_CODE,
-    REST_FRAMEWORK_INTERNAL,
-    TIME_ZONE,
-    USE_TZ,
-    common_settings,
-)
+from kit.settings_base import INTERNAL_MIDDLEWARE, REST_FRAMEWORK_INTERNAL, common_settings
+from kit.settings_constants import DEFAULT_AUTO_FIELD, LANGUAGE_CODE, TIME_ZONE, USE_TZ  # noqa: F401
 
 CONFIG = load_config("collector")
-_common = common_settings(CONFIG)
-SERVICE_NAME, DEBUG, ALLOWED_HOSTS = _common.service_name, _common.debug, _common.allowed_hosts
-SECRET_KEY, SERVICE_TOKEN = _common.secret_key, _common.service_token
-LOGGING, DATA_UPLOAD_MAX_MEMORY_SIZE = _common.logging, _common.max_body_bytes
+SERVICE_NAME, DEBUG, ALLOWED_HOSTS, SECRET_KEY, SERVICE_TOKEN, LOGGING, DATA_UPLOAD_MAX_MEMORY_SIZE = common_settings(CONFIG)
 
 # The collector stores nothing durable: no database.
 DATABASES: dict = {}

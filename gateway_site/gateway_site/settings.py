@@ -9,23 +9,12 @@ from pathlib import Path
 import plotly
 
 from kit.config import REPO_ROOT, load_config
-from kit.settings_base import (  # noqa: F401 -- Django reads them from here
-    AUTHENTICATION_BACKENDS,
-    AXES_LOCKOUT_PARAMETERS,
-    AXES_RESET_ON_SUCCESS,
-    DEFAULT_AUTO_FIELD,
-    LANGUAGE_CODE,
-    TIME_ZONE,
-    USE_TZ,
-    common_settings,
-    database_settings,
-)
+from kit.settings_base import common_settings, database_settings
+from kit.settings_constants import DEFAULT_AUTO_FIELD, LANGUAGE_CODE, TIME_ZONE, USE_TZ  # noqa: F401
+from kit.settings_login import AUTHENTICATION_BACKENDS, AXES_LOCKOUT_PARAMETERS, AXES_RESET_ON_SUCCESS  # noqa: F401
 
 CONFIG = load_config("gateway")
-_common = common_settings(CONFIG)
-SERVICE_NAME, DEBUG, ALLOWED_HOSTS = _common.service_name, _common.debug, _common.allowed_hosts
-SECRET_KEY, SERVICE_TOKEN = _common.secret_key, _common.service_token
-LOGGING, DATA_UPLOAD_MAX_MEMORY_SIZE = _common.logging, _common.max_body_bytes
+SERVICE_NAME, DEBUG, ALLOWED_HOSTS, SECRET_KEY, SERVICE_TOKEN, LOGGING, DATA_UPLOAD_MAX_MEMORY_SIZE = common_settings(CONFIG)
 
 # Users, sessions, API tokens and the audit log; never domain data.
 DATABASES = {"default": database_settings(CONFIG.text("database_url"))}

@@ -89,22 +89,10 @@ class CollectInput(serializers.Serializer):
     created_by = serializers.CharField(max_length=150)
 
 
-@api_view(["POST"])
-def start_training(request):
-    run = services.start_training(**validated(TrainInput, request.data))
-    return Response(run, status=status.HTTP_202_ACCEPTED)
-
-
 class FineTuneInput(serializers.Serializer):
     base_model_id = serializers.IntegerField(min_value=1)
     hyperparameters = serializers.DictField(required=False, default=dict)
     created_by = serializers.CharField(max_length=150)
-
-
-@api_view(["POST"])
-def start_fine_tune(request):
-    run = services.start_fine_tune(**validated(FineTuneInput, request.data))
-    return Response(run, status=status.HTTP_202_ACCEPTED)
 
 
 class EvaluateInput(serializers.Serializer):
@@ -113,13 +101,17 @@ class EvaluateInput(serializers.Serializer):
     created_by = serializers.CharField(max_length=150)
 
 
-@api_view(["POST"])
-def start_evaluation(request):
-    run = services.start_evaluation(**validated(EvaluateInput, request.data))
-    return Response(run, status=status.HTTP_202_ACCEPTED)
+def job_start(start, form: type[serializers.Serializer]):
+    """A view that checks the request against `form` and starts the job: 202 with its queued run."""
+
+    @api_view(["POST"])
+    def view(request):
+        return Response(start(**validated(form, request.data)), status=status.HTTP_202_ACCEPTED)
+
+    return view
 
 
-@api_view(["POST"])
-def start_collect(request):
-    run = services.start_collect(**validated(CollectInput, request.data))
-    return Response(run, status=status.HTTP_202_ACCEPTED)
+start_training = job_start(services.start_training, TrainInput)
+start_fine_tune = job_start(services.start_fine_tune, FineTuneInput)
+start_evaluation = job_start(services.start_evaluation, EvaluateInput)
+start_collect = job_start(services.start_collect, CollectInput)

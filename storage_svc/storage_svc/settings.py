@@ -5,25 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kit.config import REPO_ROOT, load_config
-from kit.settings_base import (  # noqa: F401 -- Django reads them from here
-    AUTHENTICATION_BACKENDS,
-    AXES_LOCKOUT_PARAMETERS,
-    AXES_RESET_ON_SUCCESS,
-    DEFAULT_AUTO_FIELD,
-    INTERNAL_MIDDLEWARE,
-    LANGUAGE_CODE,
-    REST_FRAMEWORK_INTERNAL,
-    TIME_ZONE,
-    USE_TZ,
-    common_settings,
-    database_settings,
-)
+from kit.settings_base import INTERNAL_MIDDLEWARE, REST_FRAMEWORK_INTERNAL, common_settings, database_settings
+from kit.settings_constants import DEFAULT_AUTO_FIELD, LANGUAGE_CODE, TIME_ZONE, USE_TZ  # noqa: F401
+from kit.settings_login import AUTHENTICATION_BACKENDS, AXES_LOCKOUT_PARAMETERS, AXES_RESET_ON_SUCCESS  # noqa: F401
 
 CONFIG = load_config("storage", aliases={"database_url": "DATABASE_URL"})
-_common = common_settings(CONFIG)
-SERVICE_NAME, DEBUG, ALLOWED_HOSTS = _common.service_name, _common.debug, _common.allowed_hosts
-SECRET_KEY, SERVICE_TOKEN = _common.secret_key, _common.service_token
-LOGGING, DATA_UPLOAD_MAX_MEMORY_SIZE = _common.logging, _common.max_body_bytes
+SERVICE_NAME, DEBUG, ALLOWED_HOSTS, SECRET_KEY, SERVICE_TOKEN, LOGGING, DATA_UPLOAD_MAX_MEMORY_SIZE = common_settings(CONFIG)
 
 
 DATABASES = {"default": database_settings(CONFIG.text("database_url"))}
