@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core import signals
@@ -83,3 +85,5 @@ def short_event_streams(monkeypatch):
     from gateway_site.scenarios import events
 
     monkeypatch.setattr(events, "MAX_STREAM_S", 1.0)
+    # A WSGI server closes every answer; Django's test client does not close a stream a test left unread.
+    monkeypatch.setattr(events, "_open", threading.BoundedSemaphore(events.MAX_STREAMS))

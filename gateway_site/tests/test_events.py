@@ -62,7 +62,7 @@ def test_a_quiet_run_keeps_the_stream_alive_and_storage_trouble_is_said_not_fata
 
     text = "".join(events.run_events(users["engineer"], 5, None, poll_s=0, max_s=900, sleep=sleep,
                                      clock=lambda: clock[0]))
-    assert ": keep-alive" in text and ": storage is unavailable; retrying" in text
+    assert ": keep-alive" in text and ": storage_svc is unavailable: connection refused or reset; retrying" in text
     assert parsed([text])[-1]["event"] == "end" and parsed([text])[-1]["data"]["error"] == "no word from the worker"
 
 
@@ -82,3 +82,22 @@ def test_the_api_streams_events_to_an_event_source_and_refuses_what_a_viewer_may
 def test_a_finished_run_is_one_end_event(users, fake_peers, status):
     fake_peers["storage"].runs[5].update(status=status)
     assert [e["event"] for e in parsed(events.run_events(users["engineer"], 5, None, sleep=pytest.fail))] == ["end"]
+
+
+def test_past_the_open_streams_a_process_holds_a_watcher_gets_a_503_and_a_closed_stream_frees_its_place(
+        users, fake_peers, monkeypatch):
+    monkeypatch.setattr(events, "_open", __import__("threading").BoundedSemaphore(1))
+    held = events.run_events(users["engineer"], 5, None, poll_s=0, sleep=lambda s: None)
+    with pytest.raises(events.AppError) as refused:
+        events.run_events(users["engineer"], 5, None)
+    assert (refused.value.status, refused.value.code) == (503, "busy")
+    held.close()  # never started: Django closes it when the client has gone
+    events.run_events(users["engineer"], 5, None).close()
+
+
+def test_a_change_without_progress_is_still_sent(users, fake_peers):
+    run = fake_peers["storage"].runs[5]
+    run.update(status="running", progress=0.5, message="epoch 1")
+    steps = iter([{"message": "epoch 2"}, {"status": "succeeded"}])
+    seen = parsed(events.run_events(users["engineer"], 5, None, poll_s=0, sleep=lambda s: run.update(next(steps))))
+    assert [e["data"]["message"] for e in seen] == ["epoch 1", "epoch 2", "epoch 2"]

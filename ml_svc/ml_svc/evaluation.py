@@ -127,7 +127,12 @@ def image_b64(image: np.ndarray) -> str:
 
 def evaluate_with_images(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> dict:
     """`evaluate`, with the images of the most confident mistakes attached."""
-    metrics = evaluate(model, images, labels, mistakes=12)
+    return metrics_with_images(predict_proba(model, images), images, labels)
+
+
+def metrics_with_images(probabilities: np.ndarray, images: np.ndarray, labels: np.ndarray) -> dict:
+    """`metrics_of` with the 12 most confident mistakes and their images."""
+    metrics = metrics_of(probabilities, labels, mistakes=12)
     for mistake in metrics["confident_mistakes"]:
         mistake["image"] = image_b64(images[mistake["index"]])
     return metrics

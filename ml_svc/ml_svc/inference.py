@@ -44,6 +44,12 @@ def canonical_input(payload: dict, budget: PixelBudget | None = None) -> np.ndar
     return canonical_from_bytes(data, budget)
 
 
+def serving_of(loaded: LoadedModel, payload: dict):
+    """How a request is answered: production's choice (int8 where it passed its check), or float32 for a request
+    naming its version (as reports, comparisons and the downloaded ONNX file answer)."""
+    return loaded.float32 if payload.get("model_id") is not None else loaded.serving
+
+
 def requested_model(payload: dict) -> LoadedModel:
     """The version a request names with `model_id`, else the production one."""
     model_id = payload.get("model_id")
@@ -59,8 +65,9 @@ def predict(payload: dict) -> dict:
     started = time.perf_counter()
     image = canonical_input(payload)
     loaded = requested_model(payload)
-    probabilities = loaded.probabilities(image[None])[0]
-    PREDICTIONS.labels(loaded.info["version"], str(int(probabilities.argmax())), loaded.serving.precision).inc()
+    serving = serving_of(loaded, payload)
+    probabilities = serving.probabilities(image[None])[0]
+    PREDICTIONS.labels(loaded.info["version"], str(int(probabilities.argmax())), serving.precision).inc()
     return {
         "digit": int(probabilities.argmax()),
         "probabilities": [round(float(p), 6) for p in probabilities],
@@ -91,12 +98,12 @@ def predict_batch(payload: dict) -> dict:
             results.append({"error": {"code": exc.code, "message": exc.message, "status": exc.status}})
     loaded = requested_model(payload)
     if canonical:
-        probabilities = loaded.probabilities(np.stack(canonical))
+        probabilities = serving_of(loaded, payload).probabilities(np.stack(canonical))
     answers = iter(zip(canonical, probabilities if canonical else [], strict=True))
     for position, result in enumerate(results):
         if result is None:
             image, probs = next(answers)
-            PREDICTIONS.labels(loaded.info["version"], str(int(probs.argmax())), loaded.serving.precision).inc()
+            PREDICTIONS.labels(loaded.info["version"], str(int(probs.argmax())), serving_of(loaded, payload).precision).inc()
             results[position] = {
                 "digit": int(probs.argmax()),
                 "probabilities": [round(float(p), 6) for p in probs],

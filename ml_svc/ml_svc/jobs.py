@@ -34,6 +34,7 @@ from ml_svc.evaluation import (
     dataset_split,
     evaluate_with_images,
     held_out_dataset_id,
+    metrics_with_images,
     predict_proba,
     stratified_split,
 )
@@ -77,6 +78,7 @@ class RunReporter:
     def __init__(self, run_id: int):
         self.run_id = run_id
         self.epochs: list[dict] = []
+        self.furthest = 0.0  # progress recorded so far
 
     def update(self, *, window_s: float | None = None, **fields) -> None:
         try:
@@ -93,7 +95,9 @@ class RunReporter:
         """Record progress; while storage is away it is skipped (the next write carries all epochs)."""
         if epoch is not None:
             self.epochs.append(epoch)
-        fields = {"progress": round(min(fraction, 0.999), 4), "message": message}
+        # never backwards (a time budget re-planned may lower done/total): watchers see progress only grow
+        self.furthest = max(self.furthest, round(min(fraction, 0.999), 4))
+        fields = {"progress": self.furthest, "message": message}
         if self.epochs:
             fields["epochs"] = self.epochs
         try:
@@ -328,6 +332,9 @@ def _register(model, run: dict, fields: dict) -> dict:
         raise
 
 
+EVALUATION_CHUNK = 2000
+
+
 def evaluate_body(reporter: RunReporter, run: dict) -> dict:
     """A version on every image of a dataset (not only a held-out part), judged in float32 as training judges:
     accuracy, per-class precision/recall/F1, confusion matrix, the most confident mistakes; recorded in storage."""
@@ -337,8 +344,12 @@ def evaluate_body(reporter: RunReporter, run: dict) -> dict:
     reporter.progress(0.05, f"loading {version['version']}")
     module = load_model_version(version).module
     images, labels = persistently(lambda: storage.dataset_arrays(params["dataset_id"]), what="reading the dataset")
-    reporter.progress(0.3, f"evaluating {version['version']} on {len(labels)} images")
-    metrics = evaluate_with_images(module, images, labels)
+    chunks = []
+    for start in range(0, len(labels), EVALUATION_CHUNK):  # each chunk a heartbeat, a cancel point, an event
+        reporter.progress(0.3 + 0.65 * start / max(len(labels), 1), f"evaluated {start} of {len(labels)} images")
+        chunks.append(predict_proba(module, images[start:start + EVALUATION_CHUNK]))
+    probabilities = np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
+    metrics = metrics_with_images(probabilities, images, labels)
     evaluation = persistently(lambda: storage.create_evaluation(
         version["id"], dataset_id=params["dataset_id"], run_id=run["id"], metrics=metrics, created_by=run["created_by"],
     ), what="recording the evaluation")

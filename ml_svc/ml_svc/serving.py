@@ -38,6 +38,7 @@ from ml_svc.weights import load_weights
 logger = logging.getLogger(__name__)
 
 FLOAT32, INT8 = "float32", "int8"
+_EXPORTING = threading.Lock()  # torch's ONNX exporter is process-wide state: one export at a time
 PRECISIONS = (FLOAT32, INT8)
 CALIBRATION_IMAGES = 500
 
@@ -58,7 +59,7 @@ def onnx_bytes(module: nn.Module) -> bytes:
     """The module exported to ONNX: input `images` (N, 1, 28, 28) normalised float32, output `logits` (N, 10)."""
     buffer = io.BytesIO()
     module.eval()
-    with warnings.catch_warnings(), torch.no_grad():
+    with _EXPORTING, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
         torch.onnx.export(
             module, torch.zeros(1, 1, 28, 28), buffer, input_names=["images"], output_names=["logits"],
@@ -85,7 +86,7 @@ def portable_onnx(module: nn.Module) -> bytes:
     (N, 10)."""
     buffer = io.BytesIO()
     portable = _Portable(module).eval()
-    with warnings.catch_warnings(), torch.no_grad():
+    with _EXPORTING, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             portable, torch.zeros(1, 28, 28), buffer, input_names=["pixels"], output_names=["probabilities"],

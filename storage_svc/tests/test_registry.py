@@ -149,3 +149,12 @@ def test_an_evaluation_is_recorded_for_an_existing_version_and_dataset_only(api,
     second = api.post(path, {**body, "metrics": {"accuracy": 0.98}}, content_type="application/json").json()
     assert [e["id"] for e in api.get(path).json()["results"]] == [second["id"], first["id"]], "newest first"
     assert api.post(path, {**body, "metrics": "high"}, content_type="application/json").status_code == 400
+
+
+def test_a_repeated_evaluation_write_of_one_run_is_recorded_once(api, model_version, dataset):
+    run = api.post("/runs", {"kind": "evaluate", "created_by": "ann"}, content_type="application/json").json()
+    path = f"/models/{model_version['id']}/evaluations"
+    body = {"dataset_id": dataset["id"], "run_id": run["id"], "metrics": {"accuracy": 0.97}, "created_by": "ann"}
+    first = api.post(path, body, content_type="application/json").json()
+    again = api.post(path, body, content_type="application/json").json()
+    assert again["id"] == first["id"] and api.get(path).json()["count"] == 1

@@ -123,6 +123,7 @@ def test_an_engineer_gets_the_standard_10000_digit_test_accuracy_of_the_serving_
 
 
 def test_fifty_watchers_of_a_run_leave_the_gateway_answering_everyone_else(platform, engineer, dataset):
+    platform.ensure_production_model()
     train = engineer.post("/api/scenarios/train-model", {"dataset_id": dataset["id"], "architecture": "cnn",
                                                         "hyperparameters": {"epochs": 30, "width": 16}})
     run_id = train.json()["id"]

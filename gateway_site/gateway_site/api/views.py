@@ -275,6 +275,9 @@ class EventStreamRenderer(BaseRenderer):
     format = "event-stream"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response["Content-Type"] = "application/json"  # only refusals are rendered: the stream is not
         return json.dumps(data).encode() if data is not None else b""
 
 

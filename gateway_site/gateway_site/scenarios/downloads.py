@@ -52,10 +52,11 @@ def dataset_file(dataset_id: int, fmt: str) -> tuple[bytes | Iterator[str], str]
 
 def _csv_lines(images: np.ndarray, labels: np.ndarray) -> Iterator[str]:
     yield "label," + ",".join(f"pixel{i}" for i in range(784)) + "\n"
-    rows = np.column_stack([labels.astype(np.int64), images.reshape(len(images), -1).astype(np.int64)])
-    for start in range(0, len(rows), CSV_ROWS_AT_ONCE):
+    for start in range(0, len(labels), CSV_ROWS_AT_ONCE):  # a block at a time: never the whole set widened
+        end = start + CSV_ROWS_AT_ONCE
+        rows = np.column_stack([labels[start:end], images[start:end].reshape(-1, 784)])
         text = io.StringIO()
-        np.savetxt(text, rows[start:start + CSV_ROWS_AT_ONCE], fmt="%d", delimiter=",")
+        np.savetxt(text, rows, fmt="%d", delimiter=",")
         yield text.getvalue()
 
 

@@ -451,9 +451,14 @@ def evaluation_create(*, version_id: int, dataset_id: int, run_id: int | None, m
         raise AppError("not_found", f"model version {version_id} does not exist", status=404)
     if not Dataset.objects.filter(pk=dataset_id).exists():
         raise AppError("not_found", f"dataset {dataset_id} does not exist", status=404)
-    return Evaluation.objects.create(model_version_id=version_id, dataset_id=dataset_id, metrics=metrics,
-                                     run_id=run_id if Run.objects.filter(pk=run_id).exists() else None,
-                                     created_by=created_by)
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).first() if run_id else None
+        if run is not None:  # a worker repeating the write (a retry, a re-run task) gets the evaluation it made
+            made = Evaluation.objects.filter(run=run, model_version_id=version_id, dataset_id=dataset_id).first()
+            if made is not None:
+                return made
+        return Evaluation.objects.create(model_version_id=version_id, dataset_id=dataset_id, metrics=metrics,
+                                         run=run, created_by=created_by)
 
 
 def report_store(*, version_id: int, kind: str, input_sha256: str, data: bytes) -> Report:

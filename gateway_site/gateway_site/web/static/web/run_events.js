@@ -24,9 +24,16 @@
       refresh(true);
     });
     source.onerror = function () {
-      if (source && source.readyState === EventSource.CLOSED) {  // not reconnecting: back to polling
+      if (source && source.readyState === EventSource.CLOSED) {  // not reconnecting: the panel polls again
         source = null;
-        refresh(false);
+        const current = document.querySelector(".run-panel[data-events]");
+        if (current) {
+          current.setAttribute("hx-get", current.dataset.panel);
+          current.setAttribute("hx-trigger", "every 2s");
+          current.setAttribute("hx-swap", "outerHTML");
+          current.removeAttribute("data-events");  // and the swapped-in panel follows the events again
+          htmx.process(current);
+        }
       }
     };
   }
