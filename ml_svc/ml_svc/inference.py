@@ -97,13 +97,14 @@ def predict_batch(payload: dict) -> dict:
         except AppError as exc:
             results.append({"error": {"code": exc.code, "message": exc.message, "status": exc.status}})
     loaded = requested_model(payload)
+    serving = serving_of(loaded, payload)
     if canonical:
-        probabilities = serving_of(loaded, payload).probabilities(np.stack(canonical))
+        probabilities = serving.probabilities(np.stack(canonical))
     answers = iter(zip(canonical, probabilities if canonical else [], strict=True))
     for position, result in enumerate(results):
         if result is None:
             image, probs = next(answers)
-            PREDICTIONS.labels(loaded.info["version"], str(int(probs.argmax())), serving_of(loaded, payload).precision).inc()
+            PREDICTIONS.labels(loaded.info["version"], str(int(probs.argmax())), serving.precision).inc()
             results[position] = {
                 "digit": int(probs.argmax()),
                 "probabilities": [round(float(p), 6) for p in probs],

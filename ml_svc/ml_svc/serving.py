@@ -230,10 +230,6 @@ class LoadedModel:
     def serving(self) -> Serving:
         return self._chosen or self.float32
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, 10) of canonical uint8 images (N, 28, 28), as predictions get them."""
-        return self.serving.probabilities(images)
-
     def prepare_int8(self) -> threading.Thread | None:
         """Start (once) quantising and checking this version in a background thread, if `serving_precision` asks
         for int8; the thread, to wait for it."""

@@ -31,7 +31,7 @@ def test_onnx_runtime_answers_what_torch_answers_for_every_architecture(name, di
     images = digits[0][:37]
     with torch.inference_mode():
         expected = predict_proba(module, images)
-    np.testing.assert_allclose(loaded.probabilities(images), expected, atol=1e-5)
+    np.testing.assert_allclose(loaded.serving.probabilities(images), expected, atol=1e-5)
 
 
 def test_the_hot_predict_keeps_the_request_id_and_answers_what_the_model_computes(storage, digits, trained_weights):  # noqa: F811
@@ -42,7 +42,7 @@ def test_the_hot_predict_keeps_the_request_id_and_answers_what_the_model_compute
     assert hot.status == 200 and hot.headers["X-Request-ID"] == "abc123"
     answer = hot.json()
     seen = np.frombuffer(base64.b64decode(answer["image"]), np.uint8).reshape(1, 28, 28)
-    expected = serving.model_cache().production().probabilities(seen)[0]
+    expected = serving.model_cache().production().serving.probabilities(seen)[0]
     assert answer["model"] == {"id": version, "version": f"v{version}"} and answer["digit"] == int(expected.argmax())
     np.testing.assert_allclose(answer["probabilities"], expected, atol=1e-5)
 

@@ -222,13 +222,13 @@ def test_a_version_serves_in_int8_and_keeps_its_accuracy_on_the_official_test_se
     check = loaded.serving.check
     assert check["held_out"] == 500 and check["int8_accuracy"] >= check["float32_accuracy"] - 0.002
     images, labels = official_test_set()
-    int8 = (loaded.probabilities(images).argmax(1) == labels).mean()
+    int8 = (loaded.serving.probabilities(images).argmax(1) == labels).mean()
     float32 = (loaded.float32.probabilities(images).argmax(1) == labels).mean()
     assert float32 > 0.9 and int8 >= float32 - 0.003  # within 0.3 points on 10,000 digits it never saw
-    assert (loaded.probabilities(images).argmax(1) == loaded.float32.probabilities(images).argmax(1)).mean() > 0.98
+    assert (loaded.serving.probabilities(images).argmax(1) == loaded.float32.probabilities(images).argmax(1)).mean() > 0.98
     body = served("/predict", {"pixels": images[0].tolist()}).json()
     seen = np.frombuffer(base64.b64decode(body["image"]), np.uint8).reshape(1, 28, 28)
-    assert body["probabilities"] == pytest.approx(loaded.probabilities(seen)[0].round(6).tolist(), abs=1e-6)
+    assert body["probabilities"] == pytest.approx(loaded.serving.probabilities(seen)[0].round(6).tolist(), abs=1e-6)
     assert body["probabilities"] != pytest.approx(loaded.float32.probabilities(seen)[0].round(6).tolist(), abs=1e-6)
     from kit.metrics import PREDICTIONS  # counted by the arithmetic that served
 

@@ -58,3 +58,11 @@ def record_prediction(api):
         assert answer.status_code == 201, answer.content
         return api.get(f"/predictions/{answer.json()['ids'][0]}").json()
     return record
+
+
+@pytest.fixture(autouse=True)
+def expiry_checked_on_every_read(monkeypatch):
+    """Tests move time and read at once: each read checks for stale runs (in service, at most once a second)."""
+    from storage_svc.registry import services
+
+    monkeypatch.setattr(services, "EXPIRY_EVERY_S", 0.0)

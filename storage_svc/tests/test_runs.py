@@ -75,3 +75,19 @@ def test_runs_are_filtered_by_kind_and_author(api):
     create_run(api, "collect")
     assert api.get("/runs?kind=collect").json()["count"] == 1
     assert api.get("/runs?created_by=nobody").json()["count"] == 0
+
+
+def test_reading_runs_checks_for_stale_ones_at_most_once_a_second(monkeypatch):
+    from storage_svc.registry import services
+
+    checks = []
+    monkeypatch.setattr(services, "EXPIRY_EVERY_S", 1.0)
+    monkeypatch.setattr(services, "_expiry_checked_at", [float("-inf")])
+    monkeypatch.setattr(services, "runs_expire_stale", lambda: checks.append(1) or 0)
+    clock = [100.0]
+    monkeypatch.setattr(services.time, "monotonic", lambda: clock[0])
+    for _ in range(5):
+        services.runs_expire_stale_now_and_then()
+    clock[0] += 1.0
+    services.runs_expire_stale_now_and_then()
+    assert len(checks) == 2, "five readers within a second share one check; the next second checks again"

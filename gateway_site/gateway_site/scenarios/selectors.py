@@ -135,9 +135,9 @@ def alias_ledger(params) -> gateway.AliasChangePage:
 
 def latest(what: str, count: int) -> list:
     """The newest `count` datasets, model versions or alias moves, for a page's choices."""
-    listing = {"datasets": peers.storage().list_datasets, "versions": peers.storage().list_model_versions,
-               "ledger": peers.storage().alias_ledger}[what]
-    return listing(page_size=count)["results"]
+    storage = peers.storage()
+    listing = {"datasets": storage.list_datasets, "versions": storage.list_model_versions, "ledger": storage.alias_ledger}
+    return listing[what](page_size=count)["results"]
 
 
 def serving_version() -> storage.ModelVersion | None:

@@ -127,7 +127,7 @@ def dataset_data(request, dataset_id: int):
 @api_view(["GET", "POST"])
 def runs(request):
     if request.method == "GET":
-        services.runs_expire_stale()  # a run nobody works on is reported as failed, with the reason
+        services.runs_expire_stale_now_and_then()  # a run nobody works on is reported as failed, with the reason
         return _paginated(request, selectors.runs_list(params=request.query_params), RunSerializer)
     data = validated(RunCreateInput, request.data)
     run = services.run_create(**data)
@@ -137,7 +137,7 @@ def runs(request):
 @api_view(["GET", "PATCH"])
 def run_detail(request, run_id: int):
     if request.method == "GET":
-        services.runs_expire_stale()
+        services.runs_expire_stale_now_and_then()
         return Response(RunSerializer(selectors.run_get(run_id=run_id)).data)
     changes = validated(RunUpdateInput, request.data)
     changes.pop("heartbeat", None)
