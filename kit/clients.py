@@ -302,6 +302,24 @@ class CollectorClient(ServiceClient):
         next_offset = response.headers.get("X-Next-Offset") or None
         return images, labels, int(next_offset) if next_offset else None
 
+    def upload(self, files: list[tuple[str, bytes]], *, purpose: str, uploaded_by: str, name: str = "") -> collector.Upload:
+        """Hand over an uploaded file (two for an IDX pair): checked whole, then kept until a run reads it."""
+        response = self.request(
+            "POST", "/uploads", files=[("file", (file_name, data)) for file_name, data in files],
+            data={"purpose": purpose, "uploaded_by": uploaded_by, "name": name}, timeout=120.0,
+        )
+        return response.json()
+
+    def get_upload(self, upload_id: str) -> collector.Upload:
+        return self.get_json(f"/uploads/{upload_id}")
+
+    def upload_batch(self, upload_id: str, *, offset: int, size: int) -> collector.UploadBatch:
+        """Items of an upload, each a canonical 28x28 image (base64) with its label, or why it could not be read."""
+        return self.get_json(f"/uploads/{upload_id}/batch", params={"offset": offset, "size": size}, timeout=120.0)
+
+    def forget_upload(self, upload_id: str) -> None:
+        self.request("DELETE", f"/uploads/{upload_id}")
+
 
 class MLClient(ServiceClient):
     service = "ml_svc"

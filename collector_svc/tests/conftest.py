@@ -1,9 +1,8 @@
-import gzip
-
 import numpy as np
 import pytest
 
 from collector_svc.sources import registry
+from kit.digitfiles import idx_file
 from tests.support import FileServer
 
 
@@ -29,11 +28,6 @@ def file_server():
     server.close()
 
 
-def idx_gz(array: np.ndarray) -> bytes:
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    return gzip.compress(header + array.astype(np.uint8).tobytes(), mtime=0)
-
-
 @pytest.fixture
 def small_idx():
     """A small MNIST-shaped data set as the four official file names, gzip-compressed."""
@@ -41,6 +35,6 @@ def small_idx():
     train = rng.integers(0, 256, (50, 28, 28)), np.arange(50) % 10
     test = rng.integers(0, 256, (20, 28, 28)), np.arange(20) % 10
     return {
-        "train-images-idx3-ubyte.gz": idx_gz(train[0]), "train-labels-idx1-ubyte.gz": idx_gz(train[1]),
-        "t10k-images-idx3-ubyte.gz": idx_gz(test[0]), "t10k-labels-idx1-ubyte.gz": idx_gz(test[1]),
+        "train-images-idx3-ubyte.gz": idx_file(train[0]), "train-labels-idx1-ubyte.gz": idx_file(train[1]),
+        "t10k-images-idx3-ubyte.gz": idx_file(test[0]), "t10k-labels-idx1-ubyte.gz": idx_file(test[1]),
     }

@@ -10,6 +10,7 @@ import pytest
 from collector_svc.sources import user
 from collector_svc.wsgi import application
 from kit.clients import CollectorClient
+from kit.digitfiles import image_folders_zip
 from kit.wsgitest import ContractClient
 
 
@@ -24,7 +25,8 @@ def collector(settings, monkeypatch):
     return ContractClient(CollectorClient, application, settings.SERVICE_TOKEN)
 
 
-def test_every_collector_client_call_meets_the_real_views(collector):
+def test_every_collector_client_call_meets_the_real_views(collector, settings, tmp_path):
+    settings.UPLOAD_DIR = tmp_path
     listed = {s["source"]: s for s in collector.sources()["sources"]}
     assert listed["mnist-5k"]["splits"] == ["train"] and "user" in listed
     described = collector.source("mnist-5k")
@@ -37,5 +39,11 @@ def test_every_collector_client_call_meets_the_real_views(collector):
     user_images, user_labels = collector.user_samples()
     assert user_labels.tolist() == [1, 2, 3] and int(user_images.max()) == 7
     assert isinstance(collector.request_log(5)["entries"], list)
+    upload = collector.upload([("d.zip", image_folders_zip(images[:3], labels[:3]))], purpose="dataset",
+                              uploaded_by="eve")
+    assert collector.get_upload(upload["id"]) == upload
+    batch = collector.upload_batch(upload["id"], offset=0, size=2)
+    assert [item["label"] for item in batch["items"]] == labels[:2].tolist() and batch["next_offset"] == 2
+    collector.forget_upload(upload["id"])
     collector.ready()
     assert collector.not_called() == set(), "every call the client offers is checked here"

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from kit.errors import AppError
 from kit.metrics import PREDICTIONS
-from ml_svc.preprocessing import (
+from kit.preprocessing import (
     PixelBudget,
     WorkBudgetExceeded,
     canonical_from_bytes,

@@ -7,7 +7,7 @@ from PIL import Image
 from bench.canvas_styles import CANVAS, SIZE_BANDS, STROKES, STYLES, canvas_digits, draw
 from bench.train_benchmark import MNIST_TEST, idx
 from kit.errors import AppError
-from ml_svc.preprocessing import (
+from kit.preprocessing import (
     BlankImageError,
     canonical_from_bytes,
     canonical_from_pixels,

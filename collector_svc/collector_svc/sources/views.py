@@ -7,8 +7,9 @@ from collections import deque
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from collector_svc.sources import uploads
 from collector_svc.sources.registry import SOURCE_CLASSES, get_source
 from kit import imagepack
 from kit.errors import AppError
@@ -58,6 +59,41 @@ def batch(request):
     response["X-Next-Offset"] = str(end) if end < total else ""
     request.log_fields = {"rows": end - offset}
     return response
+
+
+@require_POST
+def upload_create(request):
+    """Multipart: `file` (once, or twice for an IDX pair), `purpose` (dataset|score), `uploaded_by`, `name`."""
+    files = [(f.name or "upload", f.read()) for f in request.FILES.getlist("file")]
+    if not files:
+        raise AppError("invalid", "Send the file to upload as the multipart field `file`.", details={"file": "required"})
+    uploaded_by = request.POST.get("uploaded_by", "")
+    if not 0 < len(uploaded_by) <= 150:
+        raise AppError("invalid", "uploaded_by is required.", details={"uploaded_by": "required"})
+    name = request.POST.get("name", "").strip()[:200] or uploads.display_name(files[0][0]).split(".")[0]
+    upload = uploads.store(files, purpose=request.POST.get("purpose", ""), uploaded_by=uploaded_by, name=name)
+    request.log_fields = {"rows": upload["count"]}
+    return JsonResponse(upload, status=201)
+
+
+@require_http_methods(["GET", "DELETE"])
+def upload_detail(request, upload_id: str):
+    if request.method == "DELETE":
+        uploads.forget(upload_id)
+        return HttpResponse(status=204)
+    return JsonResponse(uploads.describe(upload_id))
+
+
+@require_GET
+def upload_batch(request, upload_id: str):
+    """`?offset=&size=`: the upload's items [offset, offset+size), each canonical or saying why it is not."""
+    count = uploads.describe(upload_id)["count"]
+    size = _int_param(request, "size", None, minimum=1, maximum=settings.MAX_UPLOAD_BATCH)
+    offset = _int_param(request, "offset", 0, minimum=0, maximum=max(count - 1, 0))
+    items = uploads.batch(upload_id, offset=offset, size=size)
+    request.log_fields = {"rows": len(items)}
+    end = offset + len(items)
+    return JsonResponse({"items": items, "next_offset": end if end < count else None})
 
 
 @require_GET

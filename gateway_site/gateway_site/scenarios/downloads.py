@@ -4,22 +4,18 @@ card that says what they are and how to run them."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import zipfile
 from collections.abc import Iterator
 
-import numpy as np
-
 from gateway_site import peers
 from kit.contracts import gateway
+from kit.digitfiles import ZIP_TIME, csv_lines, idx_file
 from kit.errors import AppError
 
 DATASET_FORMATS = {"idx": "application/zip", "csv": "text/csv; charset=utf-8"}
 MODEL_FORMATS = ("onnx", "safetensors")
-ZIP_TIME = (2026, 1, 1, 0, 0, 0)  # fixed, so the same dataset is always the same bytes
-CSV_ROWS_AT_ONCE = 1000
 
 
 def checked_format(given: str | None, allowed, default: str) -> str:
@@ -29,35 +25,19 @@ def checked_format(given: str | None, allowed, default: str) -> str:
     return chosen
 
 
-def idx_gz(array: np.ndarray) -> bytes:
-    """One IDX file (unsigned bytes), gzipped as MNIST's are."""
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    return gzip.compress(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes(), mtime=0)
-
-
 def dataset_file(dataset_id: int, fmt: str) -> tuple[bytes | Iterator[str], str]:
     """The dataset's bytes (IDX) or lines (CSV), and its file name."""
     dataset = peers.storage().get_dataset(dataset_id)
     images, labels = peers.storage().dataset_arrays(dataset_id)
     stem = f"dataset-{dataset_id}-{dataset['split']}"
     if fmt == "csv":
-        return _csv_lines(images, labels), f"{stem}.csv"
+        return csv_lines(images, labels), f"{stem}.csv"
     prefix = "t10k" if dataset["split"] == "test" else dataset["split"]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # the members are gzipped already
         for name, array in ((f"{prefix}-images-idx3-ubyte.gz", images), (f"{prefix}-labels-idx1-ubyte.gz", labels)):
-            archive.writestr(zipfile.ZipInfo(name, ZIP_TIME), idx_gz(array))
+            archive.writestr(zipfile.ZipInfo(name, ZIP_TIME), idx_file(array))
     return buffer.getvalue(), f"{stem}-idx.zip"
-
-
-def _csv_lines(images: np.ndarray, labels: np.ndarray) -> Iterator[str]:
-    yield "label," + ",".join(f"pixel{i}" for i in range(784)) + "\n"
-    for start in range(0, len(labels), CSV_ROWS_AT_ONCE):  # a block at a time: never the whole set widened
-        end = start + CSV_ROWS_AT_ONCE
-        rows = np.column_stack([labels[start:end], images[start:end].reshape(-1, 784)])
-        text = io.StringIO()
-        np.savetxt(text, rows, fmt="%d", delimiter=",")
-        yield text.getvalue()
 
 
 def model_file(version_id: int, fmt: str) -> tuple[bytes, str, str]:
