@@ -12,7 +12,8 @@ RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requir
 COPY --chown=app:app kit kit
 COPY --chown=app:app config config
 COPY --chown=app:app scripts/serve.py scripts/serve.py
-RUN mkdir -p /app/var && chown app:app /app/var
+# The named volumes mounted under var/ take their owner from these folders: the app user may write them.
+RUN mkdir -p /app/var/cache /app/var/uploads && chown -R app:app /app/var
 # Health checks are compose.yml's, on each service's configured port.
 
 FROM base AS storage_svc

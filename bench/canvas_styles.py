@@ -145,8 +145,8 @@ def main() -> None:
     from bench import cpu
     from bench.train_benchmark import MNIST_TEST, idx
     from collector_svc.sources.mnist5k import Mnist5kSource
-    from ml_svc.architectures import get_architecture
     from kit.preprocessing import canonical_from_bytes, canonical_from_pixels
+    from ml_svc.architectures import get_architecture
     from ml_svc.serving import onnx_bytes, quantised, session_of, session_probabilities
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -351,8 +351,13 @@ class MLClient(ServiceClient):
         return self.post_json("/jobs/evaluate", {"model_id": model_id, "dataset_id": dataset_id, "created_by": created_by})
 
     def start_collect(self, **params: Any) -> storage.Run:
-        """Queue a collect-and-store run: source, split, batch_size, max_samples, created_by."""
+        """Queue a collect-and-store run: source, split, batch_size, max_samples, created_by (and for the `upload`
+        source, the upload's id as `upload`)."""
         return self.post_json("/jobs/collect", params)
+
+    def start_infer(self, *, upload: str, model_id: int | None, created_by: str) -> storage.Run:
+        """Queue the scoring of an uploaded file's images (by production's version unless `model_id` names one)."""
+        return self.post_json("/jobs/infer", {"upload": upload, "model_id": model_id, "created_by": created_by})
 
     def start_training(self, *, dataset_id: int, architecture: str | None, hyperparameters: dict, created_by: str) -> storage.Run:
         payload = {

@@ -19,12 +19,13 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 MULTIPART_ROOM = 512 * 1024
 
 
-def max_body() -> str:
-    """nginx's body cap: the gateway's own (`gateway.max_body_bytes`), and room for a multipart envelope."""
+def max_body(key: str = "max_body_bytes") -> str:
+    """nginx's body cap: the gateway's own (`gateway.max_body_bytes`, or for uploads `gateway.upload_max_bytes`), and
+    room for a multipart envelope."""
     sys.path.insert(0, str(ROOT))
     from kit.config import load_config
 
-    return f"{(int(load_config('gateway').get('max_body_bytes')) + MULTIPART_ROOM) // 1024}k"
+    return f"{(int(load_config('gateway').get(key)) + MULTIPART_ROOM) // 1024}k"
 
 
 def available() -> bool:
@@ -35,6 +36,7 @@ def render(folder: Path, *, listen: str, upstream: str) -> Path:
     """Write nginx.conf for a front listening on `listen` (port or address:port) before `upstream` (host:port)."""
     folder.mkdir(parents=True, exist_ok=True)
     values = {"PREFIX": str(folder), "FRONT_PORT": listen, "GATEWAY_UPSTREAM": upstream, "FRONT_MAX_BODY": max_body(),
+              "FRONT_UPLOAD_MAX_BODY": max_body("upload_max_bytes"),
               # run as root (a container, CI), nginx would hand its worker to `nobody`, who cannot write here
               "USER_LINE": "user root;" if os.geteuid() == 0 else ""}
     for name, target in (("digitlab.conf.template", "digitlab.conf"), ("local.conf.template", "nginx.conf")):

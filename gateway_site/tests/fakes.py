@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 
 from kit.clients import CollectorClient, MLClient, StorageClient
-from kit.contracts import example, ml, storage
+from kit.contracts import collector, example, ml, storage
 from kit.errors import AppError, PeerUnavailable
 from kit.fakecheck import answering_as
 
@@ -96,6 +96,13 @@ class FakeML(Peer):
         self._check()
         return example(storage.Run, id=11, kind="collect", params=params, created_by=params["created_by"])
 
+    def start_infer(self, *, upload, model_id, created_by):
+        self._check()
+        if model_id == 404:
+            raise AppError("not_found", "model version 404 does not exist", status=404)
+        return example(storage.Run, id=15, kind="infer", params={"upload": upload, "model_id": model_id or 1},
+                       created_by=created_by)
+
     def start_training(self, **params):
         self._check()
         if params["hyperparameters"].get("epochs", 1) > 200:
@@ -128,6 +135,7 @@ class FakeStorage(Peer):
         self.ledger: list[dict] = []
         self.evaluation_rows: list[dict] = []
         self.request_keys: dict[str, dict] = {}
+        self.blobs: dict[str, bytes] = {}
         self._ids = itertools.count(1)
 
     def _stored_row(self, payload):
@@ -221,7 +229,7 @@ class FakeStorage(Peer):
 
     def get_blob(self, sha256):
         self._check()
-        return b"weights:" + sha256.encode()
+        return self.blobs.get(sha256, b"weights:" + sha256.encode())
 
     def get_dataset(self, dataset_id):
         self._check()
@@ -275,6 +283,22 @@ class FakeStorage(Peer):
 
 class FakeCollector(Peer):
     service = "collector_svc"
+
+    def __init__(self):
+        super().__init__()
+        self.uploaded: list[dict] = []
+
+    def upload(self, files, *, purpose, uploaded_by, name=""):
+        """Takes what it is given, but refuses a file named `evil.zip` as the collector refuses unsafe names."""
+        self._check()
+        if any(file_name == "evil.zip" for file_name, _ in files):
+            raise AppError("unsafe_name", "The member '../x.png' has an unsafe name (absolute, `..` or a drive).",
+                           details={"member": "../x.png"})
+        self.uploaded.append({"files": files, "purpose": purpose, "uploaded_by": uploaded_by, "name": name})
+        return example(collector.Upload, id="e" * 32, purpose=purpose, count=3, labelled=3,
+                       class_counts={str(d): int(d in (1, 3, 4)) for d in range(10)}, name=name or "digits",
+                       files=[{"name": n, "bytes": len(d), "sha256": "b" * 64} for n, d in files],
+                       uploaded_by=uploaded_by)
 
     def sources(self):
         self._check()

@@ -8,6 +8,7 @@ change there is a visible change of the public contract, never a silent one.
 from typing import Any, Literal, NotRequired, TypedDict
 
 from kit.contracts import Timestamp
+from kit.contracts.collector import Upload
 from kit.contracts.ml import ImageError
 from kit.contracts.storage import (
     AliasChange,
@@ -161,3 +162,9 @@ class Error(TypedDict):
     """Every 4xx and 5xx answer."""
 
     error: ErrorDetail
+
+
+class UploadRun(Run):
+    """The queued run of an uploaded file (collecting it as a dataset, or scoring it), and what the file holds."""
+
+    upload: Upload

@@ -6,7 +6,7 @@ from typing import Any, Literal, TypedDict
 
 from kit.contracts import Timestamp
 
-RunKind = Literal["collect", "train", "fine-tune", "evaluate"]
+RunKind = Literal["collect", "train", "fine-tune", "evaluate", "infer"]
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 SampleStatus = Literal["pending", "accepted", "rejected"]
 AliasName = Literal["production", "candidate"]
@@ -122,6 +122,7 @@ class Prediction(TypedDict):
     user: str
     created_at: Timestamp
     corrected_label: int | None
+    run: int | None
     image: str
 
 

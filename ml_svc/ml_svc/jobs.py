@@ -6,6 +6,7 @@ A progress update that storage refuses because the run was cancelled stops the j
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 import traceback
@@ -34,10 +35,12 @@ from ml_svc.evaluation import (
     dataset_split,
     evaluate_with_images,
     held_out_dataset_id,
+    metrics_of,
     metrics_with_images,
     predict_proba,
     stratified_split,
 )
+from ml_svc.inference import serving_of
 from ml_svc.serving import LoadedModel, load_model_version, model_cache
 from ml_svc.training import BUDGET_BATCH_SIZE, TrainingCancelled, train, widest_that_fits
 from ml_svc.weights import weights_to_bytes
@@ -151,36 +154,82 @@ def collect_body(reporter: RunReporter, run: dict) -> dict:
     params = run["params"]
     source, split = params["source"], params.get("split", "train")
     batch_size, limit = int(params["batch_size"]), params.get("max_samples")
-    info = peers.collector().source(source)
-    total = info["splits"][split]["count"]
-    wanted = min(total, int(limit)) if limit else total
-    images, labels, offset = [], [], 0
-    while offset is not None and offset < wanted:
-        batch_images, batch_labels, offset = peers.collector().batch(
-            source=source, split=split, size=min(batch_size, wanted - offset), offset=offset
-        )
-        images.append(batch_images)
-        labels.append(batch_labels)
-        done = sum(len(b) for b in labels)
-        reporter.progress(0.9 * done / wanted, f"collected {done} of {wanted} images")
-    all_labels = np.concatenate(labels)
-    data = imagepack.pack(np.concatenate(images), all_labels)
-    # Lineage: exactly which source data this snapshot was taken from.
-    meta = {"lineage": {"source": source, "split": split, "source_sha256": info["splits"][split].get("sha256"),
-                        "first": int(len(all_labels)), "of": int(total)},
-            "run_id": run["id"]}  # storage answers a repeated store of this run's pixels with the same dataset
+    if source == "upload":
+        all_images, all_labels, lineage, name = _uploaded_images(reporter, params["upload"], limit)
+    else:
+        info = peers.collector().source(source)
+        total = info["splits"][split]["count"]
+        wanted = min(total, int(limit)) if limit else total
+        images, labels, offset = [], [], 0
+        while offset is not None and offset < wanted:
+            batch_images, batch_labels, offset = peers.collector().batch(
+                source=source, split=split, size=min(batch_size, wanted - offset), offset=offset
+            )
+            images.append(batch_images)
+            labels.append(batch_labels)
+            done = sum(len(b) for b in labels)
+            reporter.progress(0.9 * done / wanted, f"collected {done} of {wanted} images")
+        all_images, all_labels = np.concatenate(images), np.concatenate(labels)
+        # Lineage: exactly which source data this snapshot was taken from.
+        lineage = {"source": source, "split": split, "source_sha256": info["splits"][split].get("sha256"),
+                   "first": int(len(all_labels)), "of": int(total)}
+        name = f"{source}-{split}" + (f"-first{wanted}" if wanted < total else "")
+    data = imagepack.pack(all_images, all_labels)
+    meta = {"lineage": lineage, "run_id": run["id"]}  # storage answers a repeated store of this run's pixels alike
     if split == "train":
         fraction, seed = float(params.get("validation_fraction", 0.1)), int(params.get("split_seed", 0))
         train_idx, val_idx = stratified_split(all_labels, fraction, seed)
         meta["validation"] = {"fraction": fraction, "seed": seed, "train": int(len(train_idx)), "validation": int(len(val_idx))}
-    name = f"{source}-{split}" + (f"-first{wanted}" if wanted < total else "")
     reporter.progress(0.92, f"storing {len(all_labels)} images")
     dataset = persistently(
         lambda: peers.storage().create_dataset(data, name=name, source=source, split=split,
                                                created_by=run["created_by"], meta=meta),
         what="storing the dataset",
     )
+    if source == "upload":
+        _forget_upload(params["upload"])
     return {"dataset_id": dataset["id"], "num_samples": dataset["num_samples"], "sha256": dataset["sha256"]}
+
+
+UPLOAD_BATCH = 500  # images decoded per request to the collector: a progress step, and well within its timeout
+
+
+def _upload_items(reporter: RunReporter, upload: dict, wanted: int, doing: str, share: float):
+    """An upload's items, a batch at a time, with progress up to `share` of the run."""
+    offset = 0
+    while offset is not None and offset < wanted:
+        batch = peers.collector().upload_batch(upload["id"], offset=offset, size=min(UPLOAD_BATCH, wanted - offset))
+        items = batch["items"]
+        yield offset, items
+        offset = batch["next_offset"]
+        done = min(offset or wanted, wanted)
+        reporter.progress(share * done / wanted, f"{doing} {done} of {wanted} images")
+
+
+def _uploaded_images(reporter: RunReporter, upload_id: str, limit: int | None):
+    """An uploaded dataset's canonical images and labels, its lineage and name; an unreadable image fails the run
+    (naming it) before anything is stored."""
+    upload = peers.collector().get_upload(upload_id)
+    wanted = min(upload["count"], int(limit)) if limit else upload["count"]
+    images, labels = [], []
+    for _, items in _upload_items(reporter, upload, wanted, "read", 0.9):
+        unreadable = [f"{item['name']}: {item['error']}" for item in items if "error" in item]
+        if unreadable:
+            raise AppError("unreadable_images", f"{len(unreadable)} image(s) of {upload['files'][0]['name']} cannot be "
+                           f"read, e.g. {'; '.join(unreadable[:3])}. Remove them and upload again.")
+        images += [np.frombuffer(base64.b64decode(item["image"]), np.uint8).reshape(28, 28) for item in items]
+        labels += [item["label"] for item in items]
+    lineage = {"source": "upload", "split": "train", "uploaded_by": upload["uploaded_by"], "files": upload["files"],
+               "format": upload["format"], "first": wanted, "of": upload["count"]}
+    return np.stack(images), np.array(labels, dtype=np.uint8), lineage, upload["name"]
+
+
+def _forget_upload(upload_id: str) -> None:
+    """The upload was read: the collector need not keep it (it would drop it after a while anyway)."""
+    try:
+        peers.collector().forget_upload(upload_id)
+    except AppError as exc:
+        logger.warning("upload %s was read but could not be dropped: %s", upload_id, exc.message)
 
 
 # What a time-budgeted run spends after its training loop (evaluation, comparison, registration), in seconds.
@@ -355,6 +404,81 @@ def evaluate_body(reporter: RunReporter, run: dict) -> dict:
     ), what="recording the evaluation")
     return {"evaluation_id": evaluation["id"], "model_version_id": version["id"], "dataset_id": params["dataset_id"],
             "accuracy": metrics["accuracy"], "evaluated_on": metrics["evaluated_on"]}
+
+
+INFER_RESULTS_HEADER = "file,digit,confidence,true_label,correct,error\r\n"
+
+
+def infer_body(reporter: RunReporter, run: dict) -> dict:
+    """Score an uploaded file's images with one version; each answer recorded in the history as a prediction of
+    this run, the whole as a CSV (file name, digit, confidence, true label, correct) and, where labels were given,
+    accuracy and the confusion matrix."""
+    params = run["params"]
+    upload = persistently(lambda: peers.collector().get_upload(params["upload"]), what="reading the upload")
+    loaded = model_cache().version(params["model_id"])
+    serving = serving_of(loaded, {"model_id": params["model_id"] if params.get("named_model") else None})
+    rows, scored_probabilities, scored_labels, unreadable = [], [], [], 0
+    for offset, items in _upload_items(reporter, upload, upload["count"], "scored", 0.95):
+        readable = [(offset + n, item) for n, item in enumerate(items) if "image" in item]
+        images = np.stack([np.frombuffer(base64.b64decode(item["image"]), np.uint8).reshape(28, 28)
+                           for _, item in readable]) if readable else np.zeros((0, 28, 28), np.uint8)
+        started = time.perf_counter()
+        probabilities = serving.probabilities(images) if readable else np.zeros((0, 10), np.float32)
+        latency_ms = (time.perf_counter() - started) * 1000 / max(len(readable), 1)
+        _record_scored(run, loaded.version_id, readable, probabilities, latency_ms)
+        answers = dict(zip((position for position, _ in readable), probabilities, strict=True))
+        for n, item in enumerate(items):
+            probs = answers.get(offset + n)
+            rows.append(_result_row(item, probs))
+            unreadable += probs is None
+            if probs is not None and item["label"] is not None:
+                scored_probabilities.append(probs)
+                scored_labels.append(item["label"])
+    data = "".join([INFER_RESULTS_HEADER, *rows]).encode()
+    stored = persistently(lambda: peers.storage().put_blob(data), what="storing the results")
+    _forget_upload(upload["id"])
+    result = {"model_version_id": loaded.version_id, "file": params.get("file", ""), "count": upload["count"],
+              "scored": upload["count"] - unreadable, "unreadable": unreadable, "labelled": len(scored_labels),
+              "results_sha256": stored["sha256"], "results_bytes": len(data)}
+    if scored_labels:
+        metrics = metrics_of(np.stack(scored_probabilities), np.array(scored_labels))
+        result |= {"accuracy": metrics["accuracy"], "confusion_matrix": metrics["confusion_matrix"],
+                   "per_class": metrics["per_class"]}
+    return result
+
+
+def _record_scored(run: dict, version_id: int, readable: list, probabilities: np.ndarray, latency_ms: float) -> None:
+    """The batch's answers in the history, each keyed by run and position: a retried write records them once."""
+    if not readable:
+        return
+    items = [{"image_b64": item["image"], "digit": int(probs.argmax()),
+              "probabilities": [round(float(p), 6) for p in probs], "model_version_id": version_id,
+              "latency_ms": round(latency_ms, 3), "user": run["created_by"], "run_id": run["id"],
+              "request_key": f"run-{run['id']}-{position}"}
+             for (position, item), probs in zip(readable, probabilities, strict=True)]
+    persistently(lambda: peers.storage().create_predictions(items), what="recording the scored images")
+
+
+def _csv_text(text: str) -> str:
+    """A quoted CSV field; text a spreadsheet would run as a formula (=, +, -, @) starts with an apostrophe."""
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        text = "'" + text
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _result_row(item: dict, probabilities: np.ndarray | None) -> str:
+    name = _csv_text(item["name"])
+    label = "" if item["label"] is None else str(item["label"])
+    if probabilities is None:
+        return f"{name},,,{label},,{_csv_text(item.get('error', ''))}\r\n"
+    digit = int(probabilities.argmax())
+    correct = "" if item["label"] is None else str(digit == item["label"]).lower()
+    return f"{name},{digit},{float(probabilities[digit]):.4f},{label},{correct},\r\n"
+
+
+@task()
+def infer_file(run_id: int) -> None:
+    run_scenario(run_id, infer_body)
 
 
 @task()

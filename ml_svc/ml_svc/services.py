@@ -53,8 +53,14 @@ def start_evaluation(*, model_id: int, dataset_id: int, created_by: str) -> stor
     return _enqueued(run, jobs.evaluate_version)
 
 
-def start_collect(*, source: str, split: str, created_by: str, **params) -> storage.Run:
-    """`params`: batch_size, max_samples, validation_fraction, split_seed (checked by the view)."""
+def start_collect(*, source: str, split: str, created_by: str, upload: str | None = None, **params) -> storage.Run:
+    """`params`: batch_size, max_samples, validation_fraction, split_seed (checked by the view); `upload`: the id
+    of a collector upload, for the `upload` source."""
+    if source == UPLOAD_SOURCE:
+        checked_upload(upload, purpose="dataset")
+        run = peers.storage().create_run(kind="collect", params={"source": source, "split": "train", "upload": upload,
+                                                                 **params}, created_by=created_by)
+        return _enqueued(run, jobs.collect_dataset)
     sources = {s["source"]: s for s in peers.collector().sources()["sources"]}
     if source not in sources:
         raise AppError(
@@ -73,3 +79,34 @@ def start_collect(*, source: str, split: str, created_by: str, **params) -> stor
     run = peers.storage().create_run(kind="collect", params={"source": source, "split": split, **params},
                                      created_by=created_by)
     return _enqueued(run, jobs.collect_dataset)
+
+
+UPLOAD_SOURCE = "upload"
+
+
+def checked_upload(upload: str | None, *, purpose: str) -> dict:
+    if not upload:
+        raise AppError("invalid", "upload (the id of an uploaded file) is required.", details={"upload": "required"})
+    described = peers.collector().get_upload(upload)  # 404 if it is not there
+    if described["purpose"] != purpose:
+        raise AppError("invalid", f"upload {upload} was uploaded to {described['purpose']}, not to {purpose}.",
+                       details={"upload": upload})
+    return described
+
+
+def start_infer(*, upload: str, model_id: int | None, created_by: str) -> storage.Run:
+    """Score an uploaded file's images with a version (production's when none is named), as a run."""
+    described = checked_upload(upload, purpose="score")
+    named = model_id is not None  # a named version answers in float32, as the API does for one; else as production
+    if model_id is None:
+        production = peers.storage().production_version()
+        if production is None:
+            raise AppError("no_production_model", "No model serves yet: name a model_id.", status=409)
+        model_id = production["id"]
+    else:
+        peers.storage().get_model_version(model_id)  # 404 if it does not exist
+    run = peers.storage().create_run(kind="infer", params={
+        "upload": upload, "model_id": model_id, "named_model": named,
+        "file": described["files"][0]["name"], "count": described["count"], "labelled": described["labelled"],
+    }, created_by=created_by)
+    return _enqueued(run, jobs.infer_file)

@@ -23,4 +23,5 @@ urlpatterns = [
     path("jobs/collect", views.start_collect),
     path("jobs/fine-tune", views.start_fine_tune),
     path("jobs/evaluate", views.start_evaluation),
+    path("jobs/infer", views.start_infer),
 ]

@@ -86,6 +86,13 @@ class CollectInput(serializers.Serializer):
     max_samples = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
     validation_fraction = serializers.FloatField(min_value=0.02, max_value=0.5, required=False, default=0.1)
     split_seed = serializers.IntegerField(min_value=0, required=False, default=0)
+    upload = serializers.RegexField(r"^[0-9a-f]{32}$", required=False, allow_null=True, default=None)
+    created_by = serializers.CharField(max_length=150)
+
+
+class InferInput(serializers.Serializer):
+    upload = serializers.RegexField(r"^[0-9a-f]{32}$")
+    model_id = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
     created_by = serializers.CharField(max_length=150)
 
 
@@ -115,3 +122,4 @@ start_training = job_start(services.start_training, TrainInput)
 start_fine_tune = job_start(services.start_fine_tune, FineTuneInput)
 start_evaluation = job_start(services.start_evaluation, EvaluateInput)
 start_collect = job_start(services.start_collect, CollectInput)
+start_infer = job_start(services.start_infer, InferInput)

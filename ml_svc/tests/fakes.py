@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from kit import imagepack
 from kit.clients import CollectorClient, StorageClient
-from kit.contracts import EXAMPLE_TIME, example, storage
+from kit.contracts import EXAMPLE_TIME, collector, example, storage
 from kit.errors import AppError, PeerUnavailable
 from kit.fakecheck import answering_as
 
@@ -24,6 +25,7 @@ class FakeStorage:
         self.aliases: dict[str, int] = {}
         self.ledger: list[tuple] = []
         self.evaluations: list[dict] = []
+        self.predictions: dict[str | int, dict] = {}  # by request key where given
         self.accepted = (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
         self.down = False
         self._ids = itertools.count(1)
@@ -129,11 +131,21 @@ class FakeStorage:
     def list_samples(self, **filters) -> dict:
         return example(storage.SamplePage, count=len(self.accepted[1]))
 
+    def create_predictions(self, items: list[dict]) -> list[dict]:
+        self._check()
+        recorded = []
+        for item in items:
+            key = item.get("request_key") or next(self._ids)
+            self.predictions.setdefault(key, {**item, "id": next(self._ids)})
+            recorded.append({"id": self.predictions[key]["id"], "created_at": EXAMPLE_TIME})
+        return recorded
+
 
 class FakeCollector:
     def __init__(self, images, labels, storage=None):
         self.images, self.labels = images, labels
         self.storage = storage
+        self.uploads: dict[str, tuple[dict, list[dict]]] = {}
 
     def user_samples(self):
         return self.storage.accepted
@@ -153,6 +165,38 @@ class FakeCollector:
     def batch(self, *, source, split, size, offset):
         end = min(offset + size, len(self.labels))
         return self.images[offset:end], self.labels[offset:end], end if end < len(self.labels) else None
+
+    def get_upload(self, upload_id: str) -> dict:
+        if upload_id not in self.uploads:
+            raise AppError("not_found", f"There is no upload {upload_id}", status=404)
+        return self.uploads[upload_id][0]
+
+    def upload_batch(self, upload_id: str, *, offset: int, size: int) -> dict:
+        items = self.uploads[upload_id][1]
+        end = min(offset + size, len(items))
+        return {"items": items[offset:end], "next_offset": end if end < len(items) else None}
+
+    def forget_upload(self, upload_id: str) -> None:
+        self.uploads.pop(upload_id, None)
+
+
+def staged_upload(fake: FakeCollector, images, labels, *, purpose: str, errors: dict[int, str] | None = None) -> str:
+    """An upload the collector holds: these canonical images (labels None: unlabelled); `errors`: positions that cannot be read."""
+    upload_id = f"{len(fake.uploads) + 1:032x}"
+    items = []
+    for n, image in enumerate(images):
+        item = {"name": f"{n}/digit-{n}.png", "label": None if labels is None else int(labels[n])}
+        if n in (errors or {}):
+            item["error"] = errors[n]
+        else:
+            item["image"] = base64.b64encode(np.ascontiguousarray(image, np.uint8).tobytes()).decode()
+        items.append(item)
+    known = [] if labels is None else [int(v) for v in labels]
+    upload = example(collector.Upload, id=upload_id, purpose=purpose, count=len(items), labelled=len(known),
+                     class_counts={str(d): known.count(d) for d in range(10)}, name="my-digits", format="zip",
+                     files=[{"name": "my-digits.zip", "bytes": 1234, "sha256": "a" * 64}], uploaded_by="eve")
+    fake.uploads[upload_id] = (upload, items)
+    return upload_id
 
 
 # Every answer of the fakes is checked against the real client's contract (kit.contracts).

@@ -15,6 +15,7 @@ from kit.clients import MLClient
 from kit.wsgitest import ContractClient, database_kept
 from ml_svc.jobs import collect_body, run_scenario, train_body
 from ml_svc.wsgi import application
+from tests.fakes import staged_upload
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def a_version(storage, dataset_id: int) -> int:
     return run_scenario(run["id"], train_body)["model_version_id"]
 
 
-def test_every_ml_client_call_meets_the_real_views(ml, storage, digits):
+def test_every_ml_client_call_meets_the_real_views(ml, storage, collector, digits):
     collect = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 5000}, created_by="eve")
     dataset_id = run_scenario(collect["id"], collect_body)["dataset_id"]
     first, second = a_version(storage, dataset_id), a_version(storage, dataset_id)
@@ -63,5 +64,8 @@ def test_every_ml_client_call_meets_the_real_views(ml, storage, digits):
     storage.accepted = (images[:10].copy(), labels[:10].astype(np.uint8))
     fine_tune = ml.start_fine_tune(base_model_id=first, hyperparameters={}, created_by="eve")
     assert (fine_tune["kind"], fine_tune["params"]["base_model_id"]) == ("fine-tune", first)
+    upload = staged_upload(collector, images[:4], None, purpose="score")
+    scoring = ml.start_infer(upload=upload, model_id=None, created_by="eve")
+    assert (scoring["kind"], scoring["params"]["model_id"], scoring["params"]["count"]) == ("infer", first, 4)
     ml.ready()
     assert ml.not_called() == set(), "every call the client offers is checked here"

@@ -85,6 +85,9 @@ def problems(compose: dict, env_example: str) -> list[str]:
         found.append("front: must pass to the gateway on its configured port, once it is healthy")
     if (front.get("environment") or {}).get("FRONT_MAX_BODY") != max_body():
         found.append(f"front: FRONT_MAX_BODY must be {max_body()}, the gateway's cap and room for multipart")
+    if (front.get("environment") or {}).get("FRONT_UPLOAD_MAX_BODY") != max_body("upload_max_bytes"):
+        found.append(f"front: FRONT_UPLOAD_MAX_BODY must be {max_body('upload_max_bytes')}, the gateway's upload cap "
+                     "and room for multipart")
     edge = (compose.get("networks") or {}).get("edge") or {}
     subnets = [c.get("subnet") for c in (edge.get("ipam") or {}).get("config") or []]
     gateway_env = (services.get("gateway") or {}).get("environment") or {}
@@ -193,7 +196,8 @@ def test_the_front_template_has_a_value_for_each_placeholder_compose_and_the_loc
     template = (ROOT / "config" / "nginx" / "digitlab.conf.template").read_text()
     placeholders = set(re.findall(r"\$\{(\w+)\}", template))
     compose, _ = load()
-    assert placeholders == set(compose["services"]["front"]["environment"]) == {"FRONT_PORT", "GATEWAY_UPSTREAM", "FRONT_MAX_BODY"}
+    assert placeholders == set(compose["services"]["front"]["environment"]) == {"FRONT_PORT", "GATEWAY_UPSTREAM", "FRONT_MAX_BODY",
+                                                                                     "FRONT_UPLOAD_MAX_BODY"}
 
 
 def test_the_monitoring_profile_provisions_prometheus_and_a_grafana_dashboard():

@@ -10,7 +10,8 @@ from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
-from rest_framework.decorators import api_view, permission_classes, renderer_classes
+from rest_framework.decorators import api_view, parser_classes, permission_classes, renderer_classes
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -265,6 +266,61 @@ def runs(request):
 @permission_classes([Viewer])
 def run_detail(request, run_id: int):
     return Response(selectors.run_for(request.user, run_id))
+
+
+@answers(GET={(200, "text/csv"): str})
+@api_view(["GET"])
+@permission_classes([Viewer])
+def run_results(request, run_id: int):
+    """A scoring run's answers: one row per image (file, digit, confidence, true_label, correct, error)."""
+    data, name = selectors.run_results_csv(request.user, run_id)
+    response = HttpResponse(data, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+class UploadInput(serializers.Serializer):
+    file = serializers.ListField(child=serializers.FileField(), min_length=1, max_length=2,
+                                 help_text="a ZIP of folders 0/ to 9/ of PNG/JPEG images, a CSV of `label` and 784 "
+                                           "pixels, or an IDX pair (both files, or zipped)")
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+@answers(POST=(202, gateway.UploadRun))
+@extend_schema(request={"multipart/form-data": UploadInput})
+@api_view(["POST"])
+@parser_classes([MultiPartParser])
+@permission_classes([Engineer])
+def dataset_upload(request):
+    """An uploaded file, checked whole (a 4xx names what is wrong, and nothing is kept), collected as an immutable
+    dataset by the run this answers with."""
+    files = services.uploaded_files(request)
+    name = request.POST.get("name", "")
+    if len(name) > 200:
+        raise AppError("invalid", "name is at most 200 characters.", details={"name": "too long"})
+    run = services.dataset_upload(username=request.user.get_username(), files=files, name=name)
+    return Response(run, status=status.HTTP_202_ACCEPTED)
+
+
+class InferInput(serializers.Serializer):
+    file = serializers.FileField(help_text="a ZIP of PNG/JPEG images (in folders 0/ to 9/ where their digit is "
+                                           "known) or a CSV of 784 pixel columns (with `label` first, if known)")
+    model_id = serializers.IntegerField(min_value=1, required=False, help_text="default: the production version")
+
+
+@answers(POST=(202, gateway.UploadRun))
+@extend_schema(request={"multipart/form-data": InferInput})
+@api_view(["POST"])
+@parser_classes([MultiPartParser])
+@permission_classes([Viewer])
+def infer(request):
+    """Score a file of images as a run: its progress at /api/runs/{id}, its answers at /api/runs/{id}/results.csv,
+    each one recorded in the caller's history."""
+    files = services.uploaded_files(request)
+    model = request.POST.get("model_id")
+    model_id = ascii_int(model, field="model_id") if model else None
+    run = services.file_scoring_start(username=request.user.get_username(), files=files, model_id=model_id)
+    return Response(run, status=status.HTTP_202_ACCEPTED)
 
 
 class EventStreamRenderer(BaseRenderer):

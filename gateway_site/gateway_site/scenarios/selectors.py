@@ -10,13 +10,13 @@ from kit.contracts import collector, gateway, ml, storage
 from kit.errors import AppError
 from kit.validation import MAX_ID, ascii_int, calendar_day, clean_text
 
-PREDICTION_FILTERS = ("digit", "model", "user", "corrected", "since", "until", "page", "page_size")
+PREDICTION_FILTERS = ("digit", "model", "run", "user", "corrected", "since", "until", "page", "page_size")
 SAMPLE_FILTERS = ("status", "user", "page", "page_size")
 RUN_FILTERS = ("kind", "status", "created_by", "page", "page_size")
 
 
 # Filters that are numbers (the others are text): their bounds.
-NUMBER_FILTERS = {"digit": (0, 9), "model": (1, MAX_ID), "version": (1, MAX_ID), "page": (1, MAX_ID),
+NUMBER_FILTERS = {"digit": (0, 9), "model": (1, MAX_ID), "run": (1, MAX_ID), "version": (1, MAX_ID), "page": (1, MAX_ID),
                   "page_size": (1, 500)}
 DATASET_FILTERS = ("source", "split", "page")
 MODEL_FILTERS = ("architecture", "page")
@@ -67,6 +67,17 @@ def run_for(user, run_id: int) -> dict:
         # Another user's run is reported as missing, not as forbidden.
         raise AppError("not_found", f"run {run_id} does not exist", status=404)
     return run
+
+
+def run_results_csv(user, run_id: int) -> tuple[bytes, str]:
+    """A finished scoring run's results as CSV bytes and a file name."""
+    run = run_for(user, run_id)
+    if run["kind"] != "infer":
+        raise AppError("not_found", f"run {run_id} scores no file: it has no results.csv", status=404)
+    if run["status"] != "succeeded":
+        raise AppError("not_ready", f"run {run_id} is {run['status']}: its results come when it has succeeded.",
+                       status=409, details={"status": run["status"]})
+    return peers.storage().get_blob(run["result"]["results_sha256"]), f"run-{run_id}-results.csv"
 
 
 FIRST_MODEL_STALLED_S = 60

@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 from concurrent.futures import ThreadPoolExecutor
 
+from django.conf import settings
+
 from gateway_site import peers
 from gateway_site.accounts.models import audit
 from gateway_site.accounts.roles import sees_everyones
@@ -68,6 +70,46 @@ def collect_start(*, username: str, source: str, batch_size: int, max_samples: i
     )
     audit(actor=username, action="collect.start", target=f"run:{run['id']}", details={"source": source, "split": split})
     return run
+
+
+def uploaded_files(request) -> list[tuple[str, bytes]]:
+    """The multipart `file` parts of an upload (two for an IDX pair), refused before anything is read when the
+    body is over settings.UPLOAD_MAX_BYTES."""
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if not length.isascii() or not length.isdigit() or int(length) > settings.UPLOAD_MAX_BYTES + MULTIPART_ROOM:
+        raise AppError("too_large", f"An upload may hold up to {settings.UPLOAD_MAX_BYTES:,} bytes.", status=413,
+                       details={"limit": settings.UPLOAD_MAX_BYTES})
+    files = request.FILES.getlist("file")
+    if not 1 <= len(files) <= 2:
+        raise AppError("invalid", "Send the file as the multipart field `file` (twice for an IDX images/labels pair).",
+                       details={"file": "required"})
+    return [(file.name or "upload", file.read()) for file in files]
+
+
+MULTIPART_ROOM = 64 * 1024  # the multipart envelope around the files: boundaries, part headers, small fields
+
+
+def dataset_upload(*, username: str, files: list[tuple[str, bytes]], name: str) -> dict:
+    """Hand the file to the collector (which refuses what it cannot take, keeping nothing) and queue its collect
+    run: the run, and what the upload holds."""
+    limits.charge(username, "scenarios")
+    upload = peers.collector().upload(files, purpose="dataset", uploaded_by=username, name=name)
+    run = peers.ml().start_collect(source="upload", upload=upload["id"], batch_size=1000, max_samples=None,
+                                   created_by=username)
+    audit(actor=username, action="dataset.upload", target=f"run:{run['id']}",
+          details={"files": upload["files"], "count": upload["count"]})
+    return {**run, "upload": upload}
+
+
+def file_scoring_start(*, username: str, files: list[tuple[str, bytes]], model_id: int | None) -> dict:
+    """Score a file's images with a version (production's unless named) as a run; each answer is recorded in
+    the user's history."""
+    limits.charge(username, "scenarios")
+    upload = peers.collector().upload(files, purpose="score", uploaded_by=username)
+    run = peers.ml().start_infer(upload=upload["id"], model_id=model_id, created_by=username)
+    audit(actor=username, action="infer.start", target=f"run:{run['id']}",
+          details={"files": upload["files"], "count": upload["count"], "model_id": run["params"]["model_id"]})
+    return {**run, "upload": upload}
 
 
 def prediction_correct(*, user, prediction_id: int, label: int) -> dict:

@@ -119,6 +119,7 @@ class Run(models.Model):
         TRAIN = "train"
         FINE_TUNE = "fine-tune"
         EVALUATE = "evaluate"
+        INFER = "infer"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -163,11 +164,15 @@ class Prediction(models.Model):
     corrected_label = models.PositiveSmallIntegerField(null=True, blank=True)
     # Set by the gateway's batched history writer so that a retried batch records each prediction once.
     request_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # The run that scored a file, for its images; None for a prediction asked for one by one.
+    run = models.ForeignKey("Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
 
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["user", "-id"], condition=models.Q(raw_image__isnull=False),
-                                name="prediction_kept_raw_images")]
+                                name="prediction_kept_raw_images"),
+                   # only the few rows of scored files are indexed: the hot write of drawings pays nothing for it
+                   models.Index(fields=["run", "id"], condition=models.Q(run__isnull=False), name="prediction_of_run")]
 
 
 class Evaluation(models.Model):

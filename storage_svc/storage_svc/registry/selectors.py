@@ -92,6 +92,9 @@ def predictions_list(*, params) -> QuerySet[Prediction]:
     model = _int_filter(params.get("model"), "model")
     if model is not None:
         predictions = predictions.filter(model_version_id=model)
+    run = _int_filter(params.get("run"), "run")
+    if run is not None:
+        predictions = predictions.filter(run_id=run)
     for bound, lookup in (("since", "created_at__date__gte"), ("until", "created_at__date__lte")):
         if params.get(bound):
             predictions = predictions.filter(**{lookup: calendar_day(params[bound], field=bound)})

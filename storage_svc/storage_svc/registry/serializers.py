@@ -69,7 +69,7 @@ class PredictionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Prediction
         fields = ["id", "digit", "probabilities", "confidence", "model", "latency_ms", "user", "created_at",
-                  "corrected_label", "image"]
+                  "corrected_label", "run", "image"]
 
     def get_image(self, prediction: Prediction) -> str:
         return base64.b64encode(bytes(prediction.image)).decode()

@@ -291,6 +291,7 @@ def prediction_rows(items: object) -> list[dict]:
             "raw_image_b64": item.get("raw_image_b64") is None or isinstance(item["raw_image_b64"], str),
             "request_key": item.get("request_key") is None
             or (isinstance(item["request_key"], str) and 0 < len(item["request_key"]) <= 64),
+            "run_id": item.get("run_id") is None or _is_int(item["run_id"]),
         }
         problems.update({f"{where}.{name}": "missing or not valid" for name, ok in checks.items() if not ok})
     if problems:
@@ -299,7 +300,7 @@ def prediction_rows(items: object) -> list[dict]:
 
 
 PREDICTION_ROW_FIELDS = {"image_b64", "raw_image_b64", "digit", "probabilities", "model_version_id", "latency_ms",
-                         "user", "request_key"}
+                         "user", "request_key", "run_id"}
 
 
 def _is_int(value) -> bool:
@@ -319,6 +320,9 @@ def predictions_create_bulk(*, items: list[dict]) -> list[tuple[int, datetime]]:
     The history's hot write: one multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING` (no model instances; a second
     query only for keys already there)."""
     _check_versions_exist({item["model_version_id"] for item in items})
+    runs = {item["run_id"] for item in items if item.get("run_id") is not None}
+    if runs and Run.objects.filter(pk__in=runs).count() != len(runs):
+        raise AppError("not_found", f"runs {sorted(runs)}: not every one exists", status=404)
     keys = [item.get("request_key") for item in items]
     if any(keys) and (not all(keys) or len(set(keys)) != len(keys)):
         raise AppError("invalid", "request_key must be given for every item of a bulk, once each")
@@ -328,7 +332,7 @@ def predictions_create_bulk(*, items: list[dict]) -> list[tuple[int, datetime]]:
         (decode_image_field(item["image_b64"], field="image", exact_size=784, max_size=784),
          _kept_raw(item.get("raw_image_b64")), item["digit"], json.dumps(item["probabilities"]),
          max(item["probabilities"]), item["model_version_id"], item["latency_ms"], item["user"], at,
-         item.get("request_key"))
+         item.get("request_key"), item.get("run_id"))
         for item in items
     ]
     with transaction.atomic():
@@ -373,7 +377,7 @@ def _insert_history(rows: list[tuple], keys: list[str | None], now: datetime) ->
 
 
 _HISTORY_COLUMNS = ("image", "raw_image", "digit", "probabilities", "confidence", "model_version_id", "latency_ms",
-                    "user", "created_at", "request_key")
+                    "user", "created_at", "request_key", "run_id")
 
 
 def _kept_raw(raw_image_b64: str | None) -> bytes | None:

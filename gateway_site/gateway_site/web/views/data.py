@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -25,7 +26,7 @@ def datasets(request):
         dataset["chart_id"] = f"chart-{dataset['id']}"
     context = {
         "page": "datasets", "sources": sources, "sources_error": sources_error, "log": log,
-        "log_error": log_error, "listing": listing,
+        "log_error": log_error, "listing": listing, "upload_max_mib": settings.UPLOAD_MAX_BYTES // (1024 * 1024),
     }
     return render(request, "web/datasets.html", context)
 

@@ -16,7 +16,7 @@ from gateway_site.web.forms import CorrectionForm, problem
 from gateway_site.web.views.common import serving_context, top_digits
 from kit.errors import AppError
 
-HISTORY_FILTERS = ("digit", "model", "corrected", "since", "until", "user")
+HISTORY_FILTERS = ("digit", "model", "run", "corrected", "since", "until", "user")
 
 
 @require_GET

@@ -22,7 +22,7 @@ def runs(request):
     filters = {k: request.GET[k] for k in ("kind", "status", "created_by") if request.GET.get(k)}
     listing = selectors.runs_for(request.user, {**filters, "page": request.GET.get("page", "1")})
     context = {"page": "runs", "listing": listing, "filters": filters, "query": urlencode(filters),
-               "kinds": ["collect", "train", "fine-tune", "evaluate"], "statuses": ["queued", "running", "succeeded", "failed", "cancelled"]}
+               "kinds": ["collect", "train", "fine-tune", "evaluate", "infer"], "statuses": ["queued", "running", "succeeded", "failed", "cancelled"]}
     return render(request, "web/runs.html", context)
 
 
