@@ -83,7 +83,7 @@ COMMON_QUERY = ["page", "page_size", "digit", "model", "user", "corrected", "sin
 def writes(fake_peers) -> tuple:
     storage = fake_peers["storage"]
     return (len(storage.predictions), len(storage.samples), len(storage.aliases), repr(storage.versions),
-            repr(storage.runs), AuditEvent.objects.count(), Token.objects.count())
+            repr(storage.runs), AuditEvent.objects.count(), Token.objects.count(), len(fake_peers["collector"].uploaded))
 
 
 def test_the_schema_has_every_api_route():
@@ -120,7 +120,9 @@ PAGE_FORMS = [
     ("POST", "/recognize", ["image_data", "image_file"]),
     ("GET", "/model-status", ["for"]),
     ("POST", "/predictions/{id}/feedback", ["label"]),
-    ("GET", "/history", ["digit", "model", "user", "corrected", "since", "until", "page", "format"]),
+    ("GET", "/history", ["digit", "model", "run", "user", "corrected", "since", "until", "page", "format"]),
+    ("POST", "/api/scenarios/infer", ["file", "model_id"]),
+    ("POST", "/api/datasets/upload", ["file", "name"]),
     ("POST", "/datasets/collect", ["source", "split", "batch_size", "max_samples"]),
     ("GET", "/review", ["status", "page"]),
     ("POST", "/review/{id}", ["decision"]),

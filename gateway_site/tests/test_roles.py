@@ -50,6 +50,9 @@ TABLE = [
     ("GET", "/api/models/1/card", None, "engineer"),
     ("POST", "/api/scenarios/evaluate", {"model_id": 1, "dataset_id": 1}, "engineer"),
     ("GET", "/api/models/1/evaluations", None, "viewer"),
+    ("POST", "/api/datasets/upload", {"file": "not a file part"}, "engineer"),
+    ("POST", "/api/scenarios/infer", {"file": "not a file part"}, "viewer"),
+    ("GET", "/api/runs/5/results.csv", None, "viewer"),
 ]
 
 

@@ -157,6 +157,48 @@ def test_engineers_find_download_links_that_download(page, platform):
     assert page.console_errors == [] and page.outside_requests == []
 
 
+WATCH_UPLOAD = """() => {
+  window.uploadSeen = [];
+  const panel = document.querySelector("form[data-upload] .upload-progress");
+  new MutationObserver(() => window.uploadSeen.push(panel.hidden ? "hidden" : panel.textContent.trim()))
+    .observe(panel, {attributes: true, subtree: true, childList: true, characterData: true});
+}"""
+
+
+def test_an_engineer_uploads_a_dataset_watching_its_progress_and_follows_its_run(page, platform, tmp_path):
+    from kit.digitfiles import image_folders_zip, png, zip_of
+    from tests.e2e.support import sample_digits
+
+    images, labels = sample_digits()
+    good, bad = tmp_path / "my-digits.zip", tmp_path / "mixed.zip"
+    good.write_bytes(image_folders_zip(images[:300], labels[:300], size=96))
+    bad.write_bytes(zip_of({"3/a.png": png(images[0]), "3/readme.txt": b"not a digit"}))
+    base = platform.url("gateway")
+    log_in(page, base, "engineer", platform.demo_password)
+    page.goto(f"{base}/datasets")
+    page.evaluate(WATCH_UPLOAD)
+    page.set_input_files("#upload-file", str(good))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    accepted = page.locator(".upload-result .ok")
+    accepted.wait_for(timeout=60_000)
+    assert accepted.inner_text().startswith("Accepted my-digits.zip: 300 images (300 labelled; 0: ")
+    seen = page.evaluate("window.uploadSeen")
+    assert any(s.startswith("sending") or s == "checking the file…" for s in seen) and seen[-1] == "hidden", seen
+    shot(page, "dataset-upload")
+    page.set_input_files("#upload-file", str(bad))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    refused = page.get_by_role("alert")
+    refused.wait_for()
+    assert refused.inner_text() == "3/readme.txt is not a PNG or JPEG image."
+    page.goto(f"{base}/datasets")
+    page.set_input_files("#upload-file", str(good))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.locator(".upload-result a").click()
+    page.get_by_text("Dataset #").wait_for(timeout=60_000)
+    assert "300 images" in page.locator(".run-panel").inner_text()
+    assert page.console_errors == [] and page.outside_requests == []
+
+
 def test_a_viewer_cannot_reach_engineer_or_admin_pages(page, platform):
     base = platform.url("gateway")
     log_in(page, base, "viewer", platform.demo_password)
