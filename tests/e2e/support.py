@@ -19,6 +19,13 @@ def sample_digits() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1].reshape(-1, 28, 28), table[:, -1]
 
 
+def mixed_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The demo digits in a fixed shuffled order (the file is sorted by class): any slice holds every digit."""
+    images, labels = sample_digits()
+    order = np.random.default_rng(0).permutation(len(labels))
+    return images[order], labels[order]
+
+
 class Api:
     def __init__(self, base: str, username: str, password: str):
         self.base = base

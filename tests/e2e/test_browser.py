@@ -167,9 +167,9 @@ WATCH_UPLOAD = """() => {
 
 def test_an_engineer_uploads_a_dataset_watching_its_progress_and_follows_its_run(page, platform, tmp_path):
     from kit.digitfiles import image_folders_zip, png, zip_of
-    from tests.e2e.support import sample_digits
+    from tests.e2e.support import mixed_digits
 
-    images, labels = sample_digits()
+    images, labels = mixed_digits()
     good, bad = tmp_path / "my-digits.zip", tmp_path / "mixed.zip"
     good.write_bytes(image_folders_zip(images[:300], labels[:300], size=96))
     bad.write_bytes(zip_of({"3/a.png": png(images[0]), "3/readme.txt": b"not a digit"}))
@@ -185,11 +185,14 @@ def test_an_engineer_uploads_a_dataset_watching_its_progress_and_follows_its_run
     seen = page.evaluate("window.uploadSeen")
     assert any(s.startswith("sending") or s == "checking the file…" for s in seen) and seen[-1] == "hidden", seen
     shot(page, "dataset-upload")
+    assert page.console_errors == []
     page.set_input_files("#upload-file", str(bad))
     page.get_by_role("button", name="Upload", exact=True).click()
     refused = page.get_by_role("alert")
     refused.wait_for()
     assert refused.inner_text() == "3/readme.txt is not a PNG or JPEG image."
+    assert [e for e in page.console_errors if "status of 400" not in e] == [], "the refusal is the only error"
+    page.console_errors.clear()
     page.goto(f"{base}/datasets")
     page.set_input_files("#upload-file", str(good))
     page.get_by_role("button", name="Upload", exact=True).click()
