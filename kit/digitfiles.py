@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import stat
 import zipfile
 from collections.abc import Iterator
 
@@ -40,6 +41,16 @@ def zip_of(members: dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED
     with zipfile.ZipFile(buffer, "w", compression) as archive:
         for name, data in members.items():
             archive.writestr(zipfile.ZipInfo(name, ZIP_TIME), data, compress_type=compression)
+    return buffer.getvalue()
+
+
+def symlink_zip(member: str, target: str) -> bytes:
+    """A ZIP whose one member is a symbolic link to `target`: what an upload must never be (tests make it here)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo(member, ZIP_TIME)
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(info, target)
     return buffer.getvalue()
 
 

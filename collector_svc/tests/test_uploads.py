@@ -5,16 +5,14 @@ import base64
 import gzip
 import io
 import os
-import stat
 import time
-import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from collector_svc.sources.mnist5k import Mnist5kSource
-from kit.digitfiles import csv_lines, idx_file, image_folders_zip, png, zip_of
+from kit.digitfiles import csv_lines, idx_file, image_folders_zip, png, symlink_zip, zip_of
 from kit.preprocessing import canonical_from_bytes, canonical_from_pixels
 
 
@@ -138,15 +136,6 @@ def test_an_image_that_cannot_be_read_is_reported_in_its_batch_not_dropped(api, 
     assert "blank" in empty["error"] and "image" not in empty and empty["label"] == 4
 
 
-def symlink_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        info = zipfile.ZipInfo("3/link.png")
-        info.external_attr = (stat.S_IFLNK | 0o777) << 16
-        archive.writestr(info, "/etc/passwd")
-    return buffer.getvalue()
-
-
 def huge_header_png() -> bytes:
     buffer = io.BytesIO()
     Image.new("L", (3000, 8)).save(buffer, format="PNG")
@@ -167,7 +156,7 @@ HOSTILE = {
     "absolute name": (lambda: [("a.zip", zip_of({"/3/a.png": one_digit_png()}))], 400, "unsafe_name", "/3/a.png"),
     "drive letter": (lambda: [("a.zip", zip_of({"C:/3/a.png": one_digit_png()}))], 400, "unsafe_name", "C:/3"),
     "backslashes": (lambda: [("a.zip", zip_of({"3\\a.png": one_digit_png()}))], 400, "unsafe_name", "a.png"),
-    "symlink": (lambda: [("a.zip", symlink_zip())], 400, "symlink", "3/link.png"),
+    "symlink": (lambda: [("a.zip", symlink_zip("3/link.png", "/etc/passwd"))], 400, "symlink", "3/link.png"),
     "folder not a digit": (lambda: [("a.zip", zip_of({"cats/a.png": one_digit_png(), "3/b.png": one_digit_png()}))],
                            400, "not_digit_folder", "cats/a.png"),
     "only a folder not a digit": (lambda: [("a.zip", zip_of({"cats/a.png": one_digit_png()}))], 400,

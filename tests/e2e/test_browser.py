@@ -202,6 +202,36 @@ def test_an_engineer_uploads_a_dataset_watching_its_progress_and_follows_its_run
     assert page.console_errors == [] and page.outside_requests == []
 
 
+def test_a_viewer_scores_a_file_from_the_history_page_and_reads_its_accuracy(page, platform, tmp_path):
+    from kit.digitfiles import image_folders_zip
+    from tests.e2e.support import mixed_digits
+
+    platform.ensure_production_model()
+    images, labels = mixed_digits()
+    to_score = tmp_path / "twenty.zip"
+    to_score.write_bytes(image_folders_zip(images[-20:], labels[-20:], size=120))
+    base = platform.url("gateway")
+    log_in(page, base, "viewer", platform.demo_password)
+    page.goto(f"{base}/history")
+    page.set_input_files("#score-file", str(to_score))
+    page.get_by_role("button", name="Upload and score").click()
+    accepted = page.locator(".upload-result .ok")
+    accepted.wait_for(timeout=60_000)
+    assert accepted.inner_text().startswith("Accepted twenty.zip: 20 images (20 labelled;")
+    page.locator(".upload-result a").click()
+    page.get_by_text("Scored 20 of 20 images of twenty.zip").wait_for(timeout=60_000)
+    panel = page.locator(".run-panel").inner_text()
+    assert "Accuracy" in panel and page.locator("table.confusion td.hit").count() == 10
+    with page.expect_download() as download:
+        page.get_by_role("link", name="results.csv").click()
+    assert download.value.suggested_filename.endswith("-results.csv")
+    page.get_by_role("link", name="in the history").click()
+    page.wait_for_url(f"{base}/history?run=*")
+    assert page.locator("#history-table tbody tr").count() == 20
+    shot(page, "scored-file")
+    assert page.console_errors == [] and page.outside_requests == []
+
+
 def test_a_viewer_cannot_reach_engineer_or_admin_pages(page, platform):
     base = platform.url("gateway")
     log_in(page, base, "viewer", platform.demo_password)

@@ -14,7 +14,7 @@ import onnxruntime
 import pytest
 import requests
 
-from kit.digitfiles import csv_lines, idx_file, image_folders_zip, png, zip_of
+from kit.digitfiles import csv_lines, idx_file, image_folders_zip, png, symlink_zip, zip_of
 from kit.preprocessing import canonical_from_bytes
 from tests.e2e.support import Api, mixed_digits
 
@@ -52,6 +52,7 @@ def test_each_upload_format_becomes_a_dataset_with_its_lineage(engineer):
         "zipped idx": ([("mnist.zip", zip_of(dict(pair)))], 300, images[:300], labels[:300]),
         "csv": ([("all.csv", big_csv)], 5000, images, labels),
     }
+    trainings = {}
     for case, (files, count, expected_images, expected_labels) in cases.items():
         dataset = collected(engineer, files, name=f"upload {case}")
         assert (dataset["num_samples"], dataset["source"], dataset["name"]) == (count, "upload", f"upload {case}"), case
@@ -64,6 +65,15 @@ def test_each_upload_format_becomes_a_dataset_with_its_lineage(engineer):
         table = np.loadtxt(stored, delimiter=",", dtype=np.uint8, ndmin=2)
         assert np.array_equal(table[:, 0], expected_labels) and np.array_equal(table[:, 1:].reshape(-1, 28, 28),
                                                                                expected_images), case
+        train = engineer.post("/api/scenarios/train-model", {"dataset_id": dataset["id"], "architecture": "cnn",
+                                                            "hyperparameters": {"epochs": 1, "width": 8}})
+        assert train.status_code == 202, train.text
+        trainings[case] = (train.json()["id"], dataset["id"])
+    for case, (run_id, dataset_id) in trainings.items():  # each uploaded dataset trains a version
+        trained = engineer.wait_for_run(run_id, timeout_s=300)
+        assert trained["status"] == "succeeded", (case, trained["error"])
+        version = engineer.get(f"/api/models/{trained['result']['model_version_id']}").json()
+        assert version["datasets"] == [dataset_id], case
 
 
 def test_an_uploaded_zip_is_trained_on_and_a_scored_file_agrees_with_the_downloaded_onnx_file(engineer, viewer):
@@ -107,6 +117,7 @@ def test_hostile_uploads_are_refused_at_once_and_nothing_is_kept(engineer):
     one = png(mixed_digits()[0][0])
     refused = {
         "unsafe_name": [("evil.zip", zip_of({"../3/a.png": one}))],
+        "symlink": [("link.zip", symlink_zip("3/link.png", "/etc/passwd"))],
         "suspicious_archive": [("bomb.zip", zip_of({"3/a.png": b"\x89PNG\r\n\x1a\n" + bytes(150_000_000)}))],
         "not_digit_folder": [("cats.zip", zip_of({"cats/a.png": one, "3/b.png": one}))],
         "not_an_image": [("notes.zip", zip_of({"3/a.png": one, "3/notes.txt": b"hello"}))],
@@ -116,5 +127,12 @@ def test_hostile_uploads_are_refused_at_once_and_nothing_is_kept(engineer):
     for code, files in refused.items():
         answer = upload(engineer, "/api/datasets/upload", files)
         assert answer.status_code == 400 and answer.json()["error"]["code"] == code, (code, answer.text[:300])
+    absolute = upload(engineer, "/api/datasets/upload", [("abs.zip", zip_of({"/etc/3/a.png": one}))])
+    assert absolute.json()["error"]["details"] == {"member": "/etc/3/a.png"}
+    too_many = image_folders_zip(np.zeros((10_001, 28, 28), np.uint8), None)  # blank, but counted first
+    answer = upload(engineer, "/api/scenarios/infer", [("many.zip", too_many)])
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "too_many_images", answer.text[:300]
+    answer = upload(engineer, "/api/datasets/upload", [("huge.csv", bytes(65 * 1024 * 1024))])
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "too_large", "the front's cap for uploads"
     assert engineer.get("/api/datasets").json()["count"] == datasets_before
     assert engineer.get("/api/runs").json()["count"] == runs_before
