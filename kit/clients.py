@@ -131,8 +131,9 @@ class StorageClient(ServiceClient):
     service = "storage_svc"
 
     # Runs
-    def create_run(self, *, kind: str, params: dict, created_by: str) -> storage.Run:
-        return self.post_json("/runs", {"kind": kind, "params": params, "created_by": created_by})
+    def create_run(self, *, kind: str, params: dict, created_by: str, parent_run: int | None = None) -> storage.Run:
+        return self.post_json("/runs", {"kind": kind, "params": params, "created_by": created_by,
+                                        "parent_run": parent_run})
 
     def get_run(self, run_id: int) -> storage.Run:
         return self.get_json(f"/runs/{run_id}")
@@ -358,6 +359,15 @@ class MLClient(ServiceClient):
     def start_infer(self, *, upload: str, model_id: int | None, created_by: str) -> storage.Run:
         """Queue the scoring of an uploaded file's images (by production's version unless `model_id` names one)."""
         return self.post_json("/jobs/infer", {"upload": upload, "model_id": model_id, "created_by": created_by})
+
+    def start_sweep(self, **params: Any) -> storage.Run:
+        """Queue a hyperparameter sweep: dataset_id, architecture, search_space, trials, max_parallel,
+        time_budget_s, hyperparameters (fixed), seed, created_by."""
+        return self.post_json("/jobs/sweep", params)
+
+    def sweep(self, run_id: int) -> ml.Sweep:
+        """A sweep's trials and the plotly figures of its search."""
+        return self.get_json(f"/sweeps/{run_id}", timeout=30.0)
 
     def start_training(self, *, dataset_id: int, architecture: str | None, hyperparameters: dict, created_by: str) -> storage.Run:
         payload = {

@@ -96,6 +96,21 @@ class FakeML(Peer):
         self._check()
         return example(storage.Run, id=11, kind="collect", params=params, created_by=params["created_by"])
 
+    def start_sweep(self, **params):
+        self._check()
+        if "colour" in params["search_space"]:
+            raise AppError("invalid_search_space", "search_space.colour: cnn has no hyperparameter 'colour' to search",
+                           details={"search_space.colour": "cnn has no hyperparameter 'colour' to search"})
+        return example(storage.Run, id=16, kind="sweep", params=params, created_by=params["created_by"])
+
+    def sweep(self, run_id):
+        self._check()
+        trial = example(ml.SweepTrial, number=0, run=41, state="complete", params={"width": 12}, value=0.9312,
+                        epochs=3, intermediate=[0.8, 0.9, 0.9312], duration_s=12.5)
+        figure = {"data": [{"type": "scatter", "x": [0], "y": [0.9312]}], "layout": {"title": {"text": "history"}}}
+        return example(ml.Sweep, sweep=run_id, study=f"sweep-{run_id}", trials=[trial],
+                       charts={"history": figure, "parallel": figure, "importances": None})
+
     def start_infer(self, *, upload, model_id, created_by):
         self._check()
         if model_id == 404:

@@ -132,7 +132,7 @@ PAGE_FORMS = [
     ("POST", "/runs/{id}/cancel", []),
     ("GET", "/train", ["mode", "architecture"]),
     ("POST", "/train", ["mode", "architecture", "dataset_id", "base_model_id", "epochs", "learning_rate", "augment",
-                        "replay_size"]),
+                        "replay_size", "search_space", "hyperparameters", "trials", "max_parallel"]),
     ("GET", "/models/compare", ["candidate", "baseline"]),
     ("GET", "/models", ["architecture", "page"]),
     ("GET", "/models/{id}/report.pdf", []),

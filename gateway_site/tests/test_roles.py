@@ -53,6 +53,9 @@ TABLE = [
     ("POST", "/api/datasets/upload", {"file": "not a file part"}, "engineer"),
     ("POST", "/api/scenarios/infer", {"file": "not a file part"}, "viewer"),
     ("GET", "/api/runs/5/results.csv", None, "viewer"),
+    ("POST", "/api/scenarios/sweep", {"dataset_id": 1, "trials": 2, "search_space": {"width": {"low": 8, "high": 12}}},
+     "engineer"),
+    ("GET", "/api/runs/5/sweep", None, "viewer"),
 ]
 
 

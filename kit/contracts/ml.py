@@ -88,3 +88,29 @@ class CanonicalImage(TypedDict):
     """The base64 of the 28x28 uint8 image ml_svc would classify."""
 
     image: str
+
+
+class SweepTrial(TypedDict):
+    number: int
+    run: int | None
+    state: Literal["running", "complete", "pruned", "fail", "waiting"]
+    params: dict[str, Any]
+    value: float | None
+    epochs: int
+    intermediate: list[float]
+    duration_s: float | None
+
+
+class SweepCharts(TypedDict):
+    """plotly figures ({"data", "layout"}) of the search; None until there is something to draw."""
+
+    history: dict[str, Any] | None
+    parallel: dict[str, Any] | None
+    importances: dict[str, Any] | None
+
+
+class Sweep(TypedDict):
+    sweep: int
+    study: str
+    trials: list[SweepTrial]
+    charts: SweepCharts

@@ -6,7 +6,7 @@ from typing import Any, Literal, TypedDict
 
 from kit.contracts import Timestamp
 
-RunKind = Literal["collect", "train", "fine-tune", "evaluate", "infer"]
+RunKind = Literal["collect", "train", "fine-tune", "evaluate", "infer", "sweep"]
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 SampleStatus = Literal["pending", "accepted", "rejected"]
 AliasName = Literal["production", "candidate"]
@@ -32,7 +32,8 @@ class Dataset(TypedDict):
 
 
 class Run(TypedDict):
-    """A collect, train or fine-tune job: its status, progress, per-epoch metrics and result."""
+    """A job (collect, train, fine-tune, evaluate, score a file, sweep): its status, progress, per-epoch metrics and
+    result; a sweep's trials name it as their `parent_run`."""
 
     id: int
     kind: RunKind
@@ -48,6 +49,7 @@ class Run(TypedDict):
     started_at: Timestamp | None
     finished_at: Timestamp | None
     heartbeat_at: Timestamp | None
+    parent_run: int | None
 
 
 class ModelVersion(TypedDict):

@@ -21,7 +21,7 @@ from torch import nn
 
 from kit import imagepack
 from kit.errors import AppError, PeerUnavailable
-from ml_svc import peers
+from ml_svc import peers, sweeps
 from ml_svc.architectures import (
     FINE_TUNE_HYPERPARAMETERS,
     get_architecture,
@@ -251,14 +251,22 @@ def train_body(reporter: RunReporter, run: dict) -> dict:
         _fit_to_budget(reporter, architecture, hp, params.get("hyperparameters") or {}, data, budget_left())
         budget = max(budget_left(), 1.0)
     model = architecture.build(hp)
-    epochs, seconds = _train_with_progress(reporter, model, data.train_images, data.train_labels, hp, data,
-                                           time_budget_s=budget or None)
+    try:
+        epochs, seconds = _train_with_progress(reporter, model, data.train_images, data.train_labels, hp, data,
+                                               time_budget_s=budget or None, on_epoch=sweeps.pruning_check(run))
+    except sweeps.TrialPruned as pruned:  # a sweep's trial stopped early: it ends, with no version
+        reporter.progress(0.99, str(pruned))
+        last = reporter.epochs[-1] if reporter.epochs else {}
+        return {"pruned": True, "reason": str(pruned), "epochs_done": len(reporter.epochs),
+                "accuracy": last.get("val_accuracy")}
     if budget:
         hp["epochs"] = len(epochs)  # what the budget held, recorded with the version
     metrics = _metrics(reporter, model, data, epochs, seconds, trained_on=epochs[-1]["images_seen"])
     production = persistently(lambda: _production_judged_alike(data), what="looking for the production model")
     if production is not None:  # stored with the version: its report shows it without asking for it again
         metrics["comparison"] = _comparison(production, model, data)
+    if params.get("sweep"):  # stored with the version: which sweep and trial it came from
+        metrics["sweep"] = {"run": params["sweep"]["run"], "trial": params["sweep"]["trial"]}
     version = _register(model, run, {
         "architecture": architecture.name, "hyperparameters": hp, "dataset_ids": [params["dataset_id"]], "metrics": metrics,
     })
@@ -320,7 +328,9 @@ def _fit_to_budget(reporter, architecture, hp: dict, given: dict, data: SplitDat
             budget_s, on_probe=lambda width: reporter.progress(0.01, f"timing width {width} on this CPU for the budget"))
 
 
-def _train_with_progress(reporter, model, images, labels, hp, data: SplitData, time_budget_s: float | None = None):
+def _train_with_progress(reporter, model, images, labels, hp, data: SplitData, time_budget_s: float | None = None,
+                         on_epoch: Callable[[dict], None] | None = None):
+    """`on_epoch`: called with each epoch's report once it is recorded (a sweep's trial may stop there)."""
     started = time.perf_counter()
 
     def on_progress(fraction: float, epoch: dict | None) -> None:
@@ -330,6 +340,8 @@ def _train_with_progress(reporter, model, images, labels, hp, data: SplitData, t
             planned = f"/{epoch['planned_epochs']}" if epoch["planned_epochs"] else ""
             text = f"epoch {epoch['epoch']}{planned}, loss {epoch['loss']:.4f}, about {epoch['eta_s']:.0f} s left"
         reporter.progress(0.05 + 0.9 * fraction, text, epoch)
+        if epoch is not None and on_epoch is not None:
+            on_epoch(epoch)
 
     epochs = train(model, images, labels, hp, on_progress=on_progress, val_images=data.val_images,
                    val_labels=data.val_labels, time_budget_s=time_budget_s)
@@ -489,6 +501,28 @@ def collect_dataset(run_id: int) -> None:
 @task()
 def train_model(run_id: int) -> None:
     run_scenario(run_id, train_body)
+    try:
+        sweep = peers.storage().get_run(run_id)["params"].get("sweep")
+    except AppError:
+        return  # storage is away: a sweep's tick finds this trial's end by itself
+    if sweep:  # a sweep's trial ended: its sweep goes on at once rather than at its next tick
+        _advance_sweep(sweep["run"])
+
+
+def _advance_sweep(sweep_id: int) -> bool:
+    try:
+        return sweeps.advance(sweep_id)
+    except Exception:  # the next tick tries again; a sweep must not fail for one missed step
+        logger.exception("sweep %s could not advance", sweep_id)
+        return True
+
+
+@task()
+def sweep_tick(sweep_id: int) -> None:
+    """While a sweep lasts: tell what ended (a trial whose worker died is failed by storage in time), start what
+    may start; then come back in sweeps.TICK_S."""
+    if _advance_sweep(sweep_id):
+        sweep_tick.using(run_after=sweeps.tick_again_at()).enqueue(sweep_id)
 
 
 @task()

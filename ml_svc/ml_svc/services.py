@@ -110,3 +110,25 @@ def start_infer(*, upload: str, model_id: int | None, created_by: str) -> storag
         "file": described["files"][0]["name"], "count": described["count"], "labelled": described["labelled"],
     }, created_by=created_by)
     return _enqueued(run, jobs.infer_file)
+
+
+def start_sweep(*, dataset_id: int, architecture: str | None, search_space: dict, trials: int, max_parallel: int,
+                time_budget_s: int, hyperparameters: dict, seed: int, created_by: str) -> storage.Run:
+    """A sweep run: its study created, its first trials started by the first tick."""
+    from ml_svc import sweeps
+
+    chosen = get_architecture(architecture or settings.DEFAULT_ARCHITECTURE)
+    sweeps.distributions(chosen.name, search_space)  # 400 naming the field
+    fixed = validate_hyperparameters(chosen, hyperparameters)
+    fixed = {name: fixed[name] for name in hyperparameters}
+    overlap = set(fixed) & set(search_space)
+    if overlap:
+        raise AppError("invalid_search_space", f"{', '.join(sorted(overlap))}: searched and fixed at once",
+                       details={f"hyperparameters.{name}": "also in search_space" for name in sorted(overlap)})
+    peers.storage().get_dataset(dataset_id)  # 404 if it does not exist
+    run = peers.storage().create_run(kind="sweep", created_by=created_by, params={
+        "dataset_id": dataset_id, "architecture": chosen.name, "search_space": search_space, "trials": trials,
+        "max_parallel": max_parallel, "time_budget_s": time_budget_s, "hyperparameters": fixed, "seed": seed,
+    })
+    sweeps.create_study(run["id"])
+    return _enqueued(run, jobs.sweep_tick)

@@ -24,4 +24,6 @@ urlpatterns = [
     path("jobs/fine-tune", views.start_fine_tune),
     path("jobs/evaluate", views.start_evaluation),
     path("jobs/infer", views.start_infer),
+    path("jobs/sweep", views.start_sweep),
+    path("sweeps/<id:run_id>", views.sweep_detail),
 ]

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from kit.errors import AppError
 from kit.validation import validated
-from ml_svc import evaluation, inference, services
+from ml_svc import evaluation, inference, services, sweeps
 from ml_svc.architectures import (
     ARCHITECTURES,
     FINE_TUNE_HYPERPARAMETERS,
@@ -90,6 +90,18 @@ class CollectInput(serializers.Serializer):
     created_by = serializers.CharField(max_length=150)
 
 
+class SweepInput(serializers.Serializer):
+    dataset_id = serializers.IntegerField(min_value=1)
+    architecture = serializers.CharField(max_length=50, required=False, allow_null=True, default=None)
+    search_space = serializers.DictField()
+    trials = serializers.IntegerField(min_value=1, max_value=200)
+    max_parallel = serializers.IntegerField(min_value=1, max_value=32, required=False, default=2)
+    time_budget_s = serializers.IntegerField(min_value=0, max_value=7 * 86400, required=False, default=0)
+    hyperparameters = serializers.DictField(required=False, default=dict)
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, default=0)
+    created_by = serializers.CharField(max_length=150)
+
+
 class InferInput(serializers.Serializer):
     upload = serializers.RegexField(r"^[0-9a-f]{32}$")
     model_id = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
@@ -123,3 +135,10 @@ start_fine_tune = job_start(services.start_fine_tune, FineTuneInput)
 start_evaluation = job_start(services.start_evaluation, EvaluateInput)
 start_collect = job_start(services.start_collect, CollectInput)
 start_infer = job_start(services.start_infer, InferInput)
+start_sweep = job_start(services.start_sweep, SweepInput)
+
+
+@api_view(["GET"])
+def sweep_detail(request, run_id: int):
+    """A sweep's trials and plotly figures of its search (its study is ml_svc's)."""
+    return Response(sweeps.sweep_view(run_id))

@@ -38,6 +38,18 @@ def collector(monkeypatch, digits, storage):
     return fake
 
 
+@pytest.fixture(autouse=True, scope="session")
+def study_connections_closed_at_the_end(django_db_setup):
+    """Optuna's own connections to the test database (sweeps) close before it is dropped (set up after it, this
+    is torn down before it)."""
+    yield
+    from ml_svc import sweeps
+
+    if sweeps.study_storage.cache_info().currsize:
+        sweeps.study_storage().engine.dispose()
+        sweeps.study_storage.cache_clear()
+
+
 @pytest.fixture(autouse=True)
 def fresh_model_cache(monkeypatch):
     monkeypatch.setattr(serving, "_cache", None)

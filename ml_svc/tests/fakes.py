@@ -50,10 +50,16 @@ class FakeStorage:
     def delete_blob(self, sha256: str) -> dict:
         return {"deleted": self.blobs.pop(sha256, None) is not None}
 
-    def create_run(self, *, kind, params, created_by) -> dict:
+    def create_run(self, *, kind, params, created_by, parent_run=None) -> dict:
         run_id = next(self._ids)
-        self.runs[run_id] = example(storage.Run, id=run_id, kind=kind, params=params, created_by=created_by)
+        self.runs[run_id] = example(storage.Run, id=run_id, kind=kind, params=params, created_by=created_by,
+                                    parent_run=parent_run)
         return dict(self.runs[run_id])
+
+    def list_runs(self, **filters) -> dict:
+        runs = [dict(r) for r in self.runs.values()
+                if all(r.get(key) == value for key, value in filters.items() if key not in ("page", "page_size"))]
+        return example(storage.RunPage, count=len(runs), results=runs)
 
     def get_run(self, run_id: int) -> dict:
         return dict(self.runs[run_id])
@@ -64,7 +70,13 @@ class FakeStorage:
             raise AppError("run_finished", f"run {run_id} already ended as {run['status']}", status=409)
         if fields.pop("heartbeat", False):
             run["heartbeat_at"] = EXAMPLE_TIME
+        if fields.get("status") == "running" and run["started_at"] is None:
+            run["started_at"] = EXAMPLE_TIME
         run.update(fields)
+        if fields.get("status") == "cancelled":  # as storage does: a sweep's unfinished trials end with it
+            for child in self.runs.values():
+                if child.get("parent_run") == run_id and child["status"] in ("queued", "running"):
+                    child["status"] = "cancelled"
         return dict(run)
 
     def create_dataset(self, data: bytes, *, meta=None, **fields) -> dict:

@@ -16,6 +16,7 @@ from kit.wsgitest import ContractClient, database_kept
 from ml_svc.jobs import collect_body, run_scenario, train_body
 from ml_svc.wsgi import application
 from tests.fakes import staged_upload
+from tests.support import forget_studies
 
 
 @pytest.fixture
@@ -67,5 +68,11 @@ def test_every_ml_client_call_meets_the_real_views(ml, storage, collector, digit
     upload = staged_upload(collector, images[:4], None, purpose="score")
     scoring = ml.start_infer(upload=upload, model_id=None, created_by="eve")
     assert (scoring["kind"], scoring["params"]["model_id"], scoring["params"]["count"]) == ("infer", first, 4)
+    forget_studies()
+    sweep = ml.start_sweep(dataset_id=dataset_id, architecture="cnn", search_space={"width": {"low": 8, "high": 12}},
+                           trials=2, max_parallel=1, time_budget_s=0, hyperparameters={"epochs": 1}, seed=0,
+                           created_by="eve")
+    assert (sweep["kind"], sweep["params"]["trials"]) == ("sweep", 2)
+    assert ml.sweep(sweep["id"])["trials"] == []
     ml.ready()
     assert ml.not_called() == set(), "every call the client offers is checked here"

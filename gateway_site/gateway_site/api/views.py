@@ -302,6 +302,40 @@ def dataset_upload(request):
     return Response(run, status=status.HTTP_202_ACCEPTED)
 
 
+class SweepInput(serializers.Serializer):
+    dataset_id = serializers.IntegerField(min_value=1)
+    architecture = serializers.CharField(max_length=50, required=False, default=None, help_text="default: ml_svc's")
+    search_space = serializers.DictField(child=serializers.DictField(), help_text=(
+        'each hyperparameter to search: {"low", "high", "log"?} or {"choices": [...]}, within its declared bounds '
+        "(GET /api/architectures)"))
+    trials = serializers.IntegerField(min_value=1, max_value=200)
+    max_parallel = serializers.IntegerField(min_value=1, max_value=32, required=False, default=2)
+    time_budget_s = serializers.IntegerField(min_value=0, max_value=7 * 86400, required=False, default=0,
+                                             help_text="0: no limit; else no trial starts after this many seconds")
+    hyperparameters = serializers.DictField(required=False, default=dict, help_text="fixed for every trial")
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, default=0)
+
+
+@answers(POST=(202, storage.Run))
+@extend_schema(request=SweepInput)
+@api_view(["POST"])
+@permission_classes([Engineer])
+@idempotent
+def sweep(request):
+    """An Optuna search (TPE, median pruning) whose trials are trainings spread over every ML worker; the run's
+    `result` holds the trials by state and the best value, parameters and version (made `candidate` at the end)."""
+    run = services.sweep_start(username=request.user.get_username(), **validated(SweepInput, request.data))
+    return Response(run, status=status.HTTP_202_ACCEPTED)
+
+
+@answers(GET=ml.Sweep)
+@api_view(["GET"])
+@permission_classes([Viewer])
+def sweep_detail(request, run_id: int):
+    """A sweep's trials (parameters, state, held-out accuracy per epoch, duration) and plotly figures."""
+    return Response(selectors.sweep_of(request.user, run_id))
+
+
 class InferInput(serializers.Serializer):
     file = serializers.FileField(help_text="a ZIP of PNG/JPEG images (in folders 0/ to 9/ where their digit is "
                                            "known) or a CSV of 784 pixel columns (with `label` first, if known)")

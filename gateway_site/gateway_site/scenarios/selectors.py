@@ -12,11 +12,11 @@ from kit.validation import MAX_ID, ascii_int, calendar_day, clean_text
 
 PREDICTION_FILTERS = ("digit", "model", "run", "user", "corrected", "since", "until", "page", "page_size")
 SAMPLE_FILTERS = ("status", "user", "page", "page_size")
-RUN_FILTERS = ("kind", "status", "created_by", "page", "page_size")
+RUN_FILTERS = ("kind", "status", "created_by", "parent_run", "page", "page_size")
 
 
 # Filters that are numbers (the others are text): their bounds.
-NUMBER_FILTERS = {"digit": (0, 9), "model": (1, MAX_ID), "run": (1, MAX_ID), "version": (1, MAX_ID), "page": (1, MAX_ID),
+NUMBER_FILTERS = {"digit": (0, 9), "model": (1, MAX_ID), "run": (1, MAX_ID), "parent_run": (1, MAX_ID), "version": (1, MAX_ID), "page": (1, MAX_ID),
                   "page_size": (1, 500)}
 DATASET_FILTERS = ("source", "split", "page")
 MODEL_FILTERS = ("architecture", "page")
@@ -78,6 +78,12 @@ def run_results_csv(user, run_id: int) -> tuple[bytes, str]:
         raise AppError("not_ready", f"run {run_id} is {run['status']}: its results come when it has succeeded.",
                        status=409, details={"status": run["status"]})
     return peers.storage().get_blob(run["result"]["results_sha256"]), f"run-{run_id}-results.csv"
+
+
+def sweep_of(user, run_id: int) -> ml.Sweep:
+    """A sweep's trials and the figures of its search, for whoever may see the run."""
+    run_for(user, run_id)
+    return peers.ml().sweep(run_id)
 
 
 FIRST_MODEL_STALLED_S = 60

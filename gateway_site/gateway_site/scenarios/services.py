@@ -157,6 +157,16 @@ def training_start(*, username: str, dataset_id: int, architecture: str | None, 
     return run
 
 
+def sweep_start(*, username: str, **params) -> dict:
+    """A hyperparameter sweep over ml_svc's workers: dataset_id, architecture, search_space, trials, max_parallel,
+    time_budget_s, hyperparameters, seed."""
+    limits.charge(username, "scenarios")
+    run = peers.ml().start_sweep(created_by=username, **params)
+    audit(actor=username, action="sweep.start", target=f"run:{run['id']}",
+          details={"dataset_id": params["dataset_id"], "trials": params["trials"]})
+    return run
+
+
 def evaluation_start(*, username: str, model_id: int, dataset_id: int) -> dict:
     limits.charge(username, "scenarios")
     run = peers.ml().start_evaluation(model_id=model_id, dataset_id=dataset_id, created_by=username)

@@ -120,6 +120,7 @@ class Run(models.Model):
         FINE_TUNE = "fine-tune"
         EVALUATE = "evaluate"
         INFER = "infer"
+        SWEEP = "sweep"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -143,6 +144,8 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # A sweep's trials are its children: cancelling it cancels them.
+    parent_run = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
 
     class Meta:
         ordering = ["-id"]

@@ -36,6 +36,9 @@ def runs_list(*, params) -> QuerySet[Run]:
     for field in ("kind", "status", "created_by"):
         if params.get(field):
             runs = runs.filter(**{field: params[field]})
+    parent = _int_filter(params.get("parent_run"), "parent_run")
+    if parent is not None:
+        runs = runs.filter(parent_run_id=parent)
     return runs
 
 

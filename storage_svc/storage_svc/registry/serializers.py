@@ -22,7 +22,7 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = Run
         fields = ["id", "kind", "params", "status", "progress", "message", "epochs", "result",
-                  "error", "created_by", "created_at", "started_at", "finished_at", "heartbeat_at"]
+                  "error", "created_by", "created_at", "started_at", "finished_at", "heartbeat_at", "parent_run"]
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -95,6 +95,7 @@ class RunCreateInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Run.Kind.choices)
     params = serializers.DictField(required=False, default=dict)
     created_by = serializers.CharField(max_length=150)
+    parent_run = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
 
 
 class RunUpdateInput(serializers.Serializer):

@@ -96,10 +96,12 @@ def dataset_create(
     return dataset
 
 
-def run_create(*, kind: str, params: dict, created_by: str) -> Run:
+def run_create(*, kind: str, params: dict, created_by: str, parent_run: int | None = None) -> Run:
     if kind not in Run.Kind.values:
         raise AppError("invalid", f"kind must be one of {', '.join(Run.Kind.values)}")
-    return Run.objects.create(kind=kind, params=params or {}, created_by=created_by)
+    if parent_run is not None and not Run.objects.filter(pk=parent_run).exists():
+        raise AppError("not_found", f"run {parent_run} does not exist", status=404, details={"parent_run": parent_run})
+    return Run.objects.create(kind=kind, params=params or {}, created_by=created_by, parent_run_id=parent_run)
 
 
 _ALLOWED_MOVES = {
@@ -143,6 +145,9 @@ def run_update(*, run_id: int, changes: dict) -> Run:
     run.message = run.message[:300]
     run.heartbeat_at = now
     run.save()
+    if new_status == Run.Status.CANCELLED:  # a sweep's queued and running trials stop with it
+        run.children.filter(status__in=(Run.Status.QUEUED, Run.Status.RUNNING)).update(
+            status=Run.Status.CANCELLED, message=f"cancelled with run {run.id}", finished_at=now, heartbeat_at=now)
     return run
 
 
@@ -185,8 +190,10 @@ def runs_expire_stale() -> int:
         # A storage process that has just (re)started has not heard from the workers yet: give them one timeout.
         del reasons[Run.Status.RUNNING]
     expired = 0
+    # A sweep lives while any of its trials does (its worker may be training one of them).
+    alive = Q(children__status__in=(Run.Status.QUEUED, Run.Status.RUNNING))
     for status, (too_old, reason) in reasons.items():
-        stale = Run.objects.filter(too_old, status=status)
+        stale = Run.objects.filter(too_old, status=status).exclude(pk__in=Run.objects.filter(alive).values("pk"))
         kinds = list(stale.values_list("kind", flat=True))
         count = stale.update(status=Run.Status.FAILED, error=reason, message="failed", finished_at=now)
         for kind in kinds[:count]:
