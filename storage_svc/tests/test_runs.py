@@ -91,3 +91,51 @@ def test_reading_runs_checks_for_stale_ones_at_most_once_a_second(monkeypatch):
     clock[0] += 1.0
     services.runs_expire_stale_now_and_then()
     assert len(checks) == 2, "five readers within a second share one check; the next second checks again"
+
+
+def a_sweep_with_trials(api, count: int = 3) -> tuple[dict, list[dict]]:
+    sweep = create_run(api, "sweep")
+    trials = []
+    for _ in range(count):
+        response = api.post("/runs", {"kind": "train", "params": {}, "created_by": "eve", "parent_run": sweep["id"]},
+                            content_type="application/json")
+        assert response.status_code == 201 and response.json()["parent_run"] == sweep["id"]
+        trials.append(response.json())
+    return sweep, trials
+
+
+def test_a_sweeps_trials_are_its_children_and_listed_by_parent(api):
+    sweep, trials = a_sweep_with_trials(api)
+    listed = api.get(f"/runs?parent_run={sweep['id']}").json()
+    assert sorted(r["id"] for r in listed["results"]) == [t["id"] for t in trials]
+    assert api.get("/runs?parent_run=x").status_code == 400
+    missing = api.post("/runs", {"kind": "train", "params": {}, "created_by": "eve", "parent_run": 999999},
+                       content_type="application/json")
+    assert missing.status_code == 404 and missing.json()["error"]["details"] == {"parent_run": 999999}
+
+
+def test_cancelling_a_sweep_cancels_its_queued_and_running_trials_not_its_finished_ones(api):
+    sweep, (done, running, queued) = a_sweep_with_trials(api)
+    patch(api, done["id"], status="running")
+    patch(api, done["id"], status="succeeded", result={"accuracy": 0.9})
+    patch(api, running["id"], status="running")
+    patch(api, sweep["id"], status="running")
+    assert patch(api, sweep["id"], status="cancelled").json()["status"] == "cancelled"
+    statuses = {r["id"]: r["status"] for r in api.get(f"/runs?parent_run={sweep['id']}").json()["results"]}
+    assert statuses == {done["id"]: "succeeded", running["id"]: "cancelled", queued["id"]: "cancelled"}
+    assert patch(api, running["id"], progress=0.5).status_code == 409, "its worker stops at its next report"
+
+
+def test_a_sweep_lives_while_one_of_its_trials_does(api, settings, monkeypatch):
+    monkeypatch.setattr(services, "STARTED_AT", timezone.now() - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT_S + 1))
+    sweep, (trial,) = a_sweep_with_trials(api, 1)
+    patch(api, sweep["id"], status="running")
+    patch(api, trial["id"], status="running")
+    old = timezone.now() - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT_S + 5)
+    Run.objects.filter(pk=sweep["id"]).update(heartbeat_at=old)
+    assert api.get(f"/runs/{sweep['id']}").json()["status"] == "running", "its worker is busy training the trial"
+    Run.objects.filter(pk=trial["id"]).update(heartbeat_at=old)
+    services.runs_expire_stale()
+    assert api.get(f"/runs/{trial['id']}").json()["status"] == "failed"
+    services.runs_expire_stale()
+    assert api.get(f"/runs/{sweep['id']}").json()["status"] == "failed", "nothing works on it any more"
