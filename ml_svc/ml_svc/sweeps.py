@@ -230,7 +230,11 @@ def summarize(study: optuna.Study, trials: list[storage.Run]) -> dict:
     counts |= {"running": sum(run["status"] in UNFINISHED for run in trials), "total": len(trials)}
     counts["ended"] = counts["complete"] + counts["pruned"] + counts["failed"]
     summary: dict = {"study": study.study_name, "trials": counts, "best_value": None, "best_params": None,
-                     "best_trial": None, "best_run": None, "model_version_id": None}
+                     "best_trial": None, "best_run": None, "model_version_id": None,
+                     # each epoch a trial ends changes the sweep run: its watchers see the trials move
+                     "in_flight": [{"trial": run["params"]["sweep"]["trial"], "run": run["id"],
+                                    "epochs": len(run.get("epochs") or [])} for run in trials
+                                   if run["status"] in UNFINISHED]}
     if counts["complete"]:
         best = study.best_trial
         run = next((r for r in trials if r["params"]["sweep"]["trial"] == best.number), None)

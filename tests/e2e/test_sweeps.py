@@ -119,3 +119,28 @@ def test_a_cancelled_sweep_leaves_no_trial_queued_or_running(platform, engineer,
     time.sleep(5)  # no tick starts another trial of a cancelled sweep
     later = trials_of(engineer, sweep_id)
     assert len(later) == len(trials) and all(t["status"] in FINISHED for t in later)
+
+
+def test_the_sweep_page_follows_its_trials_and_draws_its_charts(page, platform, engineer, dataset_id):
+    from tests.e2e.browsing import log_in, shot
+
+    answer = engineer.post("/api/scenarios/sweep", {
+        "dataset_id": dataset_id, "architecture": "cnn", "trials": 3, "max_parallel": 1,
+        "search_space": {"learning_rate": {"low": 0.003, "high": 0.02, "log": True}, "width": {"low": 8, "high": 12}},
+        "hyperparameters": {"epochs": 2, "augment": False},
+    })
+    assert answer.status_code == 202, answer.text
+    sweep_id = answer.json()["id"]
+    base = platform.url("gateway")
+    log_in(page, base, "engineer", platform.demo_password)
+    page.goto(f"{base}/runs")
+    page.get_by_role("link", name=str(sweep_id), exact=True).first.click()
+    page.wait_for_url(f"{base}/runs/{sweep_id}")
+    page.locator("table.trials tbody tr td:first-child a").first.wait_for(timeout=120_000)
+    page.get_by_text("3 complete").wait_for(timeout=300_000)  # the page follows the sweep by itself
+    assert page.locator("table.trials tbody tr").count() == 3
+    assert page.get_by_text("best held-out accuracy").count() == 1
+    for chart in ("sweep-history", "sweep-parallel", "sweep-importances"):
+        page.locator(f'[data-chart="{chart}"] .main-svg').first.wait_for()
+    shot(page, "sweep")
+    assert page.console_errors == [] and page.outside_requests == []
