@@ -143,11 +143,21 @@ def after_start(env: dict[str, str], database: str) -> None:
               f"\n  Database: {database}\n", flush=True)
 
 
+def ml_workers() -> int:
+    """How many task-queue workers to start: `ML_WORKER_COUNT` (1 to 16, default 1); a sweep's trials run on as
+    many at once."""
+    raw = os.environ.get("ML_WORKER_COUNT", "1")
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 16):
+        raise SystemExit(f"ML_WORKER_COUNT must be a whole number from 1 to 16, not {raw!r}")
+    return int(raw)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sqlite", action="store_true", help="SQLite files instead of PostgreSQL (opt-in)")
     parser.add_argument("--forget", action="store_true", help="drop the local run's databases (make clean)")
     args = parser.parse_args()
+    workers = ml_workers()  # a mistake here stops make run before anything starts
     var = Path(os.environ.get("DIGITLAB_VAR", ROOT / "var")).resolve()
     if args.forget:
         forget(var)
@@ -174,8 +184,8 @@ def main() -> None:
                        + [("storage_svc", "collectstatic", "--no-input", "-v0")], env)
         manage_at_once([("gateway_site", "collectstatic", "--no-input", "-v0"), ("gateway_site", "seed_demo_accounts")], env)
         threading.Thread(target=after_start, args=(env, database), daemon=True).start()
-        honcho.append(subprocess.Popen([str(ROOT / ".venv" / "bin" / "honcho"), "start", "-f", str(ROOT / "Procfile")],
-                                       cwd=ROOT, env=env))
+        honcho.append(subprocess.Popen([str(ROOT / ".venv" / "bin" / "honcho"), "start", "-f", str(ROOT / "Procfile"),
+                                        "-c", f"ml_worker={workers}"], cwd=ROOT, env=env))
         try:
             code = honcho[0].wait()
         except KeyboardInterrupt:
