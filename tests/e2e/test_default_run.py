@@ -122,3 +122,19 @@ def test_with_a_server_at_the_default_address_make_run_creates_its_databases_the
         assert not any(local_postgres.reachable(url) for url in urls.values())
     finally:
         local_postgres.drop_databases(server, list(urls.values()))
+
+
+@pytest.mark.parametrize("given, workers", [(None, 1), ("2", 2), ("16", 16)])
+def test_make_run_starts_as_many_ml_workers_as_asked(monkeypatch, given, workers):
+    if given is None:
+        monkeypatch.delenv("ML_WORKER_COUNT", raising=False)
+    else:
+        monkeypatch.setenv("ML_WORKER_COUNT", given)
+    assert run_local.ml_workers() == workers
+
+
+@pytest.mark.parametrize("given", ["0", "17", "٢", "two", ""])
+def test_a_worker_count_make_run_cannot_use_stops_it_saying_so(monkeypatch, given):
+    monkeypatch.setenv("ML_WORKER_COUNT", given)
+    with pytest.raises(SystemExit, match="ML_WORKER_COUNT must be a whole number from 1 to 16"):
+        run_local.ml_workers()
