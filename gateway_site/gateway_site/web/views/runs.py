@@ -44,7 +44,8 @@ def _run_page(request, run_id: int):
         sweep, context["sweep_error"] = optional_section(lambda: selectors.sweep_of(request.user, run_id), None)
         if sweep is not None:
             context["sweep"] = sweep
-            context["sweep_charts"] = [(f"sweep-{name}", label, {"traces": spec["data"], "layout": {**spec["layout"], "height": 320}})
+            context["sweep_charts"] = [(f"sweep-{name}", label, {"traces": spec["data"], "layout": {
+                **spec["layout"], "height": 340, "margin": {"l": 110, "r": 30, "t": 44, "b": 50}}})
                                        for name, label in SWEEP_CHARTS if (spec := sweep["charts"][name])]
     template = "web/_run_panel.html" if request.htmx else "web/run_detail.html"
     return render(request, template, context)
