@@ -56,7 +56,7 @@ def decode_image(data: bytes, budget: PixelBudget | None = None) -> np.ndarray:
     `budget` before they are decoded."""
     try:
         image = Image.open(io.BytesIO(data))
-        if image.format not in {"PNG", "JPEG"}:
+        if image.format not in {"PNG", "JPEG", "MPO"}:  # MPO: what Pillow calls many cameras' JPEGs
             raise AppError("unsupported_image", "Send a PNG or JPEG image.", status=415)
         width, height = image.size
         if width > MAX_SIDE or height > MAX_SIDE:

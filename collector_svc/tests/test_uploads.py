@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -127,6 +128,22 @@ def test_files_to_score_may_leave_the_labels_out_and_are_canonicalised(api, digi
     assert (alone["format"], alone["count"], alone["labelled"]) == ("idx", 4, 0)
 
 
+def test_what_spreadsheets_and_tools_write_is_read(api, digits):
+    images, labels = digits
+    excel = b"\xef\xbb\xbf" + csv_bytes(images[:3], labels[:3]).replace(b"\n", b"\r\n") + b"\r\n\r\n"
+    assert upload(api, Named(excel, "excel.csv")).json()["count"] == 3, "a byte-order mark and blank lines"
+    two_members = gzip.compress(idx_file(images[:2], gz=False)[:1000]) + gzip.compress(idx_file(images[:2], gz=False)[1000:])
+    pair = upload(api, Named(two_members, "i.gz"), Named(idx_file(labels[:2]), "l.gz")).json()
+    assert pair["count"] == 2, "a gzip file of two members, as pigz or cat make"
+
+
+def test_a_zip_declaring_far_more_entries_than_images_allowed_is_refused_before_it_is_read(api, settings):
+    settings.UPLOAD_MAX_IMAGES = 5
+    many = zip_of({f"3/{n}.png": b"" for n in range(1020)}, compression=zipfile.ZIP_STORED)
+    answer = upload(api, Named(many, "many.zip"))
+    assert answer.status_code == 413 and "1,020 entries" in answer.json()["error"]["message"]
+
+
 def test_an_image_that_cannot_be_read_is_reported_in_its_batch_not_dropped(api, digits):
     blank = np.zeros((28, 28), np.uint8)
     data = zip_of({"4/ok.png": png(digits[0][0]), "4/blank.png": png(blank)})
@@ -147,7 +164,48 @@ def one_digit_png():
     return png(images[0])
 
 
+def lying_deflate_zip() -> bytes:
+    """A deflated member that inflates to 200 MB while its headers declare 1,000 bytes (and their CRC)."""
+    import struct
+    import zlib
+
+    head, declared = b"\x89PNG\r\n\x1a\n", 1000
+    buffer = io.BytesIO()
+    info = zipfile.ZipInfo("0/a.png")
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(buffer, "w") as archive:
+        with archive.open(info, "w", force_zip64=True) as member:
+            member.write(head)
+            for _ in range(200):
+                member.write(bytes(1 << 20))
+    data = bytearray(buffer.getvalue())
+    crc = zlib.crc32(head + bytes(declared - len(head)))
+    for signature, crc_at, size_at in ((b"PK\x03\x04", 14, 22), (b"PK\x01\x02", 16, 24)):
+        at = data.find(signature)
+        struct.pack_into("<I", data, at + crc_at, crc)
+        struct.pack_into("<I", data, at + size_at, declared)
+    return bytes(data)
+
+
+def bzip2_zip() -> bytes:
+    return zip_of({"0/a.png": b"\x89PNG\r\n\x1a\n" + bytes(10_000)}, compression=zipfile.ZIP_BZIP2)
+
+
 HOSTILE = {
+    "deflate lying about its size": (lambda: [("lie.zip", lying_deflate_zip())], 400, "not_an_image", "0/a.png"),
+    "bzip2 member": (lambda: [("b.zip", bzip2_zip())], 400, "unsupported_compression", "stored or deflated"),
+    "gzip in gzip": (lambda: [("i.gz", gzip.compress(idx_file(np.zeros((2, 28, 28))))), ("l.gz", idx_file(np.zeros(2)))],
+                     400, "suspicious_archive", "gzipped twice"),
+    "gzip with trailing bytes": (lambda: [("i.gz", idx_file(np.zeros((2, 28, 28))) + b"GARBAGE"),
+                                          ("l.gz", idx_file(np.zeros(2)))], 400, "corrupt_file", "after its gzip"),
+    "member named dot": (lambda: [("a.zip", zip_of({".": b"x", "3/a.png": one_digit_png()}))], 400, "unsafe_name",
+                         "'.'"),
+    "idx of 65 dimensions": (lambda: [("i", bytes([0, 0, 8, 65]) + (1).to_bytes(4, "big") * 65 + b"\x00"),
+                                      ("l", idx_file(np.zeros(1)))], 400, "corrupt_file", "holds no digits"),
+    "idx of no images but vast sides": (lambda: [("i", bytes([0, 0, 8, 3]) + (0).to_bytes(4, "big")
+                                                  + (0xFFFFFFFF).to_bytes(4, "big") * 2), ("l", idx_file(np.zeros(0)))],
+                                        400, "corrupt_file", "holds no digits"),
+    "csv comment line": (lambda: [("d.csv", b"# my digits\n3" + b",0" * 784 + b"\n")], 400, "invalid_csv", "d.csv"),
     # what is sent, as (file name, bytes) pairs -> (status, code, words the message holds)
     "zip bomb": (lambda: [("bomb.zip", zip_of({"0/a.png": b"\x89PNG\r\n\x1a\n" + bytes(60_000_000)}))],
                  400, "suspicious_archive", "decompression bomb"),

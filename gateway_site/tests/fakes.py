@@ -302,6 +302,10 @@ class FakeCollector(Peer):
     def __init__(self):
         super().__init__()
         self.uploaded: list[dict] = []
+        self.forgotten: list[str] = []
+
+    def forget_upload(self, upload_id):
+        self.forgotten.append(upload_id)
 
     def upload(self, files, *, purpose, uploaded_by, name=""):
         """Takes what it is given, but refuses a file named `evil.zip` as the collector refuses unsafe names."""

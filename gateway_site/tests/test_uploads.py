@@ -90,6 +90,7 @@ def test_scoring_names_its_version_or_leaves_production_to_ml(api_as, fake_peers
                        format="multipart").json()["error"]["details"] == {"model_id": "a whole number from 1 to 2147483647"}
     assert client.post("/api/scenarios/infer", {"file": named(b"x", "a.zip"), "model_id": "404"},
                        format="multipart").status_code == 404
+    assert fake_peers["collector"].forgotten == ["e" * 32], "an upload whose run cannot start is not kept"
 
 
 RESULTS = b"file,digit,confidence,true_label,correct,error\r\n\"0/a.png\",0,0.9900,0,true,\r\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -111,8 +112,31 @@ class RunReporter:
             logger.warning("run %s: progress not recorded (%s); the next write carries it", self.run_id, exc.message)
 
 
+HEARTBEAT_EVERY_S = 5.0  # well within storage's run_heartbeat_timeout_s (20 s)
+
+
+class Heartbeat(threading.Thread):
+    """Tells storage the run is alive every HEARTBEAT_EVERY_S while its body works, whatever the body does between
+    progress reports (a long evaluation, a comparison, a batch of large images, a CPU starved by predictions);
+    only a dead worker goes silent. Stops when told, or when storage answers that the run ended."""
+
+    def __init__(self, run_id: int):
+        super().__init__(name=f"heartbeat-{run_id}", daemon=True)
+        self.run_id = run_id
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(HEARTBEAT_EVERY_S):
+            try:
+                peers.storage().update_run(self.run_id, heartbeat=True)
+            except AppError as exc:
+                if exc.status == 409:
+                    return  # cancelled: the body stops at its next report
+                logger.warning("run %s: heartbeat not recorded (%s)", self.run_id, exc.message)
+
+
 def run_scenario(run_id: int, body: Callable[[RunReporter, dict], dict]) -> dict | None:
-    """Mark the run running, execute `body`, and record success or failure."""
+    """Mark the run running, execute `body` (with a heartbeat beside it), and record success or failure."""
     torch.set_num_threads(settings.WORKER_TORCH_THREADS)
     storage = peers.storage()
     reporter = RunReporter(run_id)
@@ -127,6 +151,8 @@ def run_scenario(run_id: int, body: Callable[[RunReporter, dict], dict]) -> dict
         # Nothing can be recorded: storage marks the run failed once it has waited run_queue_timeout_s.
         logger.error("run %s could not start: %s", run_id, exc.message)
         return None
+    heartbeat = Heartbeat(run_id)
+    heartbeat.start()
     try:
         result = body(reporter, run)
     except TrainingCancelled:
@@ -140,6 +166,8 @@ def run_scenario(run_id: int, body: Callable[[RunReporter, dict], dict]) -> dict
         except (AppError, TrainingCancelled):
             logger.error("could not record the failure of run %s:\n%s", run_id, traceback.format_exc())
         return None
+    finally:
+        heartbeat.done.set()
     try:
         reporter.update(status="succeeded", result=result, message="done")
     except (AppError, TrainingCancelled) as exc:

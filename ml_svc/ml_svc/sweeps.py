@@ -20,7 +20,7 @@ from pathlib import Path
 import optuna
 import sqlalchemy
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
@@ -142,10 +142,15 @@ def sweep_lock(sweep_id: int):
     """One `advance` of a sweep at a time, across workers and hosts (a PostgreSQL advisory lock; with SQLite, one
     host, a file lock)."""
     if connection.vendor == "postgresql":
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0x5EE9, sweep_id])
+        # a session lock, outside any transaction: each trial queued under it is committed at once, whatever
+        # fails after it (a transaction's lock would roll the queued tasks back with it)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [0x5EE9, sweep_id])
+        try:
             yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [0x5EE9, sweep_id])
         return
     path = Path(settings.DATABASES["default"]["NAME"]).with_suffix(f".sweep-{sweep_id}.lock")
     with open(path, "w") as handle:
@@ -162,9 +167,10 @@ def advance(sweep_id: int) -> bool:
     to run; True while the sweep goes on."""
     with sweep_lock(sweep_id):
         sweep = peers.storage().get_run(sweep_id)
-        if sweep["status"] in FINISHED:
-            return False
         study, params = load_study(sweep), sweep["params"]
+        if sweep["status"] in FINISHED:
+            _end_trials_left(study)
+            return False
         trials = children(sweep_id)
         runs_of = {run["params"]["sweep"]["trial"]: run for run in trials}
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -177,7 +183,13 @@ def advance(sweep_id: int) -> bool:
         out_of_time = bool(params.get("time_budget_s")) and started > params["time_budget_s"]
         in_flight = [run for run in trials if run["status"] in UNFINISHED]
         while len(in_flight) < params["max_parallel"] and len(trials) < params["trials"] and not out_of_time:
-            run = _start_trial(study, sweep)
+            try:
+                run = _start_trial(study, sweep)
+            except AppError as exc:
+                if exc.status != 409:
+                    raise
+                _end_trials_left(study)  # the sweep ended (cancelled) meanwhile: it starts nothing more
+                return False
             trials.append(run)
             in_flight.append(run)
         summary = summarize(study, trials)
@@ -187,6 +199,12 @@ def advance(sweep_id: int) -> bool:
             return True
         _finish(sweep, summary)
         return False
+
+
+def _end_trials_left(study: optuna.Study) -> None:
+    """A sweep that ended leaves no trial "running" in its study (its page would show them so for ever)."""
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(trial.number, state=TrialState.FAIL)
 
 
 def _started_at(sweep: storage.Run) -> float:
@@ -209,10 +227,15 @@ def _start_trial(study: optuna.Study, sweep: storage.Run) -> storage.Run:
     space = distributions(params["architecture"], params["search_space"])
     trial = study.ask(space)
     hyperparameters = {**params.get("hyperparameters", {}), **trial.params}
-    run = peers.storage().create_run(kind="train", created_by=sweep["created_by"], parent_run=sweep["id"], params={
-        "dataset_id": params["dataset_id"], "architecture": params["architecture"], "hyperparameters": hyperparameters,
-        "sweep": {"run": sweep["id"], "trial": trial.number, "trial_id": trial._trial_id, "study": study.study_name},
-    })
+    try:
+        run = peers.storage().create_run(kind="train", created_by=sweep["created_by"], parent_run=sweep["id"], params={
+            "dataset_id": params["dataset_id"], "architecture": params["architecture"],
+            "hyperparameters": hyperparameters,
+            "sweep": {"run": sweep["id"], "trial": trial.number, "trial_id": trial._trial_id, "study": study.study_name},
+        })
+    except AppError:
+        study.tell(trial.number, state=TrialState.FAIL)  # no run was made for it: it never runs
+        raise
     try:
         jobs.train_model.enqueue(run["id"])
     except Exception as exc:  # the queue's database failed: this trial cannot run

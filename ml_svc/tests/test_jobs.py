@@ -353,3 +353,29 @@ def test_a_version_is_evaluated_on_every_image_of_another_dataset_and_the_evalua
     assert result == {"evaluation_id": evaluation["id"], "model_version_id": version_id, "dataset_id": other["id"],
                       "accuracy": metrics["accuracy"], "evaluated_on": 700}
     assert storage.get_run(run["id"])["status"] == "succeeded"
+
+
+def test_a_run_tells_storage_it_is_alive_while_its_body_works_between_reports(storage, monkeypatch):
+    import time
+
+    monkeypatch.setattr(jobs, "HEARTBEAT_EVERY_S", 0.05)
+    beats = []
+    update = storage.update_run
+
+    def counting(run_id, **fields):
+        if fields.get("heartbeat"):
+            beats.append(run_id)
+        return update(run_id, **fields)
+
+    monkeypatch.setattr(storage, "update_run", counting)
+    run = storage.create_run(kind="evaluate", params={}, created_by="eve")
+
+    def slow_body(reporter, run):
+        time.sleep(0.5)  # a long comparison, say: no progress report meanwhile
+        return {"done": True}
+
+    assert run_scenario(run["id"], slow_body) == {"done": True}
+    assert len(beats) >= 4 and set(beats) == {run["id"]}
+    seen = len(beats)
+    time.sleep(0.2)
+    assert len(beats) == seen, "the heartbeat stops with the body"

@@ -112,3 +112,4 @@ def test_a_cancelled_sweep_starts_nothing_more(storage, collector, dataset_id):
     assert sweeps.advance(run["id"]) is False
     trials = [r for r in storage.runs.values() if r.get("parent_run") == run["id"]]
     assert len(trials) == 2 and {t["status"] for t in trials} == {"cancelled"}
+    assert {t["state"] for t in sweeps.sweep_view(run["id"])["trials"]} == {"fail"}, "no trial left running"

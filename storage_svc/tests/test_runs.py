@@ -137,5 +137,38 @@ def test_a_sweep_lives_while_one_of_its_trials_does(api, settings, monkeypatch):
     Run.objects.filter(pk=trial["id"]).update(heartbeat_at=old)
     services.runs_expire_stale()
     assert api.get(f"/runs/{trial['id']}").json()["status"] == "failed"
+    Run.objects.filter(pk=trial["id"]).update(finished_at=old)  # and nothing told the sweep since
     services.runs_expire_stale()
     assert api.get(f"/runs/{sweep['id']}").json()["status"] == "failed", "nothing works on it any more"
+
+
+def test_a_finished_sweep_takes_no_new_trial(api):
+    sweep, _ = a_sweep_with_trials(api, 1)
+    patch(api, sweep["id"], status="cancelled")
+    late = api.post("/runs", {"kind": "train", "params": {}, "created_by": "eve", "parent_run": sweep["id"]},
+                    content_type="application/json")
+    assert late.status_code == 409 and late.json()["error"]["code"] == "run_finished"
+
+
+def test_a_trial_waiting_its_turn_in_a_running_sweep_is_not_expired_as_unstarted(api, settings):
+    sweep, (waiting,) = a_sweep_with_trials(api, 1)
+    patch(api, sweep["id"], status="running")
+    long_ago = timezone.now() - timedelta(seconds=settings.RUN_QUEUE_TIMEOUT_S + 5)
+    Run.objects.filter(pk=waiting["id"]).update(created_at=long_ago)
+    services.runs_expire_stale()
+    assert api.get(f"/runs/{waiting['id']}").json()["status"] == "queued"
+
+
+def test_a_sweep_whose_trial_just_ended_is_alive_until_it_is_told(api, settings, monkeypatch):
+    monkeypatch.setattr(services, "STARTED_AT", timezone.now() - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT_S + 1))
+    sweep, (trial,) = a_sweep_with_trials(api, 1)
+    patch(api, sweep["id"], status="running")
+    patch(api, trial["id"], status="running")
+    patch(api, trial["id"], status="succeeded", result={"accuracy": 0.9})
+    old = timezone.now() - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT_S + 5)
+    Run.objects.filter(pk=sweep["id"]).update(heartbeat_at=old)  # one worker: it was training, not ticking
+    services.runs_expire_stale()
+    assert api.get(f"/runs/{sweep['id']}").json()["status"] == "running", "the trial's end moves it on"
+    Run.objects.filter(pk=trial["id"]).update(finished_at=old)
+    services.runs_expire_stale()
+    assert api.get(f"/runs/{sweep['id']}").json()["status"] == "failed"

@@ -15,18 +15,24 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 
 def gunzip(data: bytes, *, name: str, limit: int, status: int = 502) -> bytes:
-    """A gzip file's content, refused once it grows past `limit` bytes (a small file that inflates to gigabytes
-    is never inflated whole)."""
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        content = inflater.decompress(data, limit + 1)
-    except zlib.error:
-        raise AppError("corrupt_file", f"{name} is not a valid gzip file", status=status) from None
-    if len(content) > limit or inflater.unconsumed_tail:
-        raise AppError("too_large", f"{name} holds more than {limit:,} bytes once decompressed", status=413,
-                       details={"file": name, "limit": limit})
-    if not inflater.eof:
-        raise AppError("corrupt_file", f"{name} is not a valid gzip file (it ends early)", status=status)
+    """A gzip file's content (all its members, as `cat a.gz b.gz` or pigz make), refused once it grows past
+    `limit` bytes (a small file that inflates to gigabytes is never inflated whole); bytes after the last member
+    that are not another member are refused."""
+    content, rest = b"", data
+    while rest:
+        if rest[:2] != GZIP_MAGIC:
+            raise AppError("corrupt_file", f"{name} has {len(rest):,} bytes after its gzip data", status=status)
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            content += inflater.decompress(rest, limit + 1 - len(content))
+        except zlib.error:
+            raise AppError("corrupt_file", f"{name} is not a valid gzip file", status=status) from None
+        if len(content) > limit or inflater.unconsumed_tail:
+            raise AppError("too_large", f"{name} holds more than {limit:,} bytes once decompressed", status=413,
+                           details={"file": name, "limit": limit})
+        if not inflater.eof:
+            raise AppError("corrupt_file", f"{name} is not a valid gzip file (it ends early)", status=status)
+        rest = inflater.unused_data
     return content
 
 
@@ -44,6 +50,8 @@ def parse_idx(data: bytes, *, name: str, status: int = 502, limit: int = 1 << 31
     dims = data[3]
     header = 4 + 4 * dims
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+    if not 1 <= dims <= 3 or any(d > 1 << 24 for d in shape):  # labels, or images: nothing else is a digit set
+        raise AppError("corrupt_file", f"{name}: an IDX file of shape {shape} holds no digits", status=status)
     if len(data) < header or len(data) != header + int(np.prod(shape, dtype=object)):
         raise AppError("corrupt_file", f"{name}: {max(len(data) - header, 0)} values for shape {shape}", status=status)
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)

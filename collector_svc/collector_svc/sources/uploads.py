@@ -26,9 +26,11 @@ import json
 import os
 import shutil
 import stat
+import struct
 import time
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
@@ -44,6 +46,7 @@ from kit.preprocessing import MAX_SIDE, canonical_from_bytes, canonical_from_pix
 
 PURPOSES = ("dataset", "score")
 IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
+ACCEPTED_FORMATS = {"PNG", "JPEG", "MPO"}  # MPO: what Pillow calls many cameras' JPEGs
 DIGIT_FOLDERS = {str(d) for d in range(10)}
 UNLABELLED = -1
 
@@ -103,6 +106,8 @@ def _unpacked(name: str, data: bytes, limits: Limits) -> bytes:
     content = gunzip(data, name=name, limit=limits.max_unpacked, status=400)
     if len(content) > limits.max_ratio * len(data) and len(content) > 1 << 20:
         raise _bomb(name, len(content), len(data), limits)
+    if content[:2] == GZIP_MAGIC:
+        raise refused("suspicious_archive", f"{name} is gzipped twice: send it gzipped once, or not at all.")
     return content
 
 
@@ -112,7 +117,7 @@ def _bomb(name: str, unpacked: int, packed: int, limits: Limits) -> AppError:
 
 
 def _idx_pair(files: list[tuple[str, bytes]], purpose: str, limits: Limits) -> Parsed:
-    arrays = [(name, parse_idx(data, name=name, status=400)) for name, data in files]
+    arrays = [(name, parse_idx(data, name=name, status=400, limit=limits.max_unpacked)) for name, data in files]
     images = [(n, a) for n, a in arrays if a.ndim == 3]
     labels = [(n, a) for n, a in arrays if a.ndim == 1]
     if len(images) != 1 or len(labels) + len(images) != len(arrays):
@@ -151,12 +156,14 @@ def _check_count(count: int, limits: Limits) -> None:
 def _csv(name: str, data: bytes, purpose: str, limits: Limits) -> Parsed:
     if b"\x00" in data:
         raise refused("invalid_csv", f"{name} holds NUL bytes: it is not a CSV of pixel values.")
+    data = data.removeprefix(b"\xef\xbb\xbf")  # the byte-order mark spreadsheets write before UTF-8 text
     if not data.isascii():
         raise refused("invalid_csv", f"{name} is not a ZIP, IDX or CSV file (a CSV holds ASCII digits, commas and "
                       "line breaks only).")
-    lines = data.decode("ascii").splitlines()
+    lines = [line for line in data.decode("ascii").splitlines() if line.strip()]  # blank lines are no rows
     first = lines[0].split(",") if lines else []
-    header = any(ch.isalpha() for ch in lines[0]) if lines else False  # column names, not values
+    # a header names its columns: `label` (or, to score, `pixel0`) first
+    header = bool(first) and first[0].strip().strip('"').lower() in ("label", "pixel0")
     columns = len(first)
     labelled = (first[0].strip().strip('"').lower() == "label") if header else columns == 785
     if columns != 784 + labelled or (header and not labelled and purpose == "dataset"):
@@ -167,7 +174,8 @@ def _csv(name: str, data: bytes, purpose: str, limits: Limits) -> Parsed:
         raise refused("labels_missing", f"{name} has 784 columns: a dataset needs a `label` column first.")
     _check_count(len(lines) - header, limits)
     try:
-        table = np.loadtxt(lines, delimiter=",", dtype=np.int64, skiprows=int(header), ndmin=2)
+        # int32: half the memory of int64 for 70,000 rows; a value past it is refused (OverflowError) as any other
+        table = np.loadtxt(lines, delimiter=",", dtype=np.int32, skiprows=int(header), ndmin=2, comments=None)
     except (ValueError, OverflowError) as exc:
         raise refused("invalid_csv", f"{name}: {str(exc).splitlines()[0]} (every value must be a whole number)") from None
     if table.shape[1] != columns:
@@ -186,7 +194,20 @@ def _csv(name: str, data: bytes, purpose: str, limits: Limits) -> Parsed:
     return Parsed("csv", labels.astype(np.int16), images=pixels.astype(np.uint8).reshape(-1, 28, 28))
 
 
+def _declared_entries(data: bytes) -> int | None:
+    """How many entries the ZIP's end record declares (zip64 too), read before its directory is parsed."""
+    try:
+        end = zipfile._EndRecData(io.BytesIO(data))  # the standard library's own reader of that record
+    except (OSError, struct.error, ValueError):
+        return None
+    return int(end[zipfile._ECD_ENTRIES_TOTAL]) if end else None
+
+
 def _zip(name: str, data: bytes, purpose: str, limits: Limits) -> Parsed:
+    declared = _declared_entries(data)
+    if declared is not None and declared > 2 * limits.max_images + 1000:  # folders and passed-over files besides
+        raise refused("too_many_images", f"{name} holds {declared:,} entries; the cap is {limits.max_images:,} "
+                      "images.", status=413, limit=limits.max_images)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
@@ -214,7 +235,7 @@ def _zip(name: str, data: bytes, purpose: str, limits: Limits) -> Parsed:
 def _check_member(info: zipfile.ZipInfo) -> None:
     member = info.filename
     path = PurePosixPath(member)
-    if ("\\" in member or "\x00" in member or member.startswith("/") or ".." in path.parts
+    if ("\\" in member or "\x00" in member or member.startswith("/") or ".." in path.parts or not path.parts
             or (len(member) > 1 and member[1] == ":")):
         raise refused("unsafe_name", f"The member {member!r} has an unsafe name (absolute, `..` or a drive).",
                       member=member)
@@ -223,6 +244,10 @@ def _check_member(info: zipfile.ZipInfo) -> None:
                       member=member)
     if info.flag_bits & 0x1:
         raise refused("encrypted", f"The member {member!r} is encrypted.", member=member)
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        # bzip2 and LZMA inflate without a bound on what one read makes: only what every zip tool writes is taken
+        raise refused("unsupported_compression", f"The member {member!r} is compressed with method "
+                      f"{info.compress_type}; send a ZIP of stored or deflated members.", member=member)
 
 
 def _passed_over(member: str) -> bool:
@@ -230,10 +255,23 @@ def _passed_over(member: str) -> bool:
     return parts[0] == "__MACOSX" or parts[-1].startswith(".")
 
 
+READ_CHUNK = 64 * 1024
+
+
+def read_bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes, inflated a chunk at a time (a single read would inflate it whole before cutting it to
+    its declared size); zipfile stops at the declared size and checks the CRC."""
+    chunks = []
+    with archive.open(info) as handle:
+        while chunk := handle.read(READ_CHUNK):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     try:
-        return archive.read(info)  # never more than its declared size: zipfile stops there and checks the CRC
-    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, RuntimeError) as exc:
+        return read_bounded(archive, info)
+    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, RuntimeError, zlib.error) as exc:
         raise refused("corrupt_file", f"The member {info.filename!r} cannot be read: {exc}.",
                       member=info.filename) from None
 
@@ -267,6 +305,8 @@ def _image_pixels(member: str, content: bytes) -> int:
     try:
         with Image.open(io.BytesIO(content)) as image:
             width, height = image.size
+            if image.format not in ACCEPTED_FORMATS:
+                raise refused("not_an_image", f"{member} is a {image.format} image; send PNG or JPEG.", member=member)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise refused("not_an_image", f"{member} is not a readable PNG or JPEG image.", member=member) from None
     if width > MAX_SIDE or height > MAX_SIDE:
@@ -344,8 +384,11 @@ def _forget_old_uploads() -> None:
             pass
 
 
+BATCH_SECONDS = 3.0  # a batch of large images ends after this much decoding (runs report every batch)
+
+
 def batch(upload_id: str, *, offset: int, size: int) -> list[dict]:
-    """Items [offset, offset+size): each `{"name", "label" (None when not given), "image" (base64 of the 28x28
+    """Items [offset, offset+size), or fewer where decoding them takes more than BATCH_SECONDS: each `{"name", "label" (None when not given), "image" (base64 of the 28x28
     canonical uint8 image) or "error" (why it could not be read)}`."""
     folder = _folder(upload_id)
     purpose = describe(upload_id)["purpose"]
@@ -353,9 +396,13 @@ def batch(upload_id: str, *, offset: int, size: int) -> list[dict]:
     end = min(offset + size, len(labels))
     if (folder / "archive.zip").exists():
         members = json.loads((folder / "members.json").read_text())[offset:end]
+        started, items = time.monotonic(), []
         with zipfile.ZipFile(folder / "archive.zip") as archive:
-            items = [_item(member, lambda m=member: canonical_from_bytes(archive.read(m)), label)
-                     for member, label in zip(members, labels[offset:end], strict=True)]
+            for member, label in zip(members, labels[offset:end], strict=True):
+                info = archive.getinfo(member)
+                items.append(_item(member, lambda i=info: canonical_from_bytes(read_bounded(archive, i)), label))
+                if time.monotonic() - started > BATCH_SECONDS:
+                    break  # large images: a shorter batch, so that its run reports progress in time
     else:
         images = np.load(folder / "images.npy", mmap_mode="r", allow_pickle=False)
         keep_as_given = purpose == "dataset"
@@ -373,6 +420,6 @@ def _item(name: str, read, label: int) -> dict:
         item["image"] = base64.b64encode(np.ascontiguousarray(read(), dtype=np.uint8).tobytes()).decode()
     except AppError as exc:
         item["error"] = exc.message
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, zlib.error) as exc:
         item["error"] = f"it cannot be read: {exc}"
     return item

@@ -6,6 +6,7 @@ Each checks nothing about roles (views do) and talks to peers only through their
 from __future__ import annotations
 
 import base64
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -94,11 +95,26 @@ def dataset_upload(*, username: str, files: list[tuple[str, bytes]], name: str) 
     run: the run, and what the upload holds."""
     limits.charge(username, "scenarios")
     upload = peers.collector().upload(files, purpose="dataset", uploaded_by=username, name=name)
-    run = peers.ml().start_collect(source="upload", upload=upload["id"], batch_size=1000, max_samples=None,
-                                   created_by=username)
+    with _forgotten_unless_started(upload):
+        run = peers.ml().start_collect(source="upload", upload=upload["id"], batch_size=1000, max_samples=None,
+                                       created_by=username)
     audit(actor=username, action="dataset.upload", target=f"run:{run['id']}",
           details={"files": upload["files"], "count": upload["count"]})
     return {**run, "upload": upload}
+
+
+@contextlib.contextmanager
+def _forgotten_unless_started(upload: dict):
+    """An upload whose run could not start (a version that does not exist, a rate limit, the queue away) is not
+    kept on the collector's disk."""
+    try:
+        yield
+    except Exception:
+        try:
+            peers.collector().forget_upload(upload["id"])
+        except AppError:
+            pass  # the collector drops it after upload_keep_hours anyway
+        raise
 
 
 def file_scoring_start(*, username: str, files: list[tuple[str, bytes]], model_id: int | None) -> dict:
@@ -106,7 +122,9 @@ def file_scoring_start(*, username: str, files: list[tuple[str, bytes]], model_i
     the user's history."""
     limits.charge(username, "scenarios")
     upload = peers.collector().upload(files, purpose="score", uploaded_by=username)
-    run = peers.ml().start_infer(upload=upload["id"], model_id=model_id, created_by=username)
+    with _forgotten_unless_started(upload):
+        limits.charge(username, "predictions", upload["count"])  # each image is a prediction in the history
+        run = peers.ml().start_infer(upload=upload["id"], model_id=model_id, created_by=username)
     audit(actor=username, action="infer.start", target=f"run:{run['id']}",
           details={"files": upload["files"], "count": upload["count"], "model_id": run["params"]["model_id"]})
     return {**run, "upload": upload}

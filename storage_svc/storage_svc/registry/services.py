@@ -99,8 +99,13 @@ def dataset_create(
 def run_create(*, kind: str, params: dict, created_by: str, parent_run: int | None = None) -> Run:
     if kind not in Run.Kind.values:
         raise AppError("invalid", f"kind must be one of {', '.join(Run.Kind.values)}")
-    if parent_run is not None and not Run.objects.filter(pk=parent_run).exists():
-        raise AppError("not_found", f"run {parent_run} does not exist", status=404, details={"parent_run": parent_run})
+    if parent_run is not None:
+        parent = Run.objects.filter(pk=parent_run).first()
+        if parent is None:
+            raise AppError("not_found", f"run {parent_run} does not exist", status=404, details={"parent_run": parent_run})
+        if parent.status in Run.FINISHED:  # a cancelled sweep starts no trial, however late the request
+            raise AppError("run_finished", f"run {parent_run} already ended as {parent.status}", status=409,
+                           details={"parent_run": parent_run})
     return Run.objects.create(kind=kind, params=params or {}, created_by=created_by, parent_run_id=parent_run)
 
 
@@ -190,10 +195,14 @@ def runs_expire_stale() -> int:
         # A storage process that has just (re)started has not heard from the workers yet: give them one timeout.
         del reasons[Run.Status.RUNNING]
     expired = 0
-    # A sweep lives while any of its trials does (its worker may be training one of them).
-    alive = Q(children__status__in=(Run.Status.QUEUED, Run.Status.RUNNING))
+    # A sweep lives while any of its trials does, or ended within a timeout (with one worker, no tick of the sweep
+    # runs while a trial trains: the trial's end moves it on); a trial waits its turn while its sweep runs.
+    alive = Q(children__status__in=(Run.Status.QUEUED, Run.Status.RUNNING)) | Q(
+        children__finished_at__gte=now - timedelta(seconds=heartbeat))
+    waiting_its_turn = Q(status=Run.Status.QUEUED, parent_run__status=Run.Status.RUNNING)
     for status, (too_old, reason) in reasons.items():
         stale = Run.objects.filter(too_old, status=status).exclude(pk__in=Run.objects.filter(alive).values("pk"))
+        stale = stale.exclude(waiting_its_turn)
         kinds = list(stale.values_list("kind", flat=True))
         count = stale.update(status=Run.Status.FAILED, error=reason, message="failed", finished_at=now)
         for kind in kinds[:count]:
