@@ -25,6 +25,7 @@ def a_training(fake_peers):
         {"status": "running", "progress": 0.0},
         {"progress": 0.5, "epochs": [{"epoch": 1, "loss": 0.4}]},
         {},  # nothing changed since the last poll
+        {"heartbeat_at": "2026-01-01T00:00:05Z"},  # the worker's heartbeat alone: no news for a watcher
         {"progress": 1.0, "epochs": [{"epoch": 1, "loss": 0.4}, {"epoch": 2, "loss": 0.2}]},
         {"status": "succeeded", "result": {"model_version_id": 9}},
     ])

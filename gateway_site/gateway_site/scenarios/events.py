@@ -36,6 +36,11 @@ def event_id(run: storage.Run) -> int:
     return round(float(run["progress"]) * 100_000) * 4 + rank
 
 
+def _news(run: storage.Run, sent: storage.Run) -> bool:
+    """Whether a watcher learns anything from the run since `sent`: a worker's heartbeat alone is not news."""
+    return any(run[key] != sent.get(key) for key in run if key != "heartbeat_at")
+
+
 def frame(kind: str, run: storage.Run) -> str:
     return f"id: {event_id(run)}\nevent: {kind}\ndata: {json.dumps(run, separators=(',', ':'))}\n\n"
 
@@ -85,7 +90,7 @@ def run_events(user, run_id: int, last_event_id: int | None, *, poll_s: float = 
             if run["status"] in FINISHED:
                 yield frame("end", run)  # said again to a watcher that resumes after the end
                 return
-            if event_id(run) > seen or (sent is not None and run != sent):
+            if event_id(run) > seen or (sent is not None and _news(run, sent)):
                 seen, sent, quiet_since = max(seen, event_id(run)), run, clock()
                 yield frame("progress", run)
             elif clock() - quiet_since >= KEEPALIVE_S:
