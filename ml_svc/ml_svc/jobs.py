@@ -41,7 +41,6 @@ from ml_svc.evaluation import (
     predict_proba,
     stratified_split,
 )
-from ml_svc.inference import serving_of
 from ml_svc.serving import LoadedModel, load_model_version, model_cache
 from ml_svc.training import BUDGET_BATCH_SIZE, TrainingCancelled, train, widest_that_fits
 from ml_svc.weights import weights_to_bytes
@@ -456,7 +455,7 @@ def infer_body(reporter: RunReporter, run: dict) -> dict:
     params = run["params"]
     upload = persistently(lambda: peers.collector().get_upload(params["upload"]), what="reading the upload")
     loaded = model_cache().version(params["model_id"])
-    serving = serving_of(loaded, {"model_id": params["model_id"] if params.get("named_model") else None})
+    serving = loaded.float32  # as reports, evaluations and the downloaded ONNX file answer (a worker quantises nothing)
     rows, scored_probabilities, scored_labels, unreadable = [], [], [], 0
     for offset, items in _upload_items(reporter, upload, upload["count"], "scored", 0.95):
         readable = [(offset + n, item) for n, item in enumerate(items) if "image" in item]
@@ -528,13 +527,15 @@ def collect_dataset(run_id: int) -> None:
 
 @task()
 def train_model(run_id: int) -> None:
-    run_scenario(run_id, train_body)
-    try:
-        sweep = peers.storage().get_run(run_id)["params"].get("sweep")
-    except AppError:
-        return  # storage is away: a sweep's tick finds this trial's end by itself
-    if sweep:  # a sweep's trial ended: its sweep goes on at once rather than at its next tick
-        _advance_sweep(sweep["run"])
+    sweeps_of: list[dict] = []  # the run as run_scenario read it: no second read to learn whether it is a trial
+
+    def body(reporter: RunReporter, run: dict) -> dict:
+        sweeps_of.append(run["params"].get("sweep"))
+        return train_body(reporter, run)
+
+    run_scenario(run_id, body)
+    if sweeps_of and sweeps_of[0]:  # a sweep's trial ended: its sweep goes on at once, not at its next tick
+        _advance_sweep(sweeps_of[0]["run"])
 
 
 def _advance_sweep(sweep_id: int) -> bool:

@@ -97,7 +97,6 @@ def checked_upload(upload: str | None, *, purpose: str) -> dict:
 def start_infer(*, upload: str, model_id: int | None, created_by: str) -> storage.Run:
     """Score an uploaded file's images with a version (production's when none is named), as a run."""
     described = checked_upload(upload, purpose="score")
-    named = model_id is not None  # a named version answers in float32, as the API does for one; else as production
     if model_id is None:
         production = peers.storage().production_version()
         if production is None:
@@ -106,7 +105,7 @@ def start_infer(*, upload: str, model_id: int | None, created_by: str) -> storag
     else:
         peers.storage().get_model_version(model_id)  # 404 if it does not exist
     run = peers.storage().create_run(kind="infer", params={
-        "upload": upload, "model_id": model_id, "named_model": named,
+        "upload": upload, "model_id": model_id,
         "file": described["files"][0]["name"], "count": described["count"], "labelled": described["labelled"],
     }, created_by=created_by)
     return _enqueued(run, jobs.infer_file)

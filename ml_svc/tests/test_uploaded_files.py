@@ -51,7 +51,7 @@ def test_a_scored_file_is_recorded_in_the_history_and_as_results_with_accuracy(s
                                                                                production):
     images, labels = digits
     upload = staged_upload(collector, images[-50:], labels[-50:], purpose="score", errors={3: "The image is blank"})
-    run = storage.create_run(kind="infer", params={"upload": upload, "model_id": production, "named_model": False,
+    run = storage.create_run(kind="infer", params={"upload": upload, "model_id": production,
                                                   "file": "my-digits.zip"}, created_by="eve")
     result = run_scenario(run["id"], infer_body)
     assert (result["count"], result["scored"], result["unreadable"], result["labelled"]) == (50, 49, 1, 49)
@@ -72,7 +72,7 @@ def test_a_scored_file_is_recorded_in_the_history_and_as_results_with_accuracy(s
 
 def test_an_unlabelled_file_is_scored_without_accuracy(storage, collector, digits, production):
     upload = staged_upload(collector, digits[0][:5], None, purpose="score")
-    run = storage.create_run(kind="infer", params={"upload": upload, "model_id": production, "named_model": True},
+    run = storage.create_run(kind="infer", params={"upload": upload, "model_id": production},
                              created_by="eve")
     result = run_scenario(run["id"], infer_body)
     assert result["labelled"] == 0 and "accuracy" not in result
@@ -103,8 +103,7 @@ def test_starting_a_scoring_checks_the_upload_and_the_version(db, api, storage, 
     answer = start(upload=scored)
     assert answer.status_code == 202
     params = answer.json()["params"]
-    assert (params["model_id"], params["named_model"], params["count"]) == (production, False, 3)
-    assert start(upload=scored, model_id=production).json()["params"]["named_model"] is True
+    assert (params["model_id"], params["count"]) == (production, 3)
     storage.aliases.clear()
     refused = start(upload=scored)
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "no_production_model"
