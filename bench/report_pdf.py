@@ -62,7 +62,7 @@ def main() -> None:
         # so their next report asks ml_svc to compare (once per pair).
         admin = requests.post(f"{gateway}/api/auth/token", json={"username": "admin", "password": platform.demo_password},
                               timeout=10).json()["token"]
-        requests.post(f"{gateway}/api/models/{version_id}/promote", json={"reason": "bench"},
+        requests.post(f"{gateway}/api/models/{version_id}/promote", json={"reason": "bench", "override": True},
                       headers={"Authorization": f"Token {admin}"}, timeout=10).raise_for_status()
         time.sleep(1.0)
         moved = [timed(f"{gateway}/api/models/{other}/report.pdf", headers)[0] for other in fresh[:-1]]

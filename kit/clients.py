@@ -231,9 +231,20 @@ class StorageClient(ServiceClient):
                 return None
             raise
 
-    def set_alias(self, name: str, *, model_version_id: int, actor: str, reason: str) -> storage.Alias:
-        payload = {"model_version_id": model_version_id, "actor": actor, "reason": reason}
+    def set_alias(self, name: str, *, model_version_id: int, actor: str, reason: str, action: str = "move",
+                  details: dict | None = None) -> storage.Alias:
+        payload = {"model_version_id": model_version_id, "actor": actor, "reason": reason, "action": action,
+                   "details": details or {}}
         return self.post_json(f"/aliases/{name}", payload)
+
+    def rollout(self) -> storage.RolloutState:
+        return self.get_json("/rollout")
+
+    def set_canary(self, *, share: float, actor: str, reason: str) -> storage.RolloutState:
+        return self.post_json("/rollout/canary", {"share": share, "actor": actor, "reason": reason})
+
+    def shadow(self, version_id: int) -> storage.ShadowStats:
+        return self.get_json(f"/models/{version_id}/shadow")
 
     def alias_ledger(self, **filters: Any) -> storage.AliasChangePage:
         return self.get_json("/aliases/ledger", params=filters)

@@ -33,6 +33,12 @@ class FakeML(Peer):
     no_model = False
     default_architecture = "cnn"
     comparison: dict = {}  # a test's figures for compare()
+    canary_users: frozenset = frozenset()  # users the candidate (v2) answers
+    shadow: dict | None = None  # the candidate's shadow answer to every other live prediction
+
+    def __init__(self):
+        super().__init__()
+        self.routes: list = []  # the `route` of every image predict_batch was sent
 
     def _answer(self, payload):
         self._check()
@@ -53,6 +59,14 @@ class FakeML(Peer):
             if image.get("pixels") == "blank" else {k: one[k] for k in ("digit", "probabilities", "image")}
             for image in payload["images"]
         ]
+        for image, result in zip(payload["images"], results, strict=True):  # the rollout, as ml_svc applies it
+            if "digit" not in result or not image.get("route") or payload.get("model_id") is not None:
+                continue
+            if image["route"] in self.canary_users:
+                result["model"] = {"id": 2, "version": "v2"}
+            elif self.shadow is not None:
+                result["shadow"] = dict(self.shadow)
+        self.routes.extend(image.get("route") for image in payload["images"])
         return {"model": one["model"], "results": results, "latency_ms": 2.0}
 
     def start_fine_tune(self, **params):
@@ -151,6 +165,7 @@ class FakeStorage(Peer):
         self.evaluation_rows: list[dict] = []
         self.request_keys: dict[str, dict] = {}
         self.blobs: dict[str, bytes] = {}
+        self.shadow_figures: dict[int, dict] = {}  # a test's live figures per version for shadow()
         self._ids = itertools.count(1)
 
     def _stored_row(self, payload):
@@ -279,10 +294,39 @@ class FakeStorage(Peer):
     def store_report(self, version_id, data, *, kind, input_sha256):
         self.reports[(version_id, kind, input_sha256)] = data
 
-    def set_alias(self, name, *, model_version_id, actor, reason):
+    def set_alias(self, name, *, model_version_id, actor, reason, action="move", details=None):
         self._check()
         self.aliases.append((name, model_version_id, actor, reason))
+        self.ledger.insert(0, example(storage.AliasChange, id=next(self._ids), alias=name, action=action,
+                                      from_version=self.alias_targets.get(name), to_version=model_version_id,
+                                      actor=actor, reason=reason, details=details or {}))
+        self.alias_targets[name] = model_version_id
         return example(storage.Alias, name=name, model_version=self.get_model_version(model_version_id))
+
+    canary_share = 0.0
+
+    def rollout(self):
+        self._check()
+        versions = {name: self.get_model_version(self.alias_targets[name]) if name in self.alias_targets else None
+                    for name in ("production", "candidate")}
+        return example(storage.RolloutState, **versions, canary_share=self.canary_share)
+
+    def set_canary(self, *, share, actor, reason):
+        self._check()
+        if "candidate" not in self.alias_targets:
+            raise AppError("no_candidate", "There is no candidate to send traffic to: train one first.", status=409)
+        self.ledger.insert(0, example(storage.AliasChange, id=next(self._ids), alias="candidate", action="canary",
+                                      to_version=self.alias_targets["candidate"], actor=actor, reason=reason,
+                                      details={"from": self.canary_share, "to": share}))
+        self.canary_share = share
+        return self.rollout()
+
+    def shadow(self, version_id):
+        self._check()
+        self.get_model_version(version_id)
+        confusion = [[0] * 10 for _ in range(10)]
+        return self.shadow_figures.get(version_id) or example(storage.ShadowStats, model_version=version_id,
+                                                              confusion=confusion)
 
     def evaluations(self, version_id, **filters):
         self._check()
@@ -292,7 +336,8 @@ class FakeStorage(Peer):
     def alias_ledger(self, **filters):
         self._check()
         version = filters.get("version")
-        changes = [c for c in self.ledger if version in (None, c.get("to_version"), c.get("from_version"))]
+        changes = [c for c in self.ledger if version in (None, c.get("to_version"), c.get("from_version"))
+                   and filters.get("alias") in (None, c.get("alias")) and filters.get("action") in (None, c.get("action"))]
         return page(changes, filters.get("page", 1), filters.get("page_size", 50))
 
 

@@ -56,6 +56,10 @@ TABLE = [
     ("POST", "/api/scenarios/sweep", {"dataset_id": 1, "trials": 2, "search_space": {"width": {"low": 8, "high": 12}}},
      "engineer"),
     ("GET", "/api/runs/5/sweep", None, "viewer"),
+    ("GET", "/api/models/1/shadow", None, "viewer"),
+    ("GET", "/api/models/1/gate", None, "viewer"),
+    ("GET", "/api/rollout", None, "viewer"),
+    ("POST", "/api/rollout/canary", {"share": 0.1, "reason": "test"}, "admin"),
 ]
 
 
@@ -125,6 +129,7 @@ PAGES = [
     ("GET", "/console", None, "admin"),
     ("POST", "/console/promote", {"version_id": "1", "reason": "rollback"}, "admin"),
     ("POST", "/console/role", {"user_id": "1", "role": "viewer"}, "admin"),
+    ("POST", "/console/canary", {"percent": "10", "reason": "try"}, "admin"),
 ]
 
 

@@ -16,8 +16,10 @@ from kit.contracts.storage import (
     Evaluation,
     ModelVersion,
     Prediction,
+    RolloutState,
     Run,
     Sample,
+    ShadowStats,
     VersionRef,
 )
 
@@ -168,3 +170,24 @@ class UploadRun(Run):
     """The queued run of an uploaded file (collecting it as a dataset, or scoring it), and what the file holds."""
 
     upload: Upload
+
+
+class Gate(TypedDict):
+    """Whether promoting `model_version` to production passes the gate. `exempt` says why no check applies (nothing
+    serves yet, already production, served before); else each check: `name` (held_out_accuracy, shadow_agreement),
+    `passed`, `summary` and its figures."""
+
+    model_version: int
+    production: int | None
+    passed: bool
+    exempt: str | None
+    checks: list[dict[str, Any]]
+
+
+class Rollout(RolloutState):
+    """What serves, the candidate's shadow figures and gate (null without a candidate apart from production), and
+    the newest automatic rollback of the past 24 hours."""
+
+    shadow: ShadowStats | None
+    gate: Gate | None
+    alert: AliasChange | None

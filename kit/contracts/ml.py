@@ -1,8 +1,8 @@
 """What ml_svc answers (kit.clients.MLClient's return types; ml_svc/ml_svc/views.py and inference.py)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Python 3.11's TypedDict cannot see NotRequired in a string.
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from kit.contracts.storage import VersionRef
 
@@ -38,12 +38,24 @@ class RefusedImage(TypedDict):
     error: ImageError
 
 
+class ShadowAnswer(TypedDict):
+    """The candidate's answer to an image production answered (shadow scoring): for the history, never the user."""
+
+    model_version_id: int
+    digit: int
+    confidence: float
+
+
 class Classified(TypedDict):
-    """One image's answer; `image` is the base64 of the 28x28 uint8 input the model saw."""
+    """One image's answer; `image` is the base64 of the 28x28 uint8 input the model saw. `model`: the version that
+    answered when it is not the batch's (the candidate, for a user in its canary); `shadow`: the candidate's answer
+    beside production's."""
 
     digit: int
     probabilities: list[float]
     image: str
+    model: NotRequired[VersionRef]
+    shadow: NotRequired[ShadowAnswer]
 
 
 class BatchAnswer(TypedDict):

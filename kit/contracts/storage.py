@@ -73,7 +73,11 @@ class ModelVersion(TypedDict):
 class Alias(TypedDict):
     name: AliasName
     model_version: ModelVersion
+    traffic_share: float  # the candidate's canary: the share of users it answers (0-0.5); 0 on production
     updated_at: Timestamp
+
+
+LedgerAction = Literal["move", "override", "auto-rollback", "canary"]
 
 
 class AliasChange(TypedDict):
@@ -81,11 +85,52 @@ class AliasChange(TypedDict):
 
     id: int
     alias: AliasName
+    action: LedgerAction
     from_version: int | None
     to_version: int
     actor: str
     reason: str
+    details: dict[str, Any]  # override: the gate's figures; auto-rollback: the correction rates; canary: from, to
     changed_at: Timestamp
+
+
+class RolloutState(TypedDict):
+    """What serves: production, the candidate, and the share of users the candidate answers."""
+
+    production: ModelVersion | None
+    candidate: ModelVersion | None
+    canary_share: float
+
+
+class BothVersions(TypedDict):
+    production: float | None
+    candidate: float | None
+
+
+class CorrectedShadow(TypedDict):
+    count: int
+    production_accuracy: float | None
+    candidate_accuracy: float | None
+
+
+class Answered(TypedDict):
+    count: int
+    corrected: int
+
+
+class ShadowStats(TypedDict):
+    """A version's live record: its shadow answers beside the versions that answered (agreement, confusion
+    rows = production's digit, columns = this version's), and its own answers (canary or production) and
+    corrections of them."""
+
+    model_version: int
+    count: int
+    agreement: float | None
+    against_versions: list[int]
+    confusion: list[list[int]]
+    mean_confidence: BothVersions
+    corrected: CorrectedShadow
+    answered: Answered
 
 
 class Evaluation(TypedDict):

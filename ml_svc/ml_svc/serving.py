@@ -266,13 +266,16 @@ NO_MODEL_RECHECK_S = 0.25
 
 
 class ModelCache:
-    """The production model (re-checked every `alias_refresh_s`) and a few pinned versions."""
+    """The production model, the candidate and its canary share (re-checked every `alias_refresh_s`), and a few
+    pinned versions."""
 
     def __init__(self, refresh_s: float, pinned_capacity: int = 4):
         self.refresh_s = refresh_s
         self.pinned_capacity = pinned_capacity
         self._lock = threading.Lock()
         self._production: LoadedModel | None = None
+        self._candidate: LoadedModel | None = None
+        self.canary_share = 0.0
         self._checked_at = 0.0
         self._pinned: OrderedDict[int, LoadedModel] = OrderedDict()
         self.comparisons: dict[tuple[int, int], dict] = {}  # see compare_versions
@@ -280,40 +283,59 @@ class ModelCache:
     def production(self, *, warm: bool = True) -> LoadedModel:
         """The production version; `warm` readies a newly promoted one to answer predictions before it is returned
         (export, quantisation), which a training job that only needs its module and name does without."""
+        return self.serving(warm=warm)[0]
+
+    def serving(self, *, warm: bool = True) -> tuple[LoadedModel, LoadedModel | None, float]:
+        """(production, the candidate or None, the candidate's canary share of users). The candidate is loaded only
+        by a process that serves (`warm`), and is None while it is production itself."""
         with self._lock:
             # While nothing serves, look again much sooner: the first model is promoted any moment, and a process
             # that answers `no_model` for seconds after another one serves would fail its users meanwhile.
             interval = self.refresh_s if self._production is not None else min(self.refresh_s, NO_MODEL_RECHECK_S)
             if time.monotonic() - self._checked_at >= interval:
-                self._refresh_production(warm)
+                self._refresh(warm)
             if self._production is None:
                 raise AppError("no_model", "No model is serving yet: train one and promote it to production.", status=503)
-            return self._production
+            return self._production, self._candidate, self.canary_share
 
-    def _refresh_production(self, warm: bool) -> None:
+    def _refresh(self, warm: bool) -> None:
         try:
-            version = peers.storage().production_version()
+            state = peers.storage().rollout()
         except PeerUnavailable:
             if self._production is None:
                 raise
             logger.warning("storage unreachable; still serving v%s", self._production.version_id)
             return
+        version = state["production"]
         if version is None:
             self._checked_at = time.monotonic()
             return
-        if self._production is None or self._production.version_id != version["id"]:
-            try:
-                loaded = load_model_version(version)
-            except AppError as exc:
-                if self._production is None:
-                    raise
-                logger.error("keeping v%s: could not load v%s: %s", self._production.version_id, version["id"], exc.message)
-            else:
-                if warm:  # export now, not on the first request; quantise beside the requests
-                    loaded.prepare_int8()
-                logger.info("now serving v%s", loaded.version_id)
-                self._production = loaded
+        self._production = self._loaded(self._production, version, warm, "production")
+        candidate = state["candidate"]
+        if not warm or candidate is None or candidate["id"] == version["id"]:
+            self._candidate, self.canary_share = None, 0.0
+        else:
+            self._candidate = self._loaded(self._candidate, candidate, warm, "candidate")
+            self.canary_share = float(state["canary_share"]) if self._candidate is not None else 0.0
         self._checked_at = time.monotonic()
+
+    def _loaded(self, current: LoadedModel | None, version: dict, warm: bool, role: str) -> LoadedModel | None:
+        """`version` loaded, or `current` when it is that version already; `current` kept when loading fails (the
+        first production's failure is raised)."""
+        if current is not None and current.version_id == version["id"]:
+            return current
+        try:
+            loaded = load_model_version(version)
+        except AppError as exc:
+            if current is None and role == "production":
+                raise
+            logger.error("%s: could not load v%s (%s); keeping %s", role, version["id"], exc.message,
+                         f"v{current.version_id}" if current else "none")
+            return current if role == "production" else None
+        if warm:  # export now, not on the first request; quantise beside the requests
+            loaded.prepare_int8()
+        logger.info("%s is now v%s", role, loaded.version_id)
+        return loaded
 
     def version(self, version_id: int) -> LoadedModel:
         with self._lock:

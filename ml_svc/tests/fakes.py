@@ -135,10 +135,21 @@ class FakeStorage:
 
     production_version = StorageClient.production_version  # the client's own reading of get_alias
 
-    def set_alias(self, name: str, *, model_version_id: int, actor: str, reason: str) -> dict:
+    def set_alias(self, name: str, *, model_version_id: int, actor: str, reason: str, action: str = "move",
+                  details: dict | None = None) -> dict:
         self.aliases[name] = model_version_id
         self.ledger.append((name, model_version_id, actor, reason))
+        if name == "candidate":
+            self.canary_share = 0.0
         return self.get_alias(name)
+
+    canary_share = 0.0
+
+    def rollout(self) -> dict:
+        self._check()
+        versions = {name: self.get_model_version(self.aliases[name]) if name in self.aliases else None
+                    for name in ("production", "candidate")}
+        return example(storage.RolloutState, **versions, canary_share=self.canary_share)
 
     def list_samples(self, **filters) -> dict:
         return example(storage.SamplePage, count=len(self.accepted[1]))

@@ -21,6 +21,11 @@ RUN_QUEUE_TIMEOUT_S = CONFIG.integer("run_queue_timeout_s")
 RAW_IMAGE_MAX_BYTES = CONFIG.integer("raw_image_max_bytes")
 RAW_IMAGES_PER_USER = CONFIG.integer("raw_images_per_user")
 PREDICTION_RETENTION_DAYS = CONFIG.integer("prediction_retention_days")
+AUTO_ROLLBACK = CONFIG.flag("auto_rollback")
+ROLLBACK_WINDOW = CONFIG.integer("rollback_window")
+ROLLBACK_MIN_PREDICTIONS = CONFIG.integer("rollback_min_predictions")
+ROLLBACK_MARGIN = CONFIG.number("rollback_margin")
+ROLLBACK_WATCH_HOURS = CONFIG.integer("rollback_watch_hours")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

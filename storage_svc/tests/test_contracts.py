@@ -66,8 +66,17 @@ def test_every_storage_client_call_meets_the_real_views(storage):
     storage.store_report(version["id"], b"%PDF-1.7", kind="pdf", input_sha256="a" * 64)
     assert storage.stored_report(version["id"], kind="pdf", input_sha256="a" * 64) == b"%PDF-1.7"
 
+    second = storage.create_model_version({
+        "architecture": "cnn", "dataset_ids": [dataset["id"]], "weights_sha256": blob["sha256"], "metrics": {},
+        "created_by": "ann"})
+    storage.set_alias("candidate", model_version_id=second["id"], actor="ann", reason="trained")
+    state = storage.set_canary(share=0.25, actor="root", reason="try it")
+    assert (state["candidate"]["id"], state["canary_share"]) == (second["id"], 0.25)
+    assert storage.rollout() == state
+
     rows = [{"image_b64": digit(n), "digit": n, "probabilities": [0.1] * 10, "model_version_id": version["id"],
-             "latency_ms": 1.5, "user": "ann", "request_key": f"key-{n}"} for n in range(3)]
+             "latency_ms": 1.5, "user": "ann", "request_key": f"key-{n}",
+             "shadow": {"model_version_id": second["id"], "digit": 0, "confidence": 0.5}} for n in range(3)]
     recorded = storage.create_predictions(rows)
     assert storage.create_predictions(rows) == recorded, "a repeated write answers the same rows"
     prediction = storage.get_prediction(recorded[0]["id"])
@@ -76,6 +85,8 @@ def test_every_storage_client_call_meets_the_real_views(storage):
     assert storage.prediction_stats(days=3)["series"][0]["count"] == 3
     correction = storage.prediction_feedback(prediction["id"], label=6, user="ann")
     assert (correction["prediction"], correction["status"]) == (prediction["id"], "pending")
+    shadow = storage.shadow(second["id"])
+    assert (shadow["count"], shadow["agreement"], shadow["corrected"]["count"]) == (3, round(1 / 3, 5), 1)
 
     sample = storage.create_sample({"image_b64": digit(9), "label": 9, "user": "bo"})
     assert storage.list_samples(status="pending")["count"] == 2

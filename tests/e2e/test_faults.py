@@ -51,7 +51,8 @@ def test_a_weights_file_altered_on_disk_is_refused_and_the_previous_model_keeps_
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
-    assert admin.post(f"/api/models/{tampered['id']}/promote", {"reason": "tampered on purpose"}).status_code == 200
+    assert admin.post(f"/api/models/{tampered['id']}/promote",
+                      {"reason": "tampered on purpose", "override": True}).status_code == 200
     images, _ = sample_digits()
     time.sleep(2)  # several alias refreshes
     for _ in range(3):

@@ -41,7 +41,8 @@ def test_fine_tune_compare_promote_and_roll_back(platform):
     assert set(compared["per_class"]) == {str(d) for d in range(10)} and "fixed" in compared and "broken" in compared
 
     pixels = images[77].tolist()
-    assert admin.post(f"/api/models/{candidate['id']}/promote", {"reason": "better on user digits"}).status_code == 200
+    promoted = admin.post(f"/api/models/{candidate['id']}/promote", {"reason": "better on user digits", "override": True})
+    assert promoted.status_code == 200, promoted.text
     assert served_version(viewer, pixels, candidate["id"]) == candidate["id"], "serving within 5 s of a promotion"
     assert admin.post(f"/api/models/{production['id']}/promote", {"reason": "rollback"}).status_code == 200
     assert served_version(viewer, pixels, production["id"]) == production["id"]
@@ -54,6 +55,7 @@ def test_fine_tune_compare_promote_and_roll_back(platform):
     ]
     assert [e["from_version"] for e in ledger[:2]] == [candidate["id"], production["id"]]
     assert [e["reason"] for e in ledger[:2]] == ["rollback", "better on user digits"]
+    assert [e["action"] for e in ledger[:2]] == ["move", "override"], "a rollback to a version that served is not gated"
 
 
 def test_a_worker_killed_mid_training_fails_only_its_run_and_leaves_nothing(platform):

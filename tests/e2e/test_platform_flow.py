@@ -53,7 +53,10 @@ def test_an_engineer_collects_trains_promotes_and_predicts_through_the_api(platf
     version_id = trained["result"]["model_version_id"]
 
     assert engineer.post(f"/api/models/{version_id}/promote", {"reason": "try"}).status_code == 403
-    promoted = admin.post(f"/api/models/{version_id}/promote", {"alias": "production", "reason": "newer"})
+    refused = admin.post(f"/api/models/{version_id}/promote", {"alias": "production", "reason": "newer"})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "gate_refused", "no live evidence yet"
+    promoted = admin.post(f"/api/models/{version_id}/promote", {"alias": "production", "reason": "newer",
+                                                                "override": True})
     assert promoted.status_code == 200, promoted.text
     images, labels = sample_digits()
     deadline = time.monotonic() + 5

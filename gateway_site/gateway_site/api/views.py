@@ -23,7 +23,8 @@ from gateway_site.api.idempotency import idempotent
 from gateway_site.api.schema import Binary, answers
 from gateway_site.reports.data import report_inputs
 from gateway_site.reports.services import model_report as model_report_bytes
-from gateway_site.scenarios import downloads, events, selectors, services
+from gateway_site.peers import storage as peers_storage
+from gateway_site.scenarios import downloads, events, rollout, selectors, services
 from kit.contracts import collector, gateway, ml, storage
 from kit.errors import AppError
 from kit.validation import ascii_int, validated
@@ -516,6 +517,8 @@ def model_report(request, version_id: int, kind: str):
 class PromoteInput(serializers.Serializer):
     alias = serializers.ChoiceField(choices=["production", "candidate"], required=False, default="production")
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    override = serializers.BooleanField(required=False, default=False,
+                                        help_text="promote to production although the gate refuses (reason required)")
 
 
 @answers(POST=storage.Alias)
@@ -523,9 +526,52 @@ class PromoteInput(serializers.Serializer):
 @api_view(["POST"])
 @permission_classes([Admin])
 def model_promote(request, version_id: int):
+    """Point an alias at this version. To production only through the promotion gate (409 `gate_refused` with its
+    figures), unless `override` with a reason."""
     data = validated(PromoteInput, request.data)
-    result = services.model_promote(username=request.user.get_username(), version_id=version_id, **data)
+    result = rollout.promote(username=request.user.get_username(), version_id=version_id, **data)
     return Response(result)
+
+
+@answers(GET=storage.ShadowStats)
+@api_view(["GET"])
+@permission_classes([Viewer])
+def model_shadow(request, version_id: int):
+    """The version's live record: shadow answers beside production's (count, agreement, confusion, confidences,
+    accuracy of each on corrected predictions) and its own answers (canary or production) and their corrections."""
+    return Response(peers_storage().shadow(version_id))
+
+
+@answers(GET=gateway.Gate)
+@api_view(["GET"])
+@permission_classes([Viewer])
+def model_gate(request, version_id: int):
+    """Whether promoting this version to production would pass the gate, with each check's figures."""
+    return Response(rollout.gate(version_id))
+
+
+@answers(GET=gateway.Rollout)
+@api_view(["GET"])
+@permission_classes([Viewer])
+def rollout_overview(request):
+    """What serves: production, the candidate and its canary share, the candidate's shadow figures and gate, and
+    the last automatic rollback of the past day."""
+    return Response(rollout.overview())
+
+
+class CanaryInput(serializers.Serializer):
+    share = serializers.FloatField(min_value=0.0, max_value=0.5, help_text="share of users the candidate answers")
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+@answers(POST=storage.RolloutState)
+@extend_schema(request=CanaryInput)
+@api_view(["POST"])
+@permission_classes([Admin])
+def rollout_canary(request):
+    """Route a share (0-0.5) of users to the candidate, each user always to the same version; in the ledger."""
+    data = validated(CanaryInput, request.data)
+    return Response(rollout.canary(username=request.user.get_username(), **data))
 
 
 @answers(GET=gateway.AliasChangePage)

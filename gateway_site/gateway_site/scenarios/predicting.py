@@ -55,7 +55,7 @@ def _classify(items: list[dict]) -> list[dict | AppError]:
                 error = result["error"]
                 results[position] = AppError(error["code"], error["message"], status=error.get("status", 400))
             else:
-                results[position] = {**result, "model": answer["model"], "latency_ms": share}
+                results[position] = {"model": answer["model"], **result, "latency_ms": share}
     return results
 
 
@@ -86,17 +86,22 @@ def _parts() -> tuple[Batcher, Batcher, Admission]:
 
 def history_row(*, username: str, result: dict, model_id: int, latency_ms: float,
                 raw_image_b64: str | None = None) -> dict:
-    """The history row of one answered prediction, with the request key that makes a retried write harmless."""
-    return {"image_b64": result["image"], "raw_image_b64": raw_image_b64, "digit": result["digit"],
-            "probabilities": result["probabilities"], "model_version_id": model_id, "latency_ms": latency_ms,
-            "user": username, "request_key": uuid.uuid4().hex}
+    """The history row of one answered prediction (the candidate's shadow answer beside it, if it had one), with
+    the request key that makes a retried write harmless."""
+    row = {"image_b64": result["image"], "raw_image_b64": raw_image_b64, "digit": result["digit"],
+           "probabilities": result["probabilities"], "model_version_id": model_id, "latency_ms": latency_ms,
+           "user": username, "request_key": uuid.uuid4().hex}
+    if "shadow" in result:
+        row["shadow"] = result["shadow"]
+    return row
 
 
 def predict_and_record(*, username: str, body: dict, raw_image_b64: str | None = None) -> dict:
-    """The answer of one prediction, after it is recorded in `username`'s history."""
+    """The answer of one prediction, after it is recorded in `username`'s history. A model_id-less request is live
+    traffic: it carries the user (`route`) for the candidate's canary and shadow scoring (ml_svc's inference.py)."""
     classifier, history, admission = _parts()
     with admission():
-        result = classifier.submit(body)
+        result = classifier.submit(body if body.get("model_id") is not None else {**body, "route": username})
         stored = history.submit(history_row(username=username, result=result, model_id=result["model"]["id"],
                                             latency_ms=result["latency_ms"], raw_image_b64=raw_image_b64))
     return {"id": stored["id"], "digit": result["digit"], "probabilities": result["probabilities"],
@@ -107,18 +112,24 @@ def classify_and_record_batch(*, username: str, payload: dict) -> dict:
     """ml_svc's answers for a batch request ({"images": [...], "model_id"?}), each answered image recorded in
     `username`'s history (its "id" and "created_at" added); an image ml_svc refused keeps its error."""
     _, history, admission = _parts()
+    if payload.get("model_id") is None:
+        payload = {**payload, "images": [{**image, "route": username} for image in payload["images"]]}
     with admission():
         answer = peers.ml().predict_batch(payload, timeout=settings.PREDICT_TIMEOUT_S)
         answered = [result for result in answer["results"] if "digit" in result]
         share = round(answer["latency_ms"] / max(len(answered), 1), 3)
-        stored = history.submit_many([history_row(username=username, result=result, model_id=answer["model"]["id"],
+        stored = history.submit_many([history_row(username=username, result=result,
+                                                  model_id=result.get("model", answer["model"])["id"],
                                                   latency_ms=share) for result in answered]) if answered else []
     failed = next((row for row in stored if isinstance(row, AppError)), None)
     if failed is not None:
         raise failed
+    model = answer["model"]
     for result, row in zip(answered, stored, strict=True):
         result["id"], result["created_at"] = row["id"], row["created_at"]
-    return {"model": answer["model"], "results": answer["results"]}
+        result.pop("shadow", None)  # the candidate's answer is for the history, never the user
+        model = result.pop("model", model)  # one user: all in the candidate's canary, or none
+    return {"model": model, "results": answer["results"]}
 
 
 def close(timeout_s: float = 30.0) -> None:

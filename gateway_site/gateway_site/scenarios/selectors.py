@@ -20,7 +20,7 @@ NUMBER_FILTERS = {"digit": (0, 9), "model": (1, MAX_ID), "run": (1, MAX_ID), "pa
                   "page_size": (1, 500)}
 DATASET_FILTERS = ("source", "split", "page")
 MODEL_FILTERS = ("architecture", "page")
-LEDGER_FILTERS = ("version", "page", "page_size")
+LEDGER_FILTERS = ("version", "alias", "action", "page", "page_size")
 DATE_FILTERS = ("since", "until")
 
 

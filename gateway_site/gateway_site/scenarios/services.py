@@ -205,12 +205,6 @@ def model_annotate(*, username: str, version_id: int, note: str) -> dict:
     return version
 
 
-def model_promote(*, username: str, version_id: int, alias: str, reason: str) -> dict:
-    result = peers.storage().set_alias(alias, model_version_id=version_id, actor=username, reason=reason)
-    audit(actor=username, action="model.promote", target=f"model:{version_id}", details={"alias": alias, "reason": reason})
-    return result
-
-
 def services_health() -> dict:
     """Readiness of every service, asked in parallel so a dead one costs one timeout."""
 

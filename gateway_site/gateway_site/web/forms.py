@@ -36,6 +36,12 @@ class PromoteForm(forms.Form):
     alias = forms.ChoiceField(choices=[("production", "production"), ("candidate", "candidate")], required=False)
     reason = forms.CharField(max_length=2000, strip=True,
                              error_messages={"required": "Say why: a reason is required for every alias move."})
+    override = forms.BooleanField(required=False)
+
+
+class CanaryForm(forms.Form):
+    percent = WholeNumberField(label="Canary share (%)", minimum=0, maximum=50)
+    reason = forms.CharField(max_length=2000, strip=True, required=False)
 
 
 class RoleForm(forms.Form):

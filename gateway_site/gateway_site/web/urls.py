@@ -24,6 +24,7 @@ urlpatterns = [
     path("models/compare", models.compare, name="compare"),
     path("console", models.console, name="console"),
     path("console/promote", models.console_promote, name="console-promote"),
+    path("console/canary", models.console_canary, name="console-canary"),
     path("console/role", models.console_role, name="console-role"),
     path("models", models.models, name="models"),
     path("models/<id:version_id>/report.<report_kind:kind>", models.model_report, name="model-report"),

@@ -23,3 +23,30 @@ def run_metrics():
     for run_id, kind, heartbeat in Run.objects.filter(status=Run.Status.RUNNING).values_list("id", "kind", "heartbeat_at"):
         age.add_metric([str(run_id), kind], (now - heartbeat).total_seconds() if heartbeat else 0.0)
     yield age
+
+
+def rollout_metrics():
+    """The canary's share of users, and the candidate's shadow agreement with production (and on how many)."""
+    from storage_svc.registry import rollout
+
+    state = rollout.state()
+    share = GaugeMetricFamily("rollout_canary_share", "Share of users the candidate answers (its canary)",
+                              labels=["candidate"])
+    agreement = GaugeMetricFamily("rollout_shadow_agreement", "Share of shadow-scored predictions where the candidate "
+                                  "agreed with production", labels=["candidate"])
+    shadowed = GaugeMetricFamily("rollout_shadow_predictions", "Predictions the candidate shadow-scored",
+                                 labels=["candidate"])
+    candidate = state["candidate"]
+    if candidate is not None:
+        label = [f"v{candidate.pk}"]
+        share.add_metric(label, state["canary_share"])
+        stats = rollout.shadow_stats(version_id=candidate.pk)
+        shadowed.add_metric(label, stats["count"])
+        if stats["agreement"] is not None:
+            agreement.add_metric(label, stats["agreement"])
+    yield from (share, agreement, shadowed)
+
+
+def storage_metrics():
+    yield from run_metrics()
+    yield from rollout_metrics()

@@ -89,6 +89,9 @@ class Alias(models.Model):
 
     name = models.CharField(max_length=20, choices=Name.choices, primary_key=True)
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
+    # The candidate's canary: the share of users (0-0.5, each user always on the same side) it answers instead of
+    # production. 0 on production, and on a candidate until an admin sets it.
+    traffic_share = models.FloatField(default=0.0)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -96,9 +99,19 @@ class Alias(models.Model):
 
 
 class AliasChange(models.Model):
-    """The append-only ledger of alias moves."""
+    """The append-only ledger of alias moves, and of the candidate's canary share."""
+
+    class Action(models.TextChoices):
+        MOVE = "move"  # an alias pointed at a version (a promotion that passed the gate, a rollback, a new candidate)
+        OVERRIDE = "override"  # a promotion the gate refused, made anyway by an admin with a reason
+        AUTO_ROLLBACK = "auto-rollback"  # production moved back by the platform: its correction rate rose
+        CANARY = "canary"  # the candidate's share of users changed (details: from, to)
 
     alias = models.CharField(max_length=20, choices=Alias.Name.choices)
+    action = models.CharField(max_length=20, choices=Action.choices, default=Action.MOVE)
+    # What the move was decided on: the gate's figures (override), the correction rates (auto-rollback), the
+    # shares (canary).
+    details = models.JSONField(default=dict, blank=True)
     from_version = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -169,13 +182,20 @@ class Prediction(models.Model):
     request_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
     # The run that scored a file, for its images; None for a prediction asked for one by one.
     run = models.ForeignKey("Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    # Shadow scoring: the candidate's answer to the same image, never shown to the user (rollout.py).
+    shadow_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="+", db_index=False)
+    shadow_digit = models.PositiveSmallIntegerField(null=True, blank=True)
+    shadow_confidence = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["user", "-id"], condition=models.Q(raw_image__isnull=False),
                                 name="prediction_kept_raw_images"),
                    # only the few rows of scored files are indexed: the hot write of drawings pays nothing for it
-                   models.Index(fields=["run", "id"], condition=models.Q(run__isnull=False), name="prediction_of_run")]
+                   models.Index(fields=["run", "id"], condition=models.Q(run__isnull=False), name="prediction_of_run"),
+                   models.Index(fields=["shadow_version", "id"], condition=models.Q(shadow_version__isnull=False),
+                                name="prediction_shadowed")]
 
 
 class Evaluation(models.Model):

@@ -53,13 +53,13 @@ class AliasSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Alias
-        fields = ["name", "model_version", "updated_at"]
+        fields = ["name", "model_version", "traffic_share", "updated_at"]
 
 
 class AliasChangeSerializer(serializers.ModelSerializer):
     class Meta:
         model = AliasChange
-        fields = ["id", "alias", "from_version", "to_version", "actor", "reason", "changed_at"]
+        fields = ["id", "alias", "action", "from_version", "to_version", "actor", "reason", "details", "changed_at"]
 
 
 class PredictionSerializer(serializers.ModelSerializer):
@@ -130,6 +130,14 @@ class EvaluationCreateInput(serializers.Serializer):
 
 class AliasSetInput(serializers.Serializer):
     model_version_id = serializers.IntegerField()
+    actor = serializers.CharField(max_length=150)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    action = serializers.ChoiceField(choices=["move", "override"], required=False, default="move")
+    details = serializers.DictField(required=False, default=dict)
+
+
+class CanaryInput(serializers.Serializer):
+    share = serializers.FloatField(min_value=0.0, max_value=0.5)
     actor = serializers.CharField(max_length=150)
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 

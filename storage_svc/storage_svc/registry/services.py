@@ -252,10 +252,15 @@ def model_version_create(
 
 
 @transaction.atomic
-def alias_set(*, name: str, model_version_id: int, actor: str, reason: str) -> Alias:
-    """Point an alias at a version and append the move to the ledger."""
+def alias_set(*, name: str, model_version_id: int, actor: str, reason: str, action: str = AliasChange.Action.MOVE,
+              details: dict | None = None) -> Alias:
+    """Point an alias at a version and append the move to the ledger (`action` override: a promotion the gate
+    refused, with its figures in `details`). A new candidate starts without canary traffic, and so does a candidate
+    promoted to production."""
     if name not in Alias.Name.values:
         raise AppError("invalid", f"alias must be one of {', '.join(Alias.Name.values)}")
+    if action not in (AliasChange.Action.MOVE, AliasChange.Action.OVERRIDE):
+        raise AppError("invalid", "action must be move or override", details={"action": action})
     version = ModelVersion.objects.filter(pk=model_version_id).first()
     if version is None:
         raise AppError("not_found", f"model version {model_version_id} does not exist", status=404)
@@ -263,10 +268,21 @@ def alias_set(*, name: str, model_version_id: int, actor: str, reason: str) -> A
     previous = alias.model_version if alias else None
     if alias is None:
         alias = Alias(name=name)
+    details = dict(details or {})
+    if name == Alias.Name.CANDIDATE and alias.traffic_share and previous != version:
+        details["canary"] = {"from": alias.traffic_share, "to": 0.0}
+        alias.traffic_share = 0.0
     alias.model_version = version
     alias.save()
+    if name == Alias.Name.PRODUCTION:
+        candidate = Alias.objects.select_for_update().filter(name=Alias.Name.CANDIDATE, model_version=version).first()
+        if candidate is not None and candidate.traffic_share:
+            details["canary"] = {"from": candidate.traffic_share, "to": 0.0}
+            candidate.traffic_share = 0.0
+            candidate.save(update_fields=["traffic_share", "updated_at"])
     AliasChange.objects.create(
-        alias=name, from_version=previous, to_version=version, actor=actor, reason=reason
+        alias=name, from_version=previous, to_version=version, actor=actor, reason=reason, action=action,
+        details=details,
     )
     return alias
 
@@ -308,6 +324,7 @@ def prediction_rows(items: object) -> list[dict]:
             "request_key": item.get("request_key") is None
             or (isinstance(item["request_key"], str) and 0 < len(item["request_key"]) <= 64),
             "run_id": item.get("run_id") is None or _is_int(item["run_id"]),
+            "shadow": item.get("shadow") is None or _is_shadow(item["shadow"]),
         }
         problems.update({f"{where}.{name}": "missing or not valid" for name, ok in checks.items() if not ok})
     if problems:
@@ -316,7 +333,14 @@ def prediction_rows(items: object) -> list[dict]:
 
 
 PREDICTION_ROW_FIELDS = {"image_b64", "raw_image_b64", "digit", "probabilities", "model_version_id", "latency_ms",
-                         "user", "request_key", "run_id"}
+                         "user", "request_key", "run_id", "shadow"}
+
+
+def _is_shadow(value) -> bool:
+    """The candidate's answer beside production's: {"model_version_id", "digit", "confidence"}."""
+    return (isinstance(value, dict) and set(value) == {"model_version_id", "digit", "confidence"}
+            and _is_int(value["model_version_id"]) and _is_int(value["digit"]) and 0 <= value["digit"] <= 9
+            and _is_number(value["confidence"]) and 0.0 <= value["confidence"] <= 1.0)
 
 
 def _is_int(value) -> bool:
@@ -335,7 +359,8 @@ def predictions_create_bulk(*, items: list[dict]) -> list[tuple[int, datetime]]:
 
     The history's hot write: one multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING` (no model instances; a second
     query only for keys already there)."""
-    _check_versions_exist({item["model_version_id"] for item in items})
+    _check_versions_exist({item["model_version_id"] for item in items}
+                          | {item["shadow"]["model_version_id"] for item in items if item.get("shadow")})
     runs = {item["run_id"] for item in items if item.get("run_id") is not None}
     if runs and Run.objects.filter(pk__in=runs).count() != len(runs):
         raise AppError("not_found", f"runs {sorted(runs)}: not every one exists", status=404)
@@ -348,7 +373,7 @@ def predictions_create_bulk(*, items: list[dict]) -> list[tuple[int, datetime]]:
         (decode_image_field(item["image_b64"], field="image", exact_size=784, max_size=784),
          _kept_raw(item.get("raw_image_b64")), item["digit"], json.dumps(item["probabilities"]),
          max(item["probabilities"]), item["model_version_id"], item["latency_ms"], item["user"], at,
-         item.get("request_key"), item.get("run_id"))
+         item.get("request_key"), item.get("run_id"), *_shadow_columns(item.get("shadow")))
         for item in items
     ]
     with transaction.atomic():
@@ -393,7 +418,13 @@ def _insert_history(rows: list[tuple], keys: list[str | None], now: datetime) ->
 
 
 _HISTORY_COLUMNS = ("image", "raw_image", "digit", "probabilities", "confidence", "model_version_id", "latency_ms",
-                    "user", "created_at", "request_key", "run_id")
+                    "user", "created_at", "request_key", "run_id", "shadow_version_id", "shadow_digit", "shadow_confidence")
+
+
+def _shadow_columns(shadow: dict | None) -> tuple:
+    if not shadow:
+        return None, None, None
+    return shadow["model_version_id"], shadow["digit"], shadow["confidence"]
 
 
 def _kept_raw(raw_image_b64: str | None) -> bytes | None:

@@ -15,13 +15,14 @@ from rest_framework.response import Response
 from kit import imagepack
 from kit.errors import AppError
 from kit.validation import ascii_int, validated
-from storage_svc.registry import selectors, services
+from storage_svc.registry import rollout, selectors, services
 from storage_svc.registry.blobs import read_blob_file
-from storage_svc.registry.models import AliasChange, Blob, Report
+from storage_svc.registry.models import Alias, AliasChange, Blob, Report
 from storage_svc.registry.serializers import (
     AliasChangeSerializer,
     AliasSerializer,
     AliasSetInput,
+    CanaryInput,
     DatasetSerializer,
     EvaluationCreateInput,
     EvaluationSerializer,
@@ -202,9 +203,45 @@ def alias_detail(request, name: str):
     return Response(AliasSerializer(selectors.alias_get(name=name)).data)
 
 
+def _rollout_state() -> dict:
+    state = rollout.state()
+    return {"production": ModelVersionSerializer(state["production"]).data if state["production"] else None,
+            "candidate": ModelVersionSerializer(state["candidate"]).data if state["candidate"] else None,
+            "canary_share": state["canary_share"]}
+
+
+@api_view(["GET"])
+def rollout_state(request):
+    """What serves: production, the candidate and its canary share (ml_svc reads this every alias_refresh_s)."""
+    return Response(_rollout_state())
+
+
+@api_view(["POST"])
+def canary(request):
+    """Route a share (0-0.5) of users to the candidate; the change is in the ledger."""
+    rollout.canary_set(**validated(CanaryInput, request.data))
+    return Response(_rollout_state())
+
+
+@api_view(["GET"])
+def model_shadow(request, version_id: int):
+    return Response(rollout.shadow_stats(version_id=version_id))
+
+
 @api_view(["GET"])
 def alias_ledger(request):
     changes = AliasChange.objects.all()
+    action = request.query_params.get("action")
+    if action:
+        if action not in AliasChange.Action.values:
+            raise AppError("invalid", f"action must be one of {', '.join(AliasChange.Action.values)}",
+                           details={"action": "unknown"})
+        changes = changes.filter(action=action)
+    alias = request.query_params.get("alias")
+    if alias:
+        if alias not in Alias.Name.values:
+            raise AppError("invalid", f"alias must be one of {', '.join(Alias.Name.values)}", details={"alias": "unknown"})
+        changes = changes.filter(alias=alias)
     version = request.query_params.get("version")
     if version:
         version = ascii_int(version, field="version")
@@ -244,6 +281,7 @@ def prediction_detail(request, prediction_id: int):
 def prediction_feedback(request, prediction_id: int):
     data = validated(FeedbackInput, request.data)
     sample = services.prediction_feedback(prediction_id=prediction_id, **data)
+    rollout.auto_rollback_check()  # a correction is what can make production's live record worse
     return Response(SampleSerializer(sample).data, status=status.HTTP_201_CREATED)
 
 

@@ -39,3 +39,11 @@ def duration(run: dict) -> str:
     ended = parse_datetime(run.get("finished_at") or "") or timezone.now()
     seconds = max((ended - started).total_seconds(), 0.0)
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+@register.filter
+def percent(value: float | None, digits: int = 0) -> str:
+    """A share 0-1 as `12 %` (`12.3 %` with 1 digit); nothing for a missing one."""
+    if value is None or value == "":
+        return ""
+    return f"{float(value) * 100:.{int(digits)}f} %"

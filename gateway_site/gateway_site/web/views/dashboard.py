@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from gateway_site.accounts.roles import role_required
-from gateway_site.scenarios import selectors, services
+from gateway_site.scenarios import rollout, selectors, services
 from gateway_site.web import charts
 from gateway_site.web.views.common import optional_section, serving_context
 
@@ -21,6 +21,7 @@ def dashboard(request):
     stats, stats_error = optional_section(lambda: selectors.prediction_series(STATS_DAYS), [])
     recent, _ = optional_section(lambda: selectors.runs_for(request.user, {"page_size": "8"})["results"], [])
     monitoring = charts.monitoring(stats, days=STATS_DAYS, today=timezone.now().date()) if stats else None
+    rollback, _ = optional_section(rollout.recent_rollback, None)
     context = {"page": "dashboard", "health": health, **serving_context(), "stats_error": stats_error,
-               "charts": monitoring, "recent": recent}
+               "charts": monitoring, "recent": recent, "rollback": rollback}
     return render(request, "web/dashboard.html", context)

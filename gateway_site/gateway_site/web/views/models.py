@@ -12,8 +12,9 @@ from gateway_site.accounts.roles import ROLE_TITLES, role_of, role_required
 from gateway_site.accounts.services import account_set_role
 from gateway_site.images import pixels_png_data_url
 from gateway_site.reports.services import model_report as model_report_bytes
-from gateway_site.scenarios import selectors, services
-from gateway_site.web.forms import PromoteForm, RoleForm, problem
+from gateway_site.scenarios import rollout, selectors
+from gateway_site.web.forms import CanaryForm, PromoteForm, RoleForm, problem
+from gateway_site.web.views.common import optional_section
 from kit.errors import AppError, PeerUnavailable
 from kit.validation import ascii_int
 
@@ -22,7 +23,9 @@ from kit.validation import ascii_int
 @role_required("viewer")
 def models(request):
     listing = selectors.model_versions({})
-    return render(request, "web/models.html", {"page": "models", "listing": listing})
+    overview, error = optional_section(rollout.overview, None)
+    return render(request, "web/models.html", {"page": "models", "listing": listing, "rollout": overview,
+                                               "rollout_error": error})
 
 
 @require_GET
@@ -78,14 +81,34 @@ def console_promote(request):
     if not form.is_valid():
         return _console_page(request, error=problem(form))
     version_id, alias = form.cleaned_data["version_id"], form.cleaned_data["alias"] or "production"
+    override = form.cleaned_data["override"]
     try:
-        services.model_promote(username=request.user.get_username(), version_id=version_id, alias=alias,
+        rollout.promote(username=request.user.get_username(), version_id=version_id, alias=alias,
+                        reason=form.cleaned_data["reason"], override=override)
+    except AppError as exc:
+        if exc.status >= 500:
+            raise
+        refused = exc.code == "gate_refused"
+        return _console_page(request, error=exc.message, refused=version_id if refused else None)
+    overridden = " past the gate (an override, in the ledger)" if override and alias == "production" else ""
+    return _console_page(request, message=f"v{version_id} is now {alias}{overridden}.")
+
+
+@require_POST
+@role_required("admin")
+def console_canary(request):
+    form = CanaryForm(request.POST)
+    if not form.is_valid():
+        return _console_page(request, error=problem(form))
+    try:
+        state = rollout.canary(username=request.user.get_username(), share=form.cleaned_data["percent"] / 100,
                                reason=form.cleaned_data["reason"])
     except AppError as exc:
         if exc.status >= 500:
             raise
         return _console_page(request, error=exc.message)
-    return _console_page(request, message=f"v{version_id} is now {alias}.")
+    return _console_page(request, message=f"{state['candidate']['version']} now answers "
+                                          f"{form.cleaned_data['percent']} % of users.")
 
 
 @require_POST
@@ -103,10 +126,12 @@ def console_role(request):
     return _console_page(request, message=f"{user.get_username()} is now {ROLE_TITLES[role]}.")
 
 
-def _console_page(request, *, message: str = "", error: str = ""):
+def _console_page(request, *, message: str = "", error: str = "", refused: int | None = None):
     versions, ledger = selectors.latest("versions", 100), selectors.latest("ledger", 50)
     users = [{"id": u.pk, "username": u.get_username(), "role": role_of(u), "last_login": u.last_login}
              for u in User.objects.order_by("username")]
+    overview, rollout_error = optional_section(rollout.overview, None)
     context = {"page": "console", "versions": versions, "ledger": ledger, "audit": AuditEvent.objects.all()[:50],
-               "users": users, "roles": ROLE_TITLES.items(), "message": message, "error": error}
+               "users": users, "roles": ROLE_TITLES.items(), "message": message, "error": error,
+               "rollout": overview, "rollout_error": rollout_error, "refused": refused}
     return render(request, "web/console.html", context, status=400 if error else 200)
