@@ -23,7 +23,6 @@ from gateway_site.api.idempotency import idempotent
 from gateway_site.api.schema import Binary, answers
 from gateway_site.reports.data import report_inputs
 from gateway_site.reports.services import model_report as model_report_bytes
-from gateway_site.peers import storage as peers_storage
 from gateway_site.scenarios import downloads, events, rollout, selectors, services
 from kit.contracts import collector, gateway, ml, storage
 from kit.errors import AppError
@@ -539,7 +538,7 @@ def model_promote(request, version_id: int):
 def model_shadow(request, version_id: int):
     """The version's live record: shadow answers beside production's (count, agreement, confusion, confidences,
     accuracy of each on corrected predictions) and its own answers (canary or production) and their corrections."""
-    return Response(peers_storage().shadow(version_id))
+    return Response(rollout.shadow(version_id))
 
 
 @answers(GET=gateway.Gate)

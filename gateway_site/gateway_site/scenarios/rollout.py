@@ -76,6 +76,11 @@ def _shadow_check(shadow: dict) -> dict:
             "agreement": agreement, "min_agreement": floor, "summary": summary}
 
 
+def shadow(version_id: int) -> dict:
+    """A version's live record (storage_svc's shadow figures)."""
+    return peers.storage().shadow(version_id)
+
+
 def promote(*, username: str, version_id: int, alias: str, reason: str, override: bool) -> dict:
     """Point `alias` at the version; to production only through the gate, or past it with `override` and a reason."""
     action, details = "move", {}
