@@ -246,6 +246,34 @@ class StorageClient(ServiceClient):
     def shadow(self, version_id: int) -> storage.ShadowStats:
         return self.get_json(f"/models/{version_id}/shadow")
 
+    def drift(self, version_id: int, days: int = 7) -> storage.Drift:
+        return self.get_json(f"/models/{version_id}/drift", params={"days": days})
+
+    def production_drift(self) -> storage.ProductionDrift:
+        return self.get_json("/drift/production")
+
+    # Events and webhooks
+    def emit_event(self, event_type: str, data: dict) -> storage.EventRecorded:
+        return self.post_json("/events", {"type": event_type, "data": data})
+
+    def webhooks(self, **filters: Any) -> storage.WebhookPage:
+        return self.get_json("/webhooks", params=filters)
+
+    def create_webhook(self, *, url: str, events: list[str], created_by: str) -> storage.NewWebhook:
+        return self.post_json("/webhooks", {"url": url, "events": events, "created_by": created_by})
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        self.request("DELETE", f"/webhooks/{webhook_id}")
+
+    def deliveries(self, **filters: Any) -> storage.DeliveryPage:
+        return self.get_json("/webhooks/deliveries", params=filters)
+
+    def claim_deliveries(self, *, limit: int, lease_s: float) -> list[storage.ClaimedDelivery]:
+        return self.post_json("/webhooks/deliveries/claim", {"limit": limit, "lease_s": lease_s})["deliveries"]
+
+    def delivery_result(self, delivery_id: int, *, status_code: int | None, error: str) -> storage.Delivery:
+        return self.post_json(f"/webhooks/deliveries/{delivery_id}/result", {"status_code": status_code, "error": error})
+
     def alias_ledger(self, **filters: Any) -> storage.AliasChangePage:
         return self.get_json("/aliases/ledger", params=filters)
 

@@ -257,3 +257,129 @@ class SamplePage(TypedDict):
 
 class BlobDeleted(TypedDict):
     deleted: bool
+
+
+EventType = Literal["run.finished", "version.registered", "alias.moved", "gate.refused", "rollback.auto", "drift.alert"]
+
+
+class InputDrift(TypedDict):
+    mean: float
+    reference_mean: float | None
+    psi: float | None
+
+
+class OutputDrift(TypedDict):
+    mean_confidence: float
+    low_confidence_share: float
+    confidence_psi: float
+    class_mix: list[float]
+    class_mix_psi: float
+
+
+class DriftDay(TypedDict):
+    """One day of a version's traffic against its training data (inputs, class mix) and its first day (confidence):
+    each measure's population stability index, the largest (`drift`), which one (`worst`) and its level."""
+
+    day: str
+    predictions: int
+    inputs: dict[str, InputDrift]  # ink_fraction, bbox_size, centre_offset, stroke_width
+    outputs: OutputDrift
+    drift: float
+    worst: str
+    level: Literal["none", "moderate", "significant"]
+
+
+class DriftReference(TypedDict):
+    dataset_id: int | None
+    first_day: str | None
+
+
+class DriftThresholds(TypedDict):
+    moderate: float
+    significant: float
+    low_confidence: float
+
+
+class Drift(TypedDict):
+    model_version: int
+    reference: DriftReference
+    thresholds: DriftThresholds
+    days: list[DriftDay]
+
+
+class ProductionDay(DriftDay):
+    model_version: int
+
+
+class ProductionDrift(TypedDict):
+    drift: ProductionDay | None
+
+
+class EventRecorded(TypedDict):
+    id: int | None  # None: no webhook listens to this type
+
+
+class Webhook(TypedDict):
+    id: int
+    url: str
+    events: list[EventType]
+    active: bool
+    created_by: str
+    created_at: Timestamp
+
+
+class NewWebhook(Webhook):
+    secret: str  # shown once, at registration: it signs every delivery (HMAC-SHA256)
+
+
+class WebhookPage(TypedDict):
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[Webhook]
+
+
+class DeliveredEvent(TypedDict):
+    id: int
+    type: EventType
+
+
+class Delivery(TypedDict):
+    """One event to one webhook and how its attempts went."""
+
+    id: int
+    webhook: int
+    url: str
+    event: DeliveredEvent
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_status_code: int | None
+    last_error: str
+    next_attempt_at: Timestamp
+    delivered_at: Timestamp | None
+    created_at: Timestamp
+
+
+class DeliveryPage(TypedDict):
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[Delivery]
+
+
+class ClaimedEvent(TypedDict):
+    id: int
+    type: EventType
+    data: dict[str, Any]
+    created_at: Timestamp
+
+
+class ClaimedDelivery(TypedDict):
+    """A due delivery leased to a webhooks worker: where to send it and the secret to sign it with."""
+
+    id: int
+    attempt: int
+    url: str
+    secret: str
+    allow_private: bool
+    event: ClaimedEvent

@@ -26,7 +26,7 @@ def queue_metrics():
     from prometheus_client.core import GaugeMetricFamily
 
     depth = GaugeMetricFamily("ml_queue_depth", "Jobs queued and not yet started")
-    depth.add_metric([], DBTaskResult.objects.ready().count())
+    depth.add_metric([], DBTaskResult.objects.ready().filter(queue_name="default").count())
     yield depth
 
 

@@ -26,6 +26,9 @@ ROLLBACK_WINDOW = CONFIG.integer("rollback_window")
 ROLLBACK_MIN_PREDICTIONS = CONFIG.integer("rollback_min_predictions")
 ROLLBACK_MARGIN = CONFIG.number("rollback_margin")
 ROLLBACK_WATCH_HOURS = CONFIG.integer("rollback_watch_hours")
+WEBHOOK_ALLOW_PRIVATE = CONFIG.flag("webhook_allow_private")
+WEBHOOK_MAX_ATTEMPTS = CONFIG.integer("webhook_max_attempts")
+WEBHOOK_RETRY_BASE_S = CONFIG.number("webhook_retry_base_s")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

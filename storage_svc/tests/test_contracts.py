@@ -25,7 +25,11 @@ def digit(value: int) -> str:
     return base64.b64encode(bytes([value]) * 784).decode()
 
 
-def test_every_storage_client_call_meets_the_real_views(storage):
+def test_every_storage_client_call_meets_the_real_views(storage, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE = True  # the receiver below is on loopback
+    hook = storage.create_webhook(url="https://127.0.0.1:9/hook", events=["alias.moved", "gate.refused"],
+                                  created_by="root")
+    assert len(hook["secret"]) == 64 and storage.webhooks()["results"][0]["id"] == hook["id"]
     images = np.arange(20 * 784, dtype=np.uint32).reshape(20, 28, 28).astype(np.uint8)
     labels = (np.arange(20) % 10).astype(np.uint8)
     dataset = storage.create_dataset(imagepack.pack(images, labels), name="digits", source="mnist-5k", split="train",
@@ -85,6 +89,15 @@ def test_every_storage_client_call_meets_the_real_views(storage):
     assert storage.prediction_stats(days=3)["series"][0]["count"] == 3
     correction = storage.prediction_feedback(prediction["id"], label=6, user="ann")
     assert (correction["prediction"], correction["status"]) == (prediction["id"], "pending")
+    assert storage.emit_event("gate.refused", {"model_version": second["id"]})["id"] is not None
+    claimed = storage.claim_deliveries(limit=10, lease_s=30)
+    assert [d["event"]["type"] for d in claimed] == ["alias.moved", "alias.moved", "gate.refused"]
+    delivered = storage.delivery_result(claimed[0]["id"], status_code=204, error="")
+    assert delivered["status"] == "delivered" and storage.deliveries(status="delivered")["count"] == 1
+    drift = storage.drift(version["id"], days=2)
+    assert drift["days"][0]["predictions"] == 3 and drift["reference"]["dataset_id"] == dataset["id"]
+    assert storage.production_drift()["drift"]["model_version"] == version["id"]
+    storage.delete_webhook(hook["id"])
     shadow = storage.shadow(second["id"])
     assert (shadow["count"], shadow["agreement"], shadow["corrected"]["count"]) == (3, round(1 / 3, 5), 1)
 

@@ -254,3 +254,54 @@ class Report(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["model_version", "kind", "input_sha256"], name="one_report_per_input")
         ]
+
+
+class Webhook(models.Model):
+    """An admin's HTTPS endpoint for platform events; each delivery is signed with its secret (HMAC-SHA256)."""
+
+    url = models.URLField(max_length=500)
+    events = models.JSONField(help_text="the event types it receives")
+    secret = models.CharField(max_length=128)
+    active = models.BooleanField(default=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class Event(models.Model):
+    """The outbox: something that happened, written in the same transaction as the change itself, and delivered to
+    every active webhook subscribed to its type. `key` makes an event that must happen once (a day's drift alert)
+    happen once."""
+
+    type = models.CharField(max_length=40)
+    data = models.JSONField()
+    key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class WebhookDelivery(models.Model):
+    """One event to one webhook: attempted until it is answered 2xx, with back-off, or until it fails for good."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["next_attempt_at"], condition=models.Q(status="pending"), name="delivery_due")]

@@ -22,6 +22,7 @@ from django.db.models import Avg, Count, F, Q
 from django.utils import timezone
 
 from kit.errors import AppError
+from storage_svc.registry import events, services
 from storage_svc.registry.models import Alias, AliasChange, ModelVersion, Prediction
 
 logger = logging.getLogger(__name__)
@@ -134,6 +135,8 @@ def auto_rollback_check() -> AliasChange | None:
             reason=(f"correction rate {figures['production']['rate']:.1%} of v{promotion.to_version_id} over its last "
                     f"{figures['production']['predictions']} predictions against {figures['former']['rate']:.1%} of "
                     f"v{promotion.from_version_id}: more than {figures['margin']:.1%} worse"))
+        events.emit("alias.moved", services.alias_event(change))
+        events.emit("rollback.auto", {**services.alias_event(change), "figures": figures})
     logger.warning("auto-rollback: production v%s -> v%s %s", promotion.to_version_id, promotion.from_version_id, figures)
     return change
 

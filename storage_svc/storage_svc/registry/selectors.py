@@ -10,7 +10,17 @@ from django.utils import timezone
 
 from kit.errors import AppError
 from kit.validation import ascii_int, calendar_day, clean_text
-from storage_svc.registry.models import Alias, Dataset, Evaluation, ModelVersion, Prediction, Run, Sample
+from storage_svc.registry.models import (
+    Alias,
+    Dataset,
+    Evaluation,
+    ModelVersion,
+    Prediction,
+    Run,
+    Sample,
+    Webhook,
+    WebhookDelivery,
+)
 
 
 def _int_filter(value: str | None, name: str) -> int | None:
@@ -141,3 +151,21 @@ def samples_list(*, params) -> QuerySet[Sample]:
         if params.get(field):
             samples = samples.filter(**{field: params[field]})
     return samples
+
+
+def webhooks_list() -> QuerySet[Webhook]:
+    return Webhook.objects.all()
+
+
+def deliveries_list(*, params) -> QuerySet[WebhookDelivery]:
+    params = _checked(params)
+    deliveries = WebhookDelivery.objects.select_related("webhook", "event")
+    webhook = _int_filter(params.get("webhook"), "webhook")
+    if webhook is not None:
+        deliveries = deliveries.filter(webhook_id=webhook)
+    if params.get("status"):
+        if params["status"] not in WebhookDelivery.Status.values:
+            raise AppError("invalid", f"status must be one of {', '.join(WebhookDelivery.Status.values)}",
+                           details={"status": "unknown"})
+        deliveries = deliveries.filter(status=params["status"])
+    return deliveries

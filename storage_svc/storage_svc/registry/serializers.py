@@ -6,7 +6,18 @@ import base64
 
 from rest_framework import serializers
 
-from storage_svc.registry.models import Alias, AliasChange, Dataset, Evaluation, ModelVersion, Prediction, Run, Sample
+from storage_svc.registry.models import (
+    Alias,
+    AliasChange,
+    Dataset,
+    Evaluation,
+    ModelVersion,
+    Prediction,
+    Run,
+    Sample,
+    Webhook,
+    WebhookDelivery,
+)
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -157,3 +168,43 @@ class SampleReviewInput(serializers.Serializer):
 class FeedbackInput(serializers.Serializer):
     label = serializers.IntegerField(min_value=0, max_value=9)
     user = serializers.CharField(max_length=150)
+
+
+class WebhookSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Webhook
+        fields = ["id", "url", "events", "active", "created_by", "created_at"]
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    event = serializers.SerializerMethodField()
+    url = serializers.CharField(source="webhook.url")
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["id", "webhook", "url", "event", "status", "attempts", "last_status_code", "last_error",
+                  "next_attempt_at", "delivered_at", "created_at"]
+
+    def get_event(self, delivery) -> dict:
+        return {"id": delivery.event_id, "type": delivery.event.type}
+
+
+class WebhookInput(serializers.Serializer):
+    url = serializers.CharField(max_length=500)
+    events = serializers.ListField(child=serializers.CharField(max_length=40), max_length=20)
+    created_by = serializers.CharField(max_length=150)
+
+
+class ClaimInput(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=16)
+    lease_s = serializers.FloatField(min_value=1.0, max_value=600.0, default=30.0)
+
+
+class DeliveryResultInput(serializers.Serializer):
+    status_code = serializers.IntegerField(min_value=100, max_value=599, allow_null=True)
+    error = serializers.CharField(allow_blank=True, max_length=2000, default="")
+
+
+class EventInput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["gate.refused"])
+    data = serializers.DictField()

@@ -19,6 +19,7 @@ from django.utils import timezone
 from kit import imagepack
 from kit.errors import AppError
 from kit.metrics import RUNS
+from storage_svc.registry import events
 from storage_svc.registry.blobs import blob_path, write_blob_file
 from storage_svc.registry.models import (
     Alias,
@@ -150,10 +151,17 @@ def run_update(*, run_id: int, changes: dict) -> Run:
     run.message = run.message[:300]
     run.heartbeat_at = now
     run.save()
+    if new_status in Run.FINISHED:
+        events.emit("run.finished", run_event(run))
     if new_status == Run.Status.CANCELLED:  # a sweep's queued and running trials stop with it
         run.children.filter(status__in=(Run.Status.QUEUED, Run.Status.RUNNING)).update(
             status=Run.Status.CANCELLED, message=f"cancelled with run {run.id}", finished_at=now, heartbeat_at=now)
     return run
+
+
+def run_event(run: Run) -> dict:
+    return {"run": {"id": run.id, "kind": run.kind, "status": run.status, "created_by": run.created_by,
+                    "error": run.error[:500], "result": run.result}}
 
 
 STARTED_AT = timezone.now()
@@ -202,11 +210,12 @@ def runs_expire_stale() -> int:
     waiting_its_turn = Q(status=Run.Status.QUEUED, parent_run__status=Run.Status.RUNNING)
     for status, (too_old, reason) in reasons.items():
         stale = Run.objects.filter(too_old, status=status).exclude(pk__in=Run.objects.filter(alive).values("pk"))
-        stale = stale.exclude(waiting_its_turn)
-        kinds = list(stale.values_list("kind", flat=True))
-        count = stale.update(status=Run.Status.FAILED, error=reason, message="failed", finished_at=now)
-        for kind in kinds[:count]:
-            RUNS.labels(kind, Run.Status.FAILED).inc()
+        stale = list(stale.exclude(waiting_its_turn).values_list("id", flat=True))
+        count = Run.objects.filter(pk__in=stale, status=status).update(
+            status=Run.Status.FAILED, error=reason, message="failed", finished_at=now)
+        for run in Run.objects.filter(pk__in=stale, status=Run.Status.FAILED, finished_at=now):
+            RUNS.labels(run.kind, Run.Status.FAILED).inc()
+            events.emit("run.finished", run_event(run))
         expired += count
     return expired
 
@@ -248,6 +257,9 @@ def model_version_create(
         note=note,
     )
     version.datasets.set(datasets)
+    events.emit("version.registered", {"version": {
+        "id": version.id, "version": version.version, "architecture": version.architecture,
+        "accuracy": (metrics or {}).get("accuracy"), "run": run_id, "created_by": created_by}})
     return version
 
 
@@ -280,11 +292,18 @@ def alias_set(*, name: str, model_version_id: int, actor: str, reason: str, acti
             details["canary"] = {"from": candidate.traffic_share, "to": 0.0}
             candidate.traffic_share = 0.0
             candidate.save(update_fields=["traffic_share", "updated_at"])
-    AliasChange.objects.create(
+    change = AliasChange.objects.create(
         alias=name, from_version=previous, to_version=version, actor=actor, reason=reason, action=action,
         details=details,
     )
+    events.emit("alias.moved", alias_event(change))
     return alias
+
+
+def alias_event(change: AliasChange) -> dict:
+    return {"alias": change.alias, "action": change.action, "from_version": change.from_version_id,
+            "to_version": change.to_version_id, "actor": change.actor, "reason": change.reason,
+            "ledger_id": change.id}
 
 
 def decode_image_field(value: str, *, field: str, exact_size: int | None = None, max_size: int) -> bytes:

@@ -15,14 +15,20 @@ from rest_framework.response import Response
 from kit import imagepack
 from kit.errors import AppError
 from kit.validation import ascii_int, validated
-from storage_svc.registry import rollout, selectors, services
+from storage_svc.registry import drift, events, rollout, selectors, services
 from storage_svc.registry.blobs import read_blob_file
-from storage_svc.registry.models import Alias, AliasChange, Blob, Report
+from storage_svc.registry.models import Alias, AliasChange, Blob, Report, WebhookDelivery
 from storage_svc.registry.serializers import (
     AliasChangeSerializer,
     AliasSerializer,
     AliasSetInput,
     CanaryInput,
+    ClaimInput,
+    DeliveryResultInput,
+    EventInput,
+    WebhookDeliverySerializer,
+    WebhookInput,
+    WebhookSerializer,
     DatasetSerializer,
     EvaluationCreateInput,
     EvaluationSerializer,
@@ -307,3 +313,58 @@ def samples_export(request):
     if wanted not in ("pending", "accepted", "rejected"):
         raise AppError("invalid", "status must be pending, accepted or rejected", details={"status": wanted})
     return HttpResponse(services.samples_pack(status=wanted), content_type=imagepack.CONTENT_TYPE)
+
+
+# Drift, events and webhooks
+
+@api_view(["GET"])
+def model_drift(request, version_id: int):
+    days = ascii_int(request.query_params.get("days", "7"), field="days", minimum=1, maximum=31)
+    return Response(drift.version_drift(version_id=version_id, days=days))
+
+
+@api_view(["GET"])
+def production_drift(request):
+    """Today's drift of the production version, or null (a significant one is a drift.alert, once a day)."""
+    return Response({"drift": drift.production_today()})
+
+
+@api_view(["POST"])
+def event_create(request):
+    """An event another service witnessed (the gateway's refused promotions) for the webhooks subscribed to it."""
+    data = validated(EventInput, request.data)
+    event = events.emit(data["type"], data["data"])
+    return Response({"id": event.id if event else None}, status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET", "POST"])
+def webhooks(request):
+    """GET: the registered webhooks (never their secrets). POST: register one; its secret is in this answer only."""
+    if request.method == "POST":
+        hook = events.webhook_create(**validated(WebhookInput, request.data))
+        return Response({**WebhookSerializer(hook).data, "secret": hook.secret}, status=status.HTTP_201_CREATED)
+    return _paginated(request, selectors.webhooks_list(), WebhookSerializer)
+
+
+@api_view(["DELETE"])
+def webhook_detail(request, webhook_id: int):
+    events.webhook_delete(webhook_id=webhook_id)
+    return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@api_view(["GET"])
+def deliveries(request):
+    return _paginated(request, selectors.deliveries_list(params=request.query_params), WebhookDeliverySerializer)
+
+
+@api_view(["POST"])
+def deliveries_claim(request):
+    """For ml_svc's webhooks queue: due deliveries, leased, with where to send them and the secret to sign with."""
+    return Response({"deliveries": events.deliveries_claim(**validated(ClaimInput, request.data))})
+
+
+@api_view(["POST"])
+def delivery_result(request, delivery_id: int):
+    delivery = events.delivery_result(delivery_id=delivery_id, **validated(DeliveryResultInput, request.data))
+    delivery = WebhookDelivery.objects.select_related("webhook", "event").get(pk=delivery.pk)
+    return Response(WebhookDeliverySerializer(delivery).data)
