@@ -63,7 +63,7 @@ def check_json(value: Any) -> None:
                     stack.append((child, depth + 1))
                 elif type(child) is int and not -MAX_JSON_INTEGER <= child <= MAX_JSON_INTEGER:
                     raise _too_large_integer()
-        elif _holds_containers(item):
+        elif isinstance(item, list) and _holds_containers(item):  # a bare scalar body is the views' to refuse
             stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
 
 

@@ -166,6 +166,10 @@ class FakeStorage(Peer):
         self.request_keys: dict[str, dict] = {}
         self.blobs: dict[str, bytes] = {}
         self.shadow_figures: dict[int, dict] = {}  # a test's live figures per version for shadow()
+        self.events: list[tuple] = []  # (type, data) emitted for the webhooks
+        self.hooks: dict[int, dict] = {}
+        self.delivery_rows: list[dict] = []
+        self.today: dict | None = None  # today's drift of production (a storage.ProductionDay)
         self._ids = itertools.count(1)
 
     def _stored_row(self, payload):
@@ -320,6 +324,43 @@ class FakeStorage(Peer):
                                       details={"from": self.canary_share, "to": share}))
         self.canary_share = share
         return self.rollout()
+
+    def emit_event(self, event_type, data):
+        self._check()
+        self.events.append((event_type, data))
+        return {"id": len(self.events)}
+
+    def webhooks(self, **filters):
+        self._check()
+        return page(list(self.hooks.values()), filters.get("page", 1), filters.get("page_size", 50))
+
+    def create_webhook(self, *, url, events, created_by):
+        self._check()
+        if not url.startswith("https://"):
+            raise AppError("invalid_destination", "webhooks are delivered over HTTPS only.", details={"url": "HTTPS only"})
+        hook = example(storage.Webhook, id=next(self._ids), url=url, events=sorted(set(events)), active=True,
+                       created_by=created_by)
+        self.hooks[hook["id"]] = hook
+        return {**hook, "secret": "f" * 64}
+
+    def delete_webhook(self, webhook_id):
+        self._check()
+        if self.hooks.pop(webhook_id, None) is None:
+            raise AppError("not_found", f"webhook {webhook_id} does not exist", status=404)
+
+    def deliveries(self, **filters):
+        self._check()
+        return page(self.delivery_rows, filters.get("page", 1), filters.get("page_size", 50))
+
+    def drift(self, version_id, days=7):
+        self._check()
+        self.get_model_version(version_id)
+        days = [{k: v for k, v in self.today.items() if k != "model_version"}] if self.today else []
+        return example(storage.Drift, model_version=version_id, days=days)
+
+    def production_drift(self):
+        self._check()
+        return {"drift": self.today}
 
     def shadow(self, version_id):
         self._check()

@@ -45,7 +45,7 @@ raw_bodies = st.one_of(
     st.integers(33, 20_000).map(lambda depth: b"[" * depth + b"]" * depth),
     st.integers(33, 20_000).map(lambda depth: b'{"a":' * depth + b"1" + b"}" * depth),
     st.sampled_from([b"", b"\x00", b'{"a": "\\u0000"}', b'{"pixels": NaN}', b'{"x": 1e999}', b"\xff\xfe\xfa",
-                     b'{"a": 1', b"[]", b"null", b'"text"', b'{"dataset_id": 18446744073709551617}',
+                     b'{"a": 1', b"[]", b"null", b'"text"', b"true", b"5", b"-1.5", b"18446744073709551617", b'{"dataset_id": 18446744073709551617}',
                      b'{"label": "\xd9\xa3"}']),
     st.binary(max_size=200),
 )
@@ -138,6 +138,8 @@ PAGE_FORMS = [
     ("GET", "/models/{id}/report.pdf", []),
     ("POST", "/console/promote", ["version_id", "alias", "reason", "override"]),
     ("POST", "/console/canary", ["percent", "reason"]),
+    ("POST", "/console/webhooks", ["url", "events"]),
+    ("POST", "/console/webhooks/delete", ["webhook_id"]),
     ("POST", "/console/role", ["user_id", "role"]),
     ("GET", "/dashboard", []),
     ("GET", "/datasets", ["source", "split", "page"]),

@@ -60,13 +60,18 @@ TABLE = [
     ("GET", "/api/models/1/gate", None, "viewer"),
     ("GET", "/api/rollout", None, "viewer"),
     ("POST", "/api/rollout/canary", {"share": 0.1, "reason": "test"}, "admin"),
+    ("GET", "/api/models/1/drift", None, "viewer"),
+    ("GET", "/api/webhooks", None, "admin"),
+    ("POST", "/api/webhooks", {"url": "https://example.com/hook", "events": ["alias.moved"]}, "admin"),
+    ("DELETE", "/api/webhooks/1", None, "admin"),
+    ("GET", "/api/webhooks/deliveries", None, "admin"),
 ]
 
 
 def api_routes() -> set[str]:
     resolver = get_resolver()
     api = next(p for p in resolver.url_patterns if str(p.pattern) == "api/")
-    return {"/api/" + str(p.pattern).replace("<id:run_id>", "5").replace("<id:dataset_id>", "1").replace("<id:version_id>", "1").replace("<id:prediction_id>", "1").replace("<id:sample_id>", "1").replace("<report_kind:kind>", "json")
+    return {"/api/" + str(p.pattern).replace("<id:run_id>", "5").replace("<id:dataset_id>", "1").replace("<id:version_id>", "1").replace("<id:prediction_id>", "1").replace("<id:sample_id>", "1").replace("<id:webhook_id>", "1").replace("<report_kind:kind>", "json")
             for p in api.url_patterns if isinstance(p, URLPattern)}
 
 
@@ -130,6 +135,8 @@ PAGES = [
     ("POST", "/console/promote", {"version_id": "1", "reason": "rollback"}, "admin"),
     ("POST", "/console/role", {"user_id": "1", "role": "viewer"}, "admin"),
     ("POST", "/console/canary", {"percent": "10", "reason": "try"}, "admin"),
+    ("POST", "/console/webhooks", {"url": "https://example.com/hook", "events": "alias.moved"}, "admin"),
+    ("POST", "/console/webhooks/delete", {"webhook_id": "1"}, "admin"),
 ]
 
 

@@ -191,3 +191,62 @@ def test_the_models_page_shows_the_candidates_live_figures_and_the_dashboard_a_r
                                      reason="correction rate 20.0% of v2", changed_at="2099-01-01T00:00:00Z"))
     dashboard = client.get("/dashboard").content.decode()
     assert 'id="rollback-alert"' in dashboard and "from v2 to v1" in dashboard and "correction rate 20.0% of v2" in dashboard
+
+
+def test_a_refused_promotion_is_an_event_for_the_webhooks(api_as, fake_peers, serving):
+    weak(fake_peers)
+    promote(api_as("admin"), 2, reason="try")
+    [(event_type, data)] = fake_peers["storage"].events
+    assert event_type == "gate.refused" and data["model_version"] == 2 and data["actor"] == "admin"
+    assert data["gate"]["passed"] is False
+
+
+def test_admins_register_list_and_delete_webhooks_and_read_the_deliveries(api_as, fake_peers):
+    admin = api_as("admin")
+    made = admin.post("/api/webhooks", {"url": "https://hooks.example.com/x", "events": ["alias.moved"]}, format="json")
+    assert made.status_code == 201 and len(made.json()["secret"]) == 64
+    check(made.json(), storage.NewWebhook)
+    listed = check(admin.get("/api/webhooks").json(), gateway.WebhookPage)
+    assert [h["id"] for h in listed["results"]] == [made.json()["id"]] and "secret" not in listed["results"][0]
+    assert "next" not in listed, "storage's internal links stay inside"
+    for bad in ({"url": "https://x.example/h", "events": ["nonsense"]}, {"url": "https://x.example/h", "events": []},
+                {"url": "http://x.example/h", "events": ["alias.moved"]}, {"url": "x" * 600, "events": ["alias.moved"]}):
+        assert admin.post("/api/webhooks", bad, format="json").status_code == 400, bad
+    fake_peers["storage"].delivery_rows = [example(storage.Delivery, id=4, webhook=made.json()["id"], status="failed",
+                                                   attempts=6, last_status_code=500, last_error="answered 500")]
+    deliveries = check(admin.get("/api/webhooks/deliveries", {"status": "failed"}).json(), gateway.DeliveryPage)
+    assert deliveries["results"][0]["attempts"] == 6
+    assert admin.get("/api/webhooks/deliveries", {"webhook": "²"}).status_code == 400
+    assert admin.delete(f"/api/webhooks/{made.json()['id']}").status_code == 204
+    assert admin.delete(f"/api/webhooks/{made.json()['id']}").status_code == 404
+    assert AuditEvent.objects.filter(action__in=["webhook.create", "webhook.delete"]).count() == 2
+
+
+def test_the_console_registers_a_webhook_shows_its_secret_once_and_lists_deliveries(client, users, fake_peers, serving):
+    client.force_login(users["admin"])
+    page = client.post("/console/webhooks", {"url": "https://hooks.example.com/x", "events": ["alias.moved", "drift.alert"]})
+    text = page.content.decode()
+    assert page.status_code == 200 and 'id="new-hook-secret"' in text and "f" * 64 in text
+    again = client.get("/console").content.decode()
+    assert "f" * 64 not in again and "https://hooks.example.com/x" in again
+    assert client.post("/console/webhooks", {"url": "https://hooks.example.com/x"}).status_code == 400
+    fake_peers["storage"].delivery_rows = [example(storage.Delivery, id=4, status="pending", attempts=2,
+                                                   last_status_code=503, last_error="answered 503",
+                                                   event={"id": 1, "type": "alias.moved"})]
+    listed = client.get("/console").content.decode()
+    assert 'id="deliveries"' in listed and "answered 503" in listed
+    hook_id = next(iter(fake_peers["storage"].hooks))
+    assert client.post("/console/webhooks/delete", {"webhook_id": str(hook_id)}).status_code == 200
+    assert fake_peers["storage"].hooks == {}
+
+
+def test_the_dashboard_shows_todays_drift_and_the_api_each_measure(client, users, api_as, fake_peers, serving):
+    client.force_login(users["viewer"])
+    assert "no predictions today" in client.get("/dashboard").content.decode()
+    fake_peers["storage"].today = example(storage.ProductionDay, model_version=1, day="2026-12-03", predictions=300,
+                                          drift=0.41, worst="input.ink_fraction", level="significant")
+    dashboard = client.get("/dashboard").content.decode()
+    assert "significant" in dashboard and "PSI 0.41 (input.ink_fraction) over 300 predictions" in dashboard
+    drift = check(api_as("viewer").get("/api/models/1/drift", {"days": "3"}).json(), storage.Drift)
+    assert drift["days"][0]["level"] == "significant"
+    assert api_as("viewer").get("/api/models/1/drift", {"days": "٣"}).status_code == 400

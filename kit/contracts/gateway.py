@@ -13,6 +13,7 @@ from kit.contracts.ml import ImageError
 from kit.contracts.storage import (
     AliasChange,
     Dataset,
+    Delivery,
     Evaluation,
     ModelVersion,
     Prediction,
@@ -21,6 +22,7 @@ from kit.contracts.storage import (
     Sample,
     ShadowStats,
     VersionRef,
+    Webhook,
 )
 
 
@@ -191,3 +193,19 @@ class Rollout(RolloutState):
     shadow: ShadowStats | None
     gate: Gate | None
     alert: AliasChange | None
+
+
+class WebhookPage(TypedDict):
+    count: int
+    page: int
+    has_next: bool
+    has_previous: bool
+    results: list[Webhook]
+
+
+class DeliveryPage(TypedDict):
+    count: int
+    page: int
+    has_next: bool
+    has_previous: bool
+    results: list[Delivery]

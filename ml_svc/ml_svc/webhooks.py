@@ -22,7 +22,14 @@ from django.utils import timezone
 from django_tasks import task
 
 from kit.errors import AppError
-from kit.webhooks import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, destination_problem, signature
+from kit.webhooks import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    destination_problem,
+    signature,
+)
 from ml_svc import peers
 
 logger = logging.getLogger(__name__)

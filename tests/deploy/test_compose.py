@@ -18,7 +18,8 @@ from scripts.front import max_body
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = {name: yaml.safe_load((ROOT / "config" / f"{name}.yaml").read_text()) for name in ("gateway", "collector", "storage", "ml")}
-APP_SERVICES = {"storage": "storage_svc", "collector": "collector_svc", "ml": "ml_svc", "ml_worker": "ml_svc", "gateway": "gateway_site"}
+APP_SERVICES = {"storage": "storage_svc", "collector": "collector_svc", "ml": "ml_svc", "ml_worker": "ml_svc",
+                "ml_webhooks": "ml_svc", "gateway": "gateway_site"}
 SECRETS = ("SECRET_KEY", "SERVICE_TOKEN")
 # What each service's settings need from the environment in a container (the rest has defaults).
 REQUIRED = {
@@ -26,6 +27,7 @@ REQUIRED = {
     "collector": ["COLLECTOR_STORAGE_URL", "COLLECTOR_ALLOWED_HOSTS"],
     "ml": ["ML_DATABASE_URL", "ML_STORAGE_URL", "ML_COLLECTOR_URL", "ML_ALLOWED_HOSTS"],
     "ml_worker": ["ML_DATABASE_URL", "ML_STORAGE_URL", "ML_COLLECTOR_URL"],
+    "ml_webhooks": ["ML_DATABASE_URL", "ML_STORAGE_URL"],
     "gateway": ["GATEWAY_DATABASE_URL", "GATEWAY_STORAGE_URL", "GATEWAY_ML_URL", "GATEWAY_COLLECTOR_URL", "GATEWAY_ALLOWED_HOSTS"],
 }
 

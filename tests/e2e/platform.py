@@ -87,6 +87,7 @@ class Platform:
             self.start_service(name)
         self.start_front()
         self.start_worker()
+        self.start_worker("ml_webhooks")
         for name in SERVICES:
             self.wait_ready(name)
 
@@ -136,8 +137,10 @@ class Platform:
 
     def start_worker(self, name: str = "ml_worker") -> None:
         log = open(self.workdir / "logs" / f"{name}.out", "ab")
+        command = ["webhook_worker", "--interval", "0.2"] if name == "ml_webhooks" else [
+            "db_worker", "--interval", "0.2", "--no-reload", "--no-startup-delay"]
         self.processes[name] = subprocess.Popen(
-            [PYTHON, str(ROOT / "ml_svc" / "manage.py"), "db_worker", "--interval", "0.2", "--no-reload", "--no-startup-delay"],
+            [PYTHON, str(ROOT / "ml_svc" / "manage.py"), *command],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -255,6 +258,8 @@ class DefaultRun:
                     found.setdefault(name, []).append(int(entry.name))
             if "db_worker" in text:
                 found.setdefault("ml_worker", []).append(int(entry.name))
+            if "webhook_worker" in text:
+                found.setdefault("ml_webhooks", []).append(int(entry.name))
         front = self.var / "front" / "nginx.pid"  # nginx writes its title over its environment: found by its pid file
         if front.exists():
             found["front"] = [int(front.read_text())]

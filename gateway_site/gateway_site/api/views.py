@@ -27,6 +27,7 @@ from gateway_site.scenarios import downloads, events, rollout, selectors, servic
 from kit.contracts import collector, gateway, ml, storage
 from kit.errors import AppError
 from kit.validation import ascii_int, validated
+from kit.webhooks import EVENT_TYPES
 
 Viewer, Engineer, Admin = RoleRequired("viewer"), RoleRequired("ml_engineer"), RoleRequired("admin")
 
@@ -578,3 +579,51 @@ def rollout_canary(request):
 @permission_classes([Viewer])
 def alias_ledger(request):
     return Response(selectors.alias_ledger(request.query_params))
+
+
+@answers(GET=storage.Drift)
+@extend_schema(parameters=[OpenApiParameter("days", int, description="days back, 1-31 (default 7)")])
+@api_view(["GET"])
+@permission_classes([Viewer])
+def model_drift(request, version_id: int):
+    """The version's traffic per day against its training data: input statistics (ink, box, offset, stroke width)
+    and outputs (confidence, class mix), each as a population stability index, with the day's drift level."""
+    days = ascii_int(request.query_params.get("days", "7"), field="days", minimum=1, maximum=31)
+    return Response(selectors.drift(version_id, days))
+
+
+class WebhookInput(serializers.Serializer):
+    url = serializers.CharField(max_length=500, help_text="an HTTPS endpoint")
+    events = serializers.ListField(child=serializers.ChoiceField(choices=list(EVENT_TYPES)), min_length=1,
+                                   max_length=len(EVENT_TYPES))
+
+
+@answers(GET=gateway.WebhookPage, POST=(201, storage.NewWebhook))
+@extend_schema(methods=["POST"], request=WebhookInput)
+@api_view(["GET", "POST"])
+@permission_classes([Admin])
+def webhooks(request):
+    """GET: the registered webhooks. POST: register an HTTPS endpoint for events; the answer carries the secret that
+    signs its deliveries (HMAC-SHA256 over `<X-DigitLab-Timestamp>.<body>`), shown this once."""
+    if request.method == "POST":
+        data = validated(WebhookInput, request.data)
+        return Response(rollout.webhook_register(username=request.user.get_username(), **data),
+                        status=status.HTTP_201_CREATED)
+    return Response(selectors.webhooks(request.query_params))
+
+
+@answers(DELETE=(204, None))
+@api_view(["DELETE"])
+@permission_classes([Admin])
+def webhook_detail(request, webhook_id: int):
+    rollout.webhook_delete(username=request.user.get_username(), webhook_id=webhook_id)
+    return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@answers(GET=gateway.DeliveryPage)
+@extend_schema(parameters=[OpenApiParameter("webhook", int), OpenApiParameter("status", str)])
+@api_view(["GET"])
+@permission_classes([Admin])
+def webhook_deliveries(request):
+    """Every delivery, newest first: its event, status (pending, delivered, failed), attempts and last answer."""
+    return Response(selectors.webhook_deliveries(request.query_params))

@@ -11,6 +11,7 @@ the gate's figures.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from gateway_site.accounts.models import audit
 from kit.contracts import gateway
 from kit.errors import AppError
 
+logger = logging.getLogger(__name__)
 ALERT_HOURS = 24  # an automatic rollback stays on the dashboard this long
 
 
@@ -93,6 +95,7 @@ def promote(*, username: str, version_id: int, alias: str, reason: str, override
             if not override:
                 audit(actor=username, action="model.promote.refused", target=f"model:{version_id}",
                       details={"gate": verdict})
+                _tell_webhooks("gate.refused", {"model_version": version_id, "actor": username, "gate": verdict})
                 failed = "; ".join(c["summary"] for c in verdict["checks"] if not c["passed"])
                 raise AppError("gate_refused", f"The promotion gate refused v{version_id}: {failed}. An admin may "
                                "override it with a reason.", status=409, details={"gate": verdict})
@@ -102,6 +105,14 @@ def promote(*, username: str, version_id: int, alias: str, reason: str, override
     audit(actor=username, action="model.promote", target=f"model:{version_id}",
           details={"alias": alias, "reason": reason, "override": action == "override"})
     return result
+
+
+def _tell_webhooks(event_type: str, data: dict) -> None:
+    """An event the gateway witnessed, for the webhooks; the refusal is answered whether or not storage hears of it."""
+    try:
+        peers.storage().emit_event(event_type, data)
+    except AppError as exc:
+        logger.warning("%s not recorded for webhooks: %s", event_type, exc.message)
 
 
 def canary(*, username: str, share: float, reason: str) -> dict:
@@ -134,3 +145,16 @@ def recent_rollback() -> dict | None:
         return None
     changed_at = parse_datetime(rollbacks[0]["changed_at"])
     return rollbacks[0] if changed_at and changed_at > timezone.now() - timedelta(hours=ALERT_HOURS) else None
+
+
+def webhook_register(*, username: str, url: str, events: list[str]) -> dict:
+    """Register an HTTPS endpoint for events; the answer carries its signing secret, shown this once."""
+    hook = peers.storage().create_webhook(url=url, events=events, created_by=username)
+    audit(actor=username, action="webhook.create", target=f"webhook:{hook['id']}", details={"url": url, "events": events})
+    return hook
+
+
+def webhook_delete(*, username: str, webhook_id: int) -> None:
+    peers.storage().delete_webhook(webhook_id)
+    audit(actor=username, action="webhook.delete", target=f"webhook:{webhook_id}")
+

@@ -16,7 +16,7 @@ RUN_FILTERS = ("kind", "status", "created_by", "parent_run", "page", "page_size"
 
 
 # Filters that are numbers (the others are text): their bounds.
-NUMBER_FILTERS = {"digit": (0, 9), "model": (1, MAX_ID), "run": (1, MAX_ID), "parent_run": (1, MAX_ID), "version": (1, MAX_ID), "page": (1, MAX_ID),
+NUMBER_FILTERS = {"digit": (0, 9), "model": (1, MAX_ID), "run": (1, MAX_ID), "parent_run": (1, MAX_ID), "version": (1, MAX_ID), "webhook": (1, MAX_ID), "page": (1, MAX_ID),
                   "page_size": (1, 500)}
 DATASET_FILTERS = ("source", "split", "page")
 MODEL_FILTERS = ("architecture", "page")
@@ -179,3 +179,26 @@ def sources() -> collector.Sources:
 
 def collector_log(limit: int) -> collector.RequestLog:
     return peers.collector().request_log(limit)
+
+
+WEBHOOK_FILTERS = ("page", "page_size")
+DELIVERY_FILTERS = ("webhook", "status", "page", "page_size")
+
+
+def webhooks(params) -> gateway.WebhookPage:
+    filters = checked_filters(params, WEBHOOK_FILTERS)
+    return page_of(peers.storage().webhooks(**filters), filters)
+
+
+def webhook_deliveries(params) -> gateway.DeliveryPage:
+    filters = checked_filters(params, DELIVERY_FILTERS)
+    return page_of(peers.storage().deliveries(**filters), filters)
+
+
+def drift(version_id: int, days: int) -> storage.Drift:
+    return peers.storage().drift(version_id, days)
+
+
+def production_drift() -> storage.ProductionDay | None:
+    """Today's drift of the production version (None while nothing serves, or nothing was asked today)."""
+    return peers.storage().production_drift()["drift"]

@@ -8,6 +8,7 @@ from django import forms
 from gateway_site.accounts.roles import ROLE_TITLES
 from kit.errors import AppError
 from kit.validation import MAX_ID, ascii_int
+from kit.webhooks import EVENT_TYPES
 
 
 class WholeNumberField(forms.Field):
@@ -66,3 +67,13 @@ class CorrectionForm(forms.Form):
     label = forms.ChoiceField(choices=[(str(d), str(d)) for d in range(10)],
                               error_messages={"required": "Pick a digit from 0 to 9.",
                                               "invalid_choice": "Pick a digit from 0 to 9."})
+
+
+class WebhookForm(forms.Form):
+    url = forms.CharField(max_length=500, strip=True, label="HTTPS endpoint")
+    events = forms.MultipleChoiceField(choices=[(event, event) for event in EVENT_TYPES],
+                                       error_messages={"required": "Choose at least one event."})
+
+
+class WebhookDeleteForm(forms.Form):
+    webhook_id = WholeNumberField(label="Webhook")

@@ -24,14 +24,11 @@ from storage_svc.registry.serializers import (
     AliasSetInput,
     CanaryInput,
     ClaimInput,
-    DeliveryResultInput,
-    EventInput,
-    WebhookDeliverySerializer,
-    WebhookInput,
-    WebhookSerializer,
     DatasetSerializer,
+    DeliveryResultInput,
     EvaluationCreateInput,
     EvaluationSerializer,
+    EventInput,
     FeedbackInput,
     ModelVersionCreateInput,
     ModelVersionSerializer,
@@ -42,6 +39,9 @@ from storage_svc.registry.serializers import (
     SampleCreateInput,
     SampleReviewInput,
     SampleSerializer,
+    WebhookDeliverySerializer,
+    WebhookInput,
+    WebhookSerializer,
 )
 
 

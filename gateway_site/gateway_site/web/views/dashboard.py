@@ -22,6 +22,7 @@ def dashboard(request):
     recent, _ = optional_section(lambda: selectors.runs_for(request.user, {"page_size": "8"})["results"], [])
     monitoring = charts.monitoring(stats, days=STATS_DAYS, today=timezone.now().date()) if stats else None
     rollback, _ = optional_section(rollout.recent_rollback, None)
+    drift, _ = optional_section(selectors.production_drift, None)
     context = {"page": "dashboard", "health": health, **serving_context(), "stats_error": stats_error,
-               "charts": monitoring, "recent": recent, "rollback": rollback}
+               "charts": monitoring, "recent": recent, "rollback": rollback, "drift": drift}
     return render(request, "web/dashboard.html", context)

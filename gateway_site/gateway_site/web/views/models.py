@@ -13,10 +13,11 @@ from gateway_site.accounts.services import account_set_role
 from gateway_site.images import pixels_png_data_url
 from gateway_site.reports.services import model_report as model_report_bytes
 from gateway_site.scenarios import rollout, selectors
-from gateway_site.web.forms import CanaryForm, PromoteForm, RoleForm, problem
+from gateway_site.web.forms import CanaryForm, PromoteForm, RoleForm, WebhookDeleteForm, WebhookForm, problem
 from gateway_site.web.views.common import optional_section
 from kit.errors import AppError, PeerUnavailable
 from kit.validation import ascii_int
+from kit.webhooks import EVENT_TYPES
 
 
 @require_GET
@@ -126,12 +127,48 @@ def console_role(request):
     return _console_page(request, message=f"{user.get_username()} is now {ROLE_TITLES[role]}.")
 
 
-def _console_page(request, *, message: str = "", error: str = "", refused: int | None = None):
+@require_POST
+@role_required("admin")
+def console_webhook(request):
+    form = WebhookForm(request.POST)
+    if not form.is_valid():
+        return _console_page(request, error=problem(form))
+    try:
+        hook = rollout.webhook_register(username=request.user.get_username(), url=form.cleaned_data["url"],
+                                        events=form.cleaned_data["events"])
+    except AppError as exc:
+        if exc.status >= 500:
+            raise
+        return _console_page(request, error=exc.message)
+    return _console_page(request, message=f"Webhook {hook['id']} registered for {', '.join(hook['events'])}.",
+                         new_hook=hook)
+
+
+@require_POST
+@role_required("admin")
+def console_webhook_delete(request):
+    form = WebhookDeleteForm(request.POST)
+    if not form.is_valid():
+        return _console_page(request, error=problem(form))
+    try:
+        rollout.webhook_delete(username=request.user.get_username(), webhook_id=form.cleaned_data["webhook_id"])
+    except AppError as exc:
+        if exc.status >= 500:
+            raise
+        return _console_page(request, error=exc.message)
+    return _console_page(request, message=f"Webhook {form.cleaned_data['webhook_id']} deleted.")
+
+
+def _console_page(request, *, message: str = "", error: str = "", refused: int | None = None,
+                  new_hook: dict | None = None):
     versions, ledger = selectors.latest("versions", 100), selectors.latest("ledger", 50)
     users = [{"id": u.pk, "username": u.get_username(), "role": role_of(u), "last_login": u.last_login}
              for u in User.objects.order_by("username")]
     overview, rollout_error = optional_section(rollout.overview, None)
+    hooks, _ = optional_section(lambda: selectors.webhooks({})["results"], [])
+    deliveries, _ = optional_section(lambda: selectors.webhook_deliveries({"page_size": "20"})["results"], [])
     context = {"page": "console", "versions": versions, "ledger": ledger, "audit": AuditEvent.objects.all()[:50],
                "users": users, "roles": ROLE_TITLES.items(), "message": message, "error": error,
-               "rollout": overview, "rollout_error": rollout_error, "refused": refused}
+               "rollout": overview, "rollout_error": rollout_error, "refused": refused, "hooks": hooks,
+               "deliveries": deliveries, "new_hook": new_hook, "event_types": EVENT_TYPES}
     return render(request, "web/console.html", context, status=400 if error else 200)
