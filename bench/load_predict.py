@@ -4,6 +4,7 @@
     .venv/bin/python bench/load_predict.py gateway    # gateway POST /api/predictions, recorded in history
     .venv/bin/python bench/load_predict.py overload   # the gateway at 3x its measured capacity
     .venv/bin/python bench/load_predict.py compare    # peers, ml_svc direct and the gateway, one table of ratios
+    .venv/bin/python bench/load_predict.py shadow     # the gateway with shadow scoring off and on, in turns
 
 `compare` also starts the servers a user would pick instead (bench/peers/: FastAPI + uvicorn and Flask + gunicorn,
 2 workers each, installed with `.venv/bin/pip install -r bench/requirements.txt`), serving the same ONNX model with the
@@ -476,10 +477,82 @@ def run_compare(platform: Platform | DefaultRun, args) -> None:
               f"{bad} | {ratio} |")
 
 
+def admin_api(platform: Platform | DefaultRun):
+    token = requests.post(platform.url("gateway") + "/api/auth/token",
+                          json={"username": "admin", "password": platform.demo_password}, timeout=10).json()["token"]
+    return {"Authorization": f"Token {token}"}
+
+
+def point_candidate(platform: Platform | DefaultRun, headers: dict, version_id: int) -> None:
+    """Move the candidate alias; shadow scoring is on while the candidate is not production's own version."""
+    requests.post(f"{platform.url('gateway')}/api/models/{version_id}/promote",
+                  json={"alias": "candidate", "reason": "bench"}, headers=headers, timeout=10).raise_for_status()
+    time.sleep(3.0)  # every serving process re-reads the aliases (alias_refresh_s) and readies the candidate
+
+
+def shadowed_rows(platform: Platform | DefaultRun) -> int:
+    with psycopg2.connect(platform.database) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM registry_prediction WHERE shadow_version_id IS NOT NULL")
+        return cursor.fetchone()[0]
+
+
+def run_shadow(platform: Platform | DefaultRun, args) -> None:
+    """The gateway's prediction path with shadow scoring off (the candidate alias on production's version) and on (a
+    candidate of the same architecture, trained for one epoch), in turns of --seconds, --rounds times each."""
+    gateway = platform.url("gateway")
+    admin = admin_api(platform)
+    production = requests.get(f"{gateway}/api/rollout", headers=admin, timeout=10).json()["production"]
+    started = requests.post(f"{gateway}/api/scenarios/train-model", headers=admin, timeout=10, json={
+        "dataset_id": production["datasets"][0], "architecture": production["architecture"],
+        "hyperparameters": {**production["hyperparameters"], "epochs": 1, "time_budget_s": 0}})
+    started.raise_for_status()
+    deadline = time.monotonic() + 600
+    while (run := requests.get(f"{gateway}/api/runs/{started.json()['id']}", headers=admin, timeout=10).json())[
+            "status"] not in ("succeeded", "failed", "cancelled"):
+        if time.monotonic() > deadline:
+            sys.exit("the candidate's training did not end in 10 minutes")
+        time.sleep(1)
+    if run["status"] != "succeeded":
+        sys.exit(f"the candidate's training {run['status']}: {run['error']}")
+    candidate = run["result"]["model_version_id"]
+    print(f"production v{production['id']} and candidate v{candidate}: {production['architecture']}, "
+          f"{production['parameter_count']:,} parameters")
+    url, body = f"{gateway}/api/predictions", {"pixels": a_digit()}
+    headers = {"Authorization": f"Token {viewer_token(platform)}"}
+    results: dict[str, list[dict]] = {"off": [], "on": []}
+    for _ in range(args.rounds):
+        for mode, version in (("off", production["id"]), ("on", candidate)):
+            point_candidate(platform, admin, version)
+            wrk(url, body, headers, seconds=3, connections=args.connections, workdir=platform.workdir)
+            before = shadowed_rows(platform)
+            with Usage(platform) as usage:
+                result = wrk(url, body, headers, seconds=args.seconds, connections=args.connections,
+                             workdir=platform.workdir)
+            time.sleep(1.0)
+            result["shadowed"] = shadowed_rows(platform) - before
+            result["ml_ms"] = 1000 * usage.cores["ml"] / result["rate"]  # ml_svc's CPU per answered prediction
+            results[mode].append(result)
+            print(f"  shadow {mode:<3}: {result['rate']:,.0f} req/s, p50 {result['p50_us'] / 1000:.2f} ms, "
+                  f"p99 {result['p99_us'] / 1000:.2f} ms, statuses {result['statuses']}, "
+                  f"shadow rows added {result['shadowed']:,}, ml_svc CPU {result['ml_ms']:.2f} ms a prediction")
+    print(f"\nCPU: {cpu.describe()}")
+    print(f"gateway POST /api/predictions, {args.connections} connections, {args.seconds} s x {args.rounds} rounds each "
+          "(medians)")
+    median = {mode: {key: float(np.median([r[key] for r in runs])) for key in ("rate", "p50_us", "p99_us", "ml_ms")}
+              for mode, runs in results.items()}
+    for mode in ("off", "on"):
+        print(f"  shadow {mode:<3}: {median[mode]['rate']:,.0f} req/s  p50 {median[mode]['p50_us'] / 1000:.2f} ms  "
+              f"p99 {median[mode]['p99_us'] / 1000:.2f} ms  ml_svc CPU {median[mode]['ml_ms']:.2f} ms a prediction")
+    print(f"  on/off: throughput x{median['on']['rate'] / median['off']['rate']:.2f}, "
+          f"p99 x{median['on']['p99_us'] / median['off']['p99_us']:.2f}, "
+          f"ml_svc CPU a prediction x{median['on']['ml_ms'] / median['off']['ml_ms']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario", choices=["direct", "gateway", "overload", "compare"])
-    parser.add_argument("--rounds", type=int, default=3, help="compare: turns per server (the median is reported)")
+    parser.add_argument("scenario", choices=["direct", "gateway", "overload", "compare", "shadow"])
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="compare, shadow: turns per server or mode (the median is reported)")
     parser.add_argument("--other-server", action="store_true",
                         help="compare: also ml_svc and the gateway on the HTTP server make run does not use (scripts/serve.py)")
     parser.add_argument("--seconds", type=int, default=20)
@@ -496,7 +569,7 @@ def main() -> None:
     platform = start(args)
     try:
         {"direct": run_direct, "gateway": run_gateway, "overload": run_overload,
-         "compare": run_compare}[args.scenario](platform, args)
+         "compare": run_compare, "shadow": run_shadow}[args.scenario](platform, args)
     finally:
         platform.stop()
 

@@ -271,8 +271,9 @@ class StorageClient(ServiceClient):
     def claim_deliveries(self, *, limit: int, lease_s: float) -> list[storage.ClaimedDelivery]:
         return self.post_json("/webhooks/deliveries/claim", {"limit": limit, "lease_s": lease_s})["deliveries"]
 
-    def delivery_result(self, delivery_id: int, *, status_code: int | None, error: str) -> storage.Delivery:
-        return self.post_json(f"/webhooks/deliveries/{delivery_id}/result", {"status_code": status_code, "error": error})
+    def delivery_result(self, delivery_id: int, *, attempt: int, status_code: int | None, error: str) -> storage.Delivery:
+        return self.post_json(f"/webhooks/deliveries/{delivery_id}/result",
+                              {"attempt": attempt, "status_code": status_code, "error": error})
 
     def alias_ledger(self, **filters: Any) -> storage.AliasChangePage:
         return self.get_json("/aliases/ledger", params=filters)

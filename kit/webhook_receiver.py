@@ -31,11 +31,13 @@ class Received:
 
 @dataclass
 class Receiver:
-    """`statuses`: what the first deliveries are answered, in order (then 200); `hang_s`: how long each waits first."""
+    """`statuses`: what the first deliveries are answered, in order (then 200); `hang_s`: how long each waits first;
+    `drip_s`: answer one byte at a time, this long apart (each read is quick, the whole answer is not)."""
 
     folder: Path
     statuses: list[int] = field(default_factory=list)
     hang_s: float = 0.0
+    drip_s: float = 0.0
     received: list[Received] = field(default_factory=list)
 
     def __post_init__(self):
@@ -49,6 +51,12 @@ class Receiver:
                 if receiver.hang_s:
                     time.sleep(receiver.hang_s)
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
+                if receiver.drip_s:
+                    for byte in f"HTTP/1.1 {status} OK\r\nContent-Length: 0\r\n\r\n".encode():
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(receiver.drip_s)
+                    return
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -167,6 +167,7 @@ class FakeStorage(Peer):
         self.blobs: dict[str, bytes] = {}
         self.shadow_figures: dict[int, dict] = {}  # a test's live figures per version for shadow()
         self.events: list[tuple] = []  # (type, data) emitted for the webhooks
+        self.shadows: dict[int, dict] = {}  # prediction id -> the candidate's shadow answer recorded with it
         self.hooks: dict[int, dict] = {}
         self.delivery_rows: list[dict] = []
         self.today: dict | None = None  # today's drift of production (a storage.ProductionDay)
@@ -179,6 +180,8 @@ class FakeStorage(Peer):
                       model={"id": payload["model_version_id"], "version": f"v{payload['model_version_id']}"},
                       latency_ms=payload["latency_ms"], user=payload["user"], image=payload["image_b64"])
         self.predictions.insert(0, row)
+        if payload.get("shadow"):  # kept aside: storage records it, but a prediction's contract never shows it
+            self.shadows[row["id"]] = payload["shadow"]
         return row
 
     def list_predictions(self, **filters):

@@ -70,6 +70,16 @@ def test_an_override_needs_a_reason_and_the_ledger_records_it_with_the_gates_fig
     assert AuditEvent.objects.get(action="model.promote", target="model:2").details["override"] is True
 
 
+def test_a_version_the_platform_rolled_back_is_gated_again(api_as, fake_peers, serving):
+    weak(fake_peers)
+    serving.set_alias("production", model_version_id=2, actor="admin", reason="try", action="override")
+    serving.ledger.insert(0, example(storage.AliasChange, id=97, alias="production", action="auto-rollback",
+                                     from_version=2, to_version=1, actor="system"))
+    serving.alias_targets["production"] = 1
+    gate = api_as("viewer").get("/api/models/2/gate").json()
+    assert gate["exempt"] is None and not gate["passed"], "it served, and failed: no free pass back"
+
+
 def test_the_first_production_a_candidate_and_a_rollback_to_a_version_that_served_are_not_gated(api_as, fake_peers):
     weak(fake_peers)
     admin = api_as("admin")
@@ -97,7 +107,7 @@ def test_the_gate_says_why_when_the_versions_cannot_be_compared_and_a_dead_ml_sv
     assert answer.status_code == 503 and serving.alias_targets["production"] == 1
 
 
-@pytest.mark.parametrize("share", [0.51, -0.01, "NaN", "Infinity", "1e999", True, None, "0.2\x00", 2**64])
+@pytest.mark.parametrize("share", [0.51, -0.01, "NaN", "Infinity", "1e999", True, None, "0.2\x00", 2**64, "0.2", "０.２"])
 def test_a_canary_share_outside_0_to_half_is_refused(api_as, serving, share):
     answer = api_as("admin").post("/api/rollout/canary", {"share": share}, format="json")
     assert answer.status_code == 400 and serving.canary_share == 0.0
@@ -127,6 +137,9 @@ def test_live_predictions_carry_the_user_and_the_history_keeps_the_shadow_answer
     assert fake_peers["ml"].routes == ["viewer"] * 3
     rows = fake_peers["storage"].predictions
     assert len(rows) == 3
+    shadows = fake_peers["storage"].shadows
+    assert sorted(shadows) == sorted(row["id"] for row in rows), "each live prediction is recorded with its shadow"
+    assert all(s == {"model_version_id": 2, "digit": 3, "confidence": 0.6} for s in shadows.values())
     client.post("/api/predictions", {**DIGIT, "model_id": 1}, format="json")
     assert fake_peers["ml"].routes[-1] is None, "a request naming its version is no live traffic"
 
@@ -144,6 +157,10 @@ def test_a_user_in_the_canary_is_answered_and_recorded_as_the_candidate(api_as, 
 
 def test_the_rollout_overview_has_the_candidates_shadow_figures_gate_and_a_recent_rollback(api_as, fake_peers, serving):
     serving.shadow_figures[2] = figures(300, 0.95)
+    serving.ledger.insert(0, example(storage.AliasChange, id=98, alias="production", action="auto-rollback",
+                                     from_version=3, to_version=1, actor="system", reason="long ago",
+                                     changed_at="2020-01-01T00:00:00Z"))
+    assert api_as("viewer").get("/api/rollout").json()["alert"] is None, "a rollback of long ago is no alert"
     serving.ledger.insert(0, example(storage.AliasChange, id=99, alias="production", action="auto-rollback",
                                      from_version=3, to_version=1, actor="system", reason="correction rate 20%",
                                      changed_at="2099-01-01T00:00:00Z"))
@@ -164,6 +181,9 @@ def test_the_console_shows_the_gate_next_to_the_promote_button_and_offers_the_ov
                                              "override": "on"})
     assert moved.status_code == 200 and "past the gate" in moved.content.decode()
     assert serving.alias_targets["production"] == 2
+    back = client.post("/console/promote", {"version_id": "1", "alias": "production", "reason": "back",
+                                            "override": "on"})
+    assert "past the gate" not in back.content.decode(), "a rollback passes the gate: no override recorded"
     ledger = client.get("/console").content.decode()
     assert 'class="ledger-override"' in ledger
 

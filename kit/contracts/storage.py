@@ -271,7 +271,7 @@ class InputDrift(TypedDict):
 class OutputDrift(TypedDict):
     mean_confidence: float
     low_confidence_share: float
-    confidence_psi: float
+    confidence_psi: float | None  # None until the version's first day had 200 predictions
     class_mix: list[float]
     class_mix_psi: float
 
@@ -286,7 +286,7 @@ class DriftDay(TypedDict):
     outputs: OutputDrift
     drift: float
     worst: str
-    level: Literal["none", "moderate", "significant"]
+    level: Literal["insufficient", "none", "moderate", "significant"]  # insufficient: fewer than 200 predictions
 
 
 class DriftReference(TypedDict):

@@ -82,10 +82,10 @@ def predict(payload: dict) -> dict:
 MAX_BATCH = 256
 
 
-def bucket(route: str) -> float:
-    """Where a user falls in [0, 1): the same in every process, so the canary share `s` always answers the users
-    below `s` (raising it keeps those it had)."""
-    return int.from_bytes(hashlib.sha256(route.encode()).digest()[:8], "big") / 2.0**64
+def bucket(route: str, candidate_id: int) -> float:
+    """Where a user falls in [0, 1) for a candidate: the same in every process, so the canary share `s` always
+    answers the users below `s` (raising it keeps those it had); another candidate draws its own users."""
+    return int.from_bytes(hashlib.sha256(f"{candidate_id}:{route}".encode()).digest()[:8], "big") / 2.0**64
 
 
 def _route(item: dict) -> str | None:
@@ -155,7 +155,7 @@ def _answers(serving, candidate: LoadedModel | None, share: float, images: np.nd
     shadowed = np.zeros(count, dtype=bool)
     if candidate is not None:
         live = np.array([route is not None for route in routes])
-        canary = live & np.array([route is not None and bucket(route) < share for route in routes])
+        canary = live & np.array([route is not None and bucket(route, candidate.version_id) < share for route in routes])
         shadowed = live & ~canary & (random.random_sample(count) < settings.SHADOW_SHARE)
     by_production = ~canary
     probabilities = np.empty((count, 10), dtype=np.float32)

@@ -275,6 +275,7 @@ class ModelCache:
         self._lock = threading.Lock()
         self._production: LoadedModel | None = None
         self._candidate: LoadedModel | None = None
+        self._unloadable: int | None = None  # a candidate that failed to load
         self.canary_share = 0.0
         self._checked_at = 0.0
         self._pinned: OrderedDict[int, LoadedModel] = OrderedDict()
@@ -301,21 +302,26 @@ class ModelCache:
     def _refresh(self, warm: bool) -> None:
         try:
             state = peers.storage().rollout()
-        except PeerUnavailable:
+        except AppError as exc:  # storage away, or answering what this process cannot use: keep what serves
             if self._production is None:
                 raise
-            logger.warning("storage unreachable; still serving v%s", self._production.version_id)
+            logger.warning("storage: %s; still serving v%s", exc.message, self._production.version_id)
+            self._checked_at = time.monotonic()
             return
         version = state["production"]
         if version is None:
             self._checked_at = time.monotonic()
             return
-        self._production = self._loaded(self._production, version, warm, "production")
+        # A candidate promoted to production is the candidate already loaded (and quantised): not loaded again.
+        promoted = self._candidate if self._candidate and self._candidate.version_id == version["id"] else None
+        self._production = self._loaded(promoted or self._production, version, warm, "production")
         candidate = state["candidate"]
         if not warm or candidate is None or candidate["id"] == version["id"]:
             self._candidate, self.canary_share = None, 0.0
-        else:
+        elif candidate["id"] != self._unloadable:  # one that failed to load is tried again only if the alias moves
             self._candidate = self._loaded(self._candidate, candidate, warm, "candidate")
+            if self._candidate is None:
+                self._unloadable = candidate["id"]
             self.canary_share = float(state["canary_share"]) if self._candidate is not None else 0.0
         self._checked_at = time.monotonic()
 

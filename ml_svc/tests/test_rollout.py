@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ml_svc import inference
+from ml_svc import inference, serving
 from ml_svc.weights import weights_to_bytes
 from tests.support import CNN, HP, register
 
@@ -79,7 +79,7 @@ def test_a_canary_share_of_users_is_answered_by_the_candidate_each_user_always_t
             assert answered_by.setdefault(user, version) == version, "sticky per user"
             assert ("shadow" in result) == (version == production), "a canary answer is no shadow of itself"
     in_canary = {user for user, version in answered_by.items() if version == candidate}
-    assert in_canary == {user for user in users if inference.bucket(user) < 0.2}
+    assert in_canary == {user for user in users if inference.bucket(user, candidate) < 0.2}
     assert 0.12 <= len(in_canary) / len(users) <= 0.28
     storage.canary_share = 0.4
     wider = {user for user in users if batch(served, image, route=user)["results"][0].get("model", {}).get("id") == candidate}
@@ -89,8 +89,8 @@ def test_a_canary_share_of_users_is_answered_by_the_candidate_each_user_always_t
 def test_a_mixed_batch_answers_each_user_by_their_side_of_the_canary(served, digits, versions, storage):
     production, candidate = versions
     storage.canary_share = 0.5
-    inside = next(f"u{n}" for n in range(100) if inference.bucket(f"u{n}") < 0.5)
-    outside = next(f"u{n}" for n in range(100) if inference.bucket(f"u{n}") >= 0.5)
+    inside = next(f"u{n}" for n in range(100) if inference.bucket(f"u{n}", candidate) < 0.5)
+    outside = next(f"u{n}" for n in range(100) if inference.bucket(f"u{n}", candidate) >= 0.5)
     images = digits[0][4000:4002]
     items = [{"pixels": images[0].tolist(), "route": inside}, {"pixels": images[1].tolist(), "route": outside},
              {"pixels": [[0] * 28] * 28, "route": inside}, {"pixels": images[0].tolist(), "route": 7}]
@@ -99,3 +99,38 @@ def test_a_mixed_batch_answers_each_user_by_their_side_of_the_canary(served, dig
     assert "model" not in results[1] and results[1]["shadow"]["model_version_id"] == candidate
     assert results[2]["error"]["code"] == "blank_image"
     assert results[3]["error"]["code"] == "invalid" and "route" in results[3]["error"]["message"]
+
+
+def test_another_candidate_draws_its_own_users(versions):
+    users = [f"user-{n}" for n in range(400)]
+    first = {u for u in users if inference.bucket(u, 1) < 0.2}
+    second = {u for u in users if inference.bucket(u, 2) < 0.2}
+    assert len(first & second) < 0.5 * len(first), "not the same fifth of users for every candidate"
+
+
+def test_a_candidate_that_cannot_load_is_left_alone_and_production_serves(served, digits, versions, storage, monkeypatch):
+    production, candidate = versions
+    storage.blobs[storage.versions[candidate]["weights_sha256"]] = b"not weights"
+    loads = []
+    real = serving.load_model_version
+    monkeypatch.setattr(serving, "load_model_version", lambda v: loads.append(v["id"]) or real(v))
+    for _ in range(3):
+        result = batch(served, digits[0][4000:4001], route="ann")["results"][0]
+        assert "shadow" not in result and "model" not in result
+    assert loads.count(candidate) == 1, "tried once, not at every refresh"
+
+
+def test_a_promoted_candidate_is_not_loaded_again_and_storage_away_keeps_both(served, digits, versions, storage,
+                                                                            monkeypatch):
+    production, candidate = versions
+    image = digits[0][4000:4001]
+    assert batch(served, image, route="ann")["results"][0]["shadow"]["model_version_id"] == candidate
+    loads = []
+    real = serving.load_model_version
+    monkeypatch.setattr(serving, "load_model_version", lambda v: loads.append(v["id"]) or real(v))
+    storage.down = True
+    assert batch(served, image, route="ann")["results"][0]["shadow"]["model_version_id"] == candidate
+    storage.down = False
+    storage.set_alias("production", model_version_id=candidate, actor="t", reason="")
+    assert batch(served, image, route="ann")["model"]["id"] == candidate
+    assert loads == [], "the loaded candidate became production as it was"

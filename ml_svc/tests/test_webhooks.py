@@ -55,6 +55,9 @@ def test_failures_are_reported_with_their_reason(receiver, tmp_path, settings):
     started = time.monotonic()
     assert webhooks.send(delivery(receiver.url)) == (None, "no answer within 1 s")
     assert time.monotonic() - started < 2.5
+    moved = delivery(receiver.url.replace("127.0.0.1", "localhost"))  # the certificate names 127.0.0.1 only
+    receiver.hang_s = 0.0
+    assert webhooks.send(moved) == (None, "could not connect: SSLError"), "the name is checked, not the address"
 
 
 class Outbox:
@@ -67,7 +70,7 @@ class Outbox:
         claimed, self.due = self.due[:limit], self.due[limit:]
         return claimed
 
-    def delivery_result(self, delivery_id, *, status_code, error):
+    def delivery_result(self, delivery_id, *, attempt, status_code, error):
         self.results[delivery_id] = (status_code, error)
 
 
@@ -92,11 +95,41 @@ def test_a_hanging_receiver_holds_up_only_its_own_delivery(receiver, tmp_path, m
         slow.close()
 
 
+def test_a_receiver_that_drips_its_answer_is_cut_off_and_the_tick_goes_on(receiver, tmp_path, monkeypatch):
+    receiver.drip_s = 0.5  # each byte within the 1 s read timeout; the answer would take ~20 s
+    outbox = Outbox([delivery(receiver.url, delivery_id=1)])
+    monkeypatch.setattr(webhooks.peers, "storage", lambda: outbox)
+    started = time.monotonic()
+    webhooks.deliver_due()
+    assert time.monotonic() - started < 4.0
+    assert outbox.results == {1: (None, "no complete answer within 3 s")}
+
+
+def test_addresses_that_hide_a_private_ipv4_address_in_ipv6_are_refused():
+    from kit.webhooks import destination_problem
+
+    for address in ("::ffff:10.0.0.1", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "::a9fe:a9fe", "fe80::1", "fc00::1"):
+        def resolve(host, port, type=None, address=address):
+            return [(None, None, None, None, (address, port))]
+        assert "private" in destination_problem("https://hooks.example.com/x", allow_private=False, resolve=resolve)
+    public = lambda host, port, type=None: [(None, None, None, None, ("2606:4700::1", port))]  # noqa: E731
+    assert destination_problem("https://hooks.example.com/x", allow_private=False, resolve=public) is None
+
+
 @pytest.mark.django_db
-def test_the_chain_of_ticks_is_one_whoever_starts_it():
+def test_the_chain_of_ticks_is_one_whoever_starts_it_and_finished_ticks_are_forgotten(monkeypatch, settings):
+    from django_tasks.base import TaskResultStatus
     from django_tasks_db.models import DBTaskResult
 
     webhooks.ensure_tick()
     webhooks.ensure_tick(after_s=5)
-    queued = DBTaskResult.objects.filter(queue_name="webhooks", task_path=webhooks.webhooks_tick.module_path)
-    assert queued.count() == 1
+    ticks = DBTaskResult.objects.filter(queue_name="webhooks", task_path=webhooks.webhooks_tick.module_path)
+    assert ticks.count() == 1
+    ticks.update(status=TaskResultStatus.SUCCESSFUL)  # as if it had run
+    looked = []
+    monkeypatch.setattr(webhooks, "deliver_due", lambda: looked.append(1) or 0)
+    monkeypatch.setattr(webhooks, "TICK_SPAN_S", 0.35)
+    settings.WEBHOOK_TICK_S = 0.1
+    webhooks.webhooks_tick.call()
+    assert len(looked) >= 3, "a tick looks several times before it hands over"
+    assert [t.status for t in ticks.all()] == [TaskResultStatus.READY], "the next is queued, the finished forgotten"

@@ -92,7 +92,7 @@ def test_every_storage_client_call_meets_the_real_views(storage, settings):
     assert storage.emit_event("gate.refused", {"model_version": second["id"]})["id"] is not None
     claimed = storage.claim_deliveries(limit=10, lease_s=30)
     assert [d["event"]["type"] for d in claimed] == ["alias.moved", "alias.moved", "gate.refused"]
-    delivered = storage.delivery_result(claimed[0]["id"], status_code=204, error="")
+    delivered = storage.delivery_result(claimed[0]["id"], attempt=claimed[0]["attempt"], status_code=204, error="")
     assert delivered["status"] == "delivered" and storage.deliveries(status="delivered")["count"] == 1
     drift = storage.drift(version["id"], days=2)
     assert drift["days"][0]["predictions"] == 3 and drift["reference"]["dataset_id"] == dataset["id"]

@@ -176,3 +176,37 @@ def test_prometheus_shows_the_canary_share_and_the_shadow_agreement(api, model_v
     assert f"rollout_canary_share{{{label}}} 0.2" in text
     assert f"rollout_shadow_agreement{{{label}}} 0.75" in text
     assert f"rollout_shadow_predictions{{{label}}} 4.0" in text
+
+
+def test_promoting_the_version_already_there_moves_nothing_and_keeps_the_watch(api, promoted):
+    old, new = promoted
+    promote(api, "production", new["id"], reason="again")
+    assert [c["reason"] for c in ledger(api, alias="production")][:1] == ["better offline"], "no row for a non-move"
+    ids = record(api, new["id"], [4] * 50)
+    for n in range(4):
+        correct(api, ids[n], 9)
+    assert api.get("/rollout").json()["production"]["id"] == old["id"], "the promotion is still watched"
+
+
+def test_an_admins_rollback_to_a_version_that_served_is_not_watched(api, promoted):
+    old, new = promoted
+    record(api, new["id"], [4] * 60)
+    promote(api, "production", old["id"], actor="admin", reason="rolled back by hand")
+    ids = record(api, old["id"], [1] * 50)
+    for n in range(10):
+        correct(api, ids[n], 9)
+    assert api.get("/rollout").json()["production"]["id"] == old["id"], "the admin's choice stands"
+    assert ledger(api, action="auto-rollback") == []
+
+
+def test_a_scored_files_answers_do_not_dilute_the_correction_rate(api, promoted):
+    old, new = promoted
+    run = api.post("/runs", {"kind": "infer", "params": {}, "created_by": "ann"}, content_type="application/json").json()
+    rows = [{"image_b64": IMAGE, "digit": 4, "probabilities": [0.1] * 10, "model_version_id": new["id"],
+             "latency_ms": 1.0, "user": "ann", "run_id": run["id"]} for _ in range(150)]
+    assert api.post("/predictions/bulk", {"predictions": rows}, content_type="application/json").status_code == 201
+    ids = record(api, new["id"], [4] * 50)
+    for n in range(4):  # 4 of 50 live predictions, 4 of 200 with the file's
+        correct(api, ids[n], 9)
+    assert api.get("/rollout").json()["production"]["id"] == old["id"]
+    assert ledger(api, action="auto-rollback")[0]["details"]["production"]["predictions"] == 50

@@ -27,8 +27,9 @@ def claim(api, limit=10, lease_s=30):
     return answer.json()["deliveries"]
 
 
-def result(api, delivery_id, status_code, error=""):
-    return api.post(f"/webhooks/deliveries/{delivery_id}/result", {"status_code": status_code, "error": error},
+def result(api, delivery, status_code, error=""):
+    return api.post(f"/webhooks/deliveries/{delivery['id']}/result",
+                    {"attempt": delivery["attempt"], "status_code": status_code, "error": error},
                     content_type="application/json")
 
 
@@ -112,23 +113,37 @@ def test_a_claim_is_leased_retried_with_back_off_and_fails_after_the_last_attemp
     api.post("/events", {"type": "gate.refused", "data": {"model_version": 7}}, content_type="application/json")
     [first] = claim(api, lease_s=60)
     assert first["attempt"] == 1 and claim(api) == [], "leased: no second worker sends it meanwhile"
-    assert result(api, first["id"], 500, "answered 500").json()["status"] == "pending"
+    assert result(api, first, 500, "answered 500").json()["status"] == "pending"
     row = WebhookDelivery.objects.get(pk=first["id"])
     assert timedelta(seconds=1.5) < row.next_attempt_at - timezone.now() <= timedelta(seconds=2)
     assert claim(api) == [], "not before its back-off"
     WebhookDelivery.objects.filter(pk=first["id"]).update(next_attempt_at=timezone.now())
     [second] = claim(api)
     assert second["attempt"] == 2
-    result(api, second["id"], None, "no answer within 5 s")
+    assert result(api, first, 200).json()["error"]["code"] == "stale_attempt", "the first attempt's word is too late"
+    result(api, second, None, "no answer within 5 s")
     row.refresh_from_db()
     assert timedelta(seconds=3.5) < row.next_attempt_at - timezone.now() <= timedelta(seconds=4), "doubled"
     WebhookDelivery.objects.filter(pk=first["id"]).update(next_attempt_at=timezone.now())
     [third] = claim(api)
-    failed = result(api, third["id"], 404, "answered 404").json()
+    failed = result(api, third, 404, "answered 404").json()
     assert (failed["status"], failed["attempts"], failed["last_status_code"], failed["last_error"]) == (
         "failed", 3, 404, "answered 404")
-    assert result(api, third["id"], 200).status_code == 409
+    assert result(api, third, 200).status_code == 409
     assert api.get("/webhooks/deliveries", {"status": "failed"}).json()["count"] == 1
+
+
+def test_a_delivery_whose_last_attempt_never_reported_fails_instead_of_being_sent_forever(api, settings):
+    settings.WEBHOOK_MAX_ATTEMPTS = 2
+    register(api, events=["gate.refused"])
+    api.post("/events", {"type": "gate.refused", "data": {}}, content_type="application/json")
+    for attempt in (1, 2):  # each worker dies before it reports
+        [claimed] = claim(api, lease_s=1)
+        assert claimed["attempt"] == attempt
+        WebhookDelivery.objects.filter(pk=claimed["id"]).update(next_attempt_at=timezone.now())
+    assert claim(api) == []
+    row = WebhookDelivery.objects.get(pk=claimed["id"])
+    assert (row.status, row.attempts, row.last_error) == ("failed", 2, "no outcome came back from its last attempt")
 
 
 def test_only_the_gateways_refusals_may_be_posted_as_events(api):
@@ -161,21 +176,27 @@ def test_psi_is_zero_for_the_same_population_and_large_for_a_shifted_one():
     rng = np.random.default_rng(0)
     reference = rng.normal(0, 1, 5000)
     assert drift.psi(reference, rng.normal(0, 1, 2000)) < 0.02
+    same_at_the_least = [drift.psi(reference, rng.normal(0, 1, drift.MIN_SAMPLE)) for _ in range(20)]
+    assert max(same_at_the_least) < drift.MODERATE, "the smallest day judged does not drift by chance"
     assert drift.psi(reference, rng.normal(1.5, 1, 2000)) > drift.SIGNIFICANT
     assert drift.mix_psi(np.ones(10), np.ones(10)) == 0.0
 
 
 def test_traffic_unlike_the_training_data_drifts_and_raises_one_alert_a_day(api, model_version, monkeypatch):
-    from storage_svc.registry import metrics
-
-    monkeypatch.setattr(metrics, "_drift", [float("-inf"), None])
+    monkeypatch.setattr(drift, "TODAY_EVERY_S", 0.0)
     register(api, events=["drift.alert"])
     promote(api, "production", model_version["id"])
     assert api.get("/drift/production").json() == {"drift": None}, "nothing asked today"
     record(api, model_version["id"], [1] * 30)  # blank 28x28 inputs: nothing like the training digits
+    few = api.get("/drift/production").json()["drift"]
+    assert (few["level"], few["predictions"]) == ("insufficient", 30), "30 predictions say nothing yet"
+    assert claim(api) == [], "no alert on a handful"
+    for _ in range(4):
+        record(api, model_version["id"], [1] * 50)
     today = api.get("/drift/production").json()["drift"]
-    assert today["level"] == "significant" and today["predictions"] == 30 and today["model_version"] == model_version["id"]
+    assert today["level"] == "significant" and today["predictions"] == 230 and today["model_version"] == model_version["id"]
     assert today["inputs"]["ink_fraction"]["mean"] == 0.0 and today["outputs"]["class_mix"][1] == 1.0
+    assert today["outputs"]["confidence_psi"] is not None, "its first day had enough to compare confidences with"
     api.get("/drift/production")
     alerts = claim(api)
     assert [d["event"]["type"] for d in alerts] == ["drift.alert"], "once per version and day"

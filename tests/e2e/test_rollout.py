@@ -186,8 +186,10 @@ def test_a_20_percent_canary_splits_50_users_close_to_20_80_each_always_on_one_v
     share = answered.count(candidate["id"]) / len(answered)
     assert len(answered) == 1000 and set(answered) == {production["id"], candidate["id"]}
     assert 0.1 <= share <= 0.3, f"close to 20/80: {share:.0%} by the candidate"
-    # A user's side is fixed by their name: the first 8 bytes of its SHA-256 as a fraction of 2^64 below the share.
-    expected = {u for u in tokens if int.from_bytes(hashlib.sha256(u.encode()).digest()[:8], "big") / 2**64 < 0.2}
+    # A user's side is fixed by the candidate and their name: the first 8 bytes of SHA-256("<candidate id>:<name>") as
+    # a fraction of 2^64, below the share.
+    expected = {u for u in tokens
+                if int.from_bytes(hashlib.sha256(f"{candidate['id']}:{u}".encode()).digest()[:8], "big") / 2**64 < 0.2}
     assert {u for u, versions in by_user.items() if versions[0] == candidate["id"]} == expected
     history = Api(gateway, "engineer", platform.demo_password).get(
         "/api/predictions", params={"user": "canary-user-0", "page_size": 50}).json()

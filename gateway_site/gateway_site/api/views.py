@@ -529,7 +529,7 @@ def model_promote(request, version_id: int):
     """Point an alias at this version. To production only through the promotion gate (409 `gate_refused` with its
     figures), unless `override` with a reason."""
     data = validated(PromoteInput, request.data)
-    result = rollout.promote(username=request.user.get_username(), version_id=version_id, **data)
+    result, _ = rollout.promote(username=request.user.get_username(), version_id=version_id, **data)
     return Response(result)
 
 
@@ -570,6 +570,9 @@ class CanaryInput(serializers.Serializer):
 @permission_classes([Admin])
 def rollout_canary(request):
     """Route a share (0-0.5) of users to the candidate, each user always to the same version; in the ledger."""
+    share = request.data.get("share") if isinstance(request.data, dict) else None
+    if isinstance(share, str):  # a JSON number, not text that float() would read ("０.２" included)
+        raise AppError("invalid", "share must be a number from 0 to 0.5.", details={"share": "not a number"})
     data = validated(CanaryInput, request.data)
     return Response(rollout.canary(username=request.user.get_username(), **data))
 

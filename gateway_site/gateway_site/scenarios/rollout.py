@@ -1,11 +1,11 @@
 """Safe rollout, the gateway side: the promotion gate, the candidate's canary share, and what the pages show of
 both (shadow figures, gate status, the last automatic rollback).
 
-The gate judges a promotion to production of a version that has never served: on production's held-out digits
-(ml_svc's comparison, both versions in float32) its accuracy may be at most `gate_max_accuracy_drop` below
-production's, and shadow scoring must have seen it on at least `gate_min_shadow_predictions` live predictions,
-agreeing with production on at least `gate_min_agreement` of them. A version that served before (a rollback) and a
-first production pass. An admin may promote past a refusal with a reason: the ledger records an `override` with
+The gate judges a promotion to production of a version that has never served (or that the platform rolled back): on
+production's held-out digits (ml_svc's comparison, both versions in float32) its accuracy may be at most
+`gate_max_accuracy_drop` below production's, and shadow scoring must have seen it on at least
+`gate_min_shadow_predictions` live predictions, agreeing with production on at least `gate_min_agreement` of them. A
+version that served before (a rollback) and a first production pass. An admin may promote past a refusal with a reason: the ledger records an `override` with
 the gate's figures.
 """
 
@@ -36,8 +36,10 @@ def gate(version_id: int, state: dict | None = None) -> gateway.Gate:
         return _verdict(version_id, [], "Nothing serves yet: the first production needs no gate.")
     if production["id"] == version_id:
         return _verdict(version_id, [], "This version is production already.")
-    served = storage.alias_ledger(version=version_id, alias="production", page_size=500)["results"]
-    if any(change["to_version"] == version_id for change in served):
+    history = storage.alias_ledger(version=version_id, alias="production", page_size=500)["results"]
+    served = any(change["to_version"] == version_id for change in history)
+    rolled_back = any(c["action"] == "auto-rollback" and c["from_version"] == version_id for c in history)
+    if served and not rolled_back:
         return _verdict(version_id, [], "This version served before: rolling back to it is never gated.")
     return _verdict(version_id, [_held_out_check(production["id"], version_id),
                                  _shadow_check(storage.shadow(version_id))], None, production["id"])
@@ -83,8 +85,9 @@ def shadow(version_id: int) -> dict:
     return peers.storage().shadow(version_id)
 
 
-def promote(*, username: str, version_id: int, alias: str, reason: str, override: bool) -> dict:
-    """Point `alias` at the version; to production only through the gate, or past it with `override` and a reason."""
+def promote(*, username: str, version_id: int, alias: str, reason: str, override: bool) -> tuple[dict, bool]:
+    """Point `alias` at the version; to production only through the gate, or past it with `override` and a reason.
+    (The alias, whether the move went past a refusing gate.)"""
     action, details = "move", {}
     if override and not reason.strip():
         raise AppError("invalid", "Say why you override the gate: the reason goes into the ledger.",
@@ -104,7 +107,7 @@ def promote(*, username: str, version_id: int, alias: str, reason: str, override
                                        action=action, details=details)
     audit(actor=username, action="model.promote", target=f"model:{version_id}",
           details={"alias": alias, "reason": reason, "override": action == "override"})
-    return result
+    return result, action == "override"
 
 
 def _tell_webhooks(event_type: str, data: dict) -> None:

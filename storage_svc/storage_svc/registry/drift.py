@@ -8,12 +8,14 @@ Per version and day, from up to `DAY_SAMPLE` of that day's predictions (the 28x2
   (a training set has no answers to compare with), and the predicted-class mix, compared with the training labels.
 Each comparison is a population stability index (PSI) over ten bins cut at the reference's deciles. The drift of a
 day is its largest PSI; under 0.1 is none, up to 0.25 moderate, above it significant: a `drift.alert` event, once per
-version and day.
+version and day. A day with fewer than MIN_SAMPLE predictions is `insufficient` (a PSI over a few dozen values is
+large by chance alone), and confidence is compared only once the first day had MIN_SAMPLE.
 """
 
 from __future__ import annotations
 
 import functools
+import time as clock
 from datetime import date, datetime, time, timedelta
 
 import numpy as np
@@ -26,7 +28,7 @@ from storage_svc.registry.blobs import read_blob_file
 from storage_svc.registry.models import Dataset, ModelVersion, Prediction
 
 INPUTS = ("ink_fraction", "bbox_size", "centre_offset", "stroke_width")
-DAY_SAMPLE, REFERENCE_SAMPLE = 2000, 5000
+DAY_SAMPLE, REFERENCE_SAMPLE, MIN_SAMPLE = 2000, 5000, 200
 LOW_CONFIDENCE = 0.8
 MODERATE, SIGNIFICANT = 0.1, 0.25
 EPSILON = 1e-4
@@ -75,7 +77,9 @@ def mix_psi(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
-def level(value: float) -> str:
+def level(value: float, count: int) -> str:
+    if count < MIN_SAMPLE:
+        return "insufficient"
     return "significant" if value > SIGNIFICANT else "moderate" if value >= MODERATE else "none"
 
 
@@ -145,20 +149,32 @@ def _one_day(day: date, rows: tuple, reference: dict, class_counts: np.ndarray, 
     outputs = {
         "mean_confidence": round(float(confidence.mean()), 4),
         "low_confidence_share": round(float((confidence < LOW_CONFIDENCE).mean()), 4),
-        "confidence_psi": round(psi(baseline, confidence), 4),
+        "confidence_psi": round(psi(baseline, confidence), 4) if len(baseline) >= MIN_SAMPLE else None,
         "class_mix": [round(float(share), 4) for share in mix / mix.sum()],
         "class_mix_psi": round(mix_psi(class_counts, mix), 4),
     }
     scores = {f"input.{name}": value["psi"] for name, value in inputs.items() if value["psi"] is not None}
-    scores |= {"output.confidence": outputs["confidence_psi"], "output.class_mix": outputs["class_mix_psi"]}
+    scores["output.class_mix"] = outputs["class_mix_psi"]
+    if outputs["confidence_psi"] is not None:
+        scores["output.confidence"] = outputs["confidence_psi"]
     worst = max(scores, key=scores.get)
     return {"day": day.isoformat(), "predictions": int(len(digits)), "inputs": inputs, "outputs": outputs,
-            "drift": scores[worst], "worst": worst, "level": level(scores[worst])}
+            "drift": scores[worst], "worst": worst, "level": level(scores[worst], len(digits))}
+
+
+TODAY_EVERY_S = 60.0  # the dashboard, the gauges and the webhooks' tick share one computation a minute per process
+_today: list = [float("-inf"), None]  # (when, what)
 
 
 def production_today() -> dict | None:
-    """Today's drift of the production version (None while nothing serves or nothing was asked today); a
-    significant one is a `drift.alert` event, once per version and day."""
+    """Today's drift of the production version (None while nothing serves or nothing was asked today), computed
+    at most once a minute per process; a significant one is a `drift.alert` event, once per version and day."""
+    if clock.monotonic() - _today[0] >= TODAY_EVERY_S:
+        _today[:] = [clock.monotonic(), _production_today()]
+    return _today[1]
+
+
+def _production_today() -> dict | None:
     from storage_svc.registry.models import Alias
 
     production = Alias.objects.filter(name=Alias.Name.PRODUCTION).values_list("model_version_id", flat=True).first()

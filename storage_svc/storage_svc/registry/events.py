@@ -65,6 +65,10 @@ def webhook_delete(*, webhook_id: int) -> None:
 def deliveries_claim(*, limit: int, lease_s: float) -> list[dict]:
     """Up to `limit` due deliveries, each leased for `lease_s` (its attempt counted now): what to send where."""
     now = timezone.now()
+    # A delivery whose last attempt's outcome never came back (its worker died) has had all its attempts.
+    WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now,
+                                   attempts__gte=settings.WEBHOOK_MAX_ATTEMPTS).update(
+        status=WebhookDelivery.Status.FAILED, last_error="no outcome came back from its last attempt")
     due = list(WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
                .select_related("webhook", "event").filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
                .order_by("next_attempt_at")[:limit])
@@ -82,13 +86,17 @@ def deliveries_claim(*, limit: int, lease_s: float) -> list[dict]:
 
 
 @transaction.atomic
-def delivery_result(*, delivery_id: int, status_code: int | None, error: str) -> WebhookDelivery:
-    """Record an attempt's outcome: delivered on a 2xx, else another attempt after the back-off, or failed."""
+def delivery_result(*, delivery_id: int, attempt: int, status_code: int | None, error: str) -> WebhookDelivery:
+    """Record an attempt's outcome: delivered on a 2xx, else another attempt after the back-off, or failed. Only the
+    latest attempt may report (a worker whose lease ran out and whose delivery was claimed again may not)."""
     delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
     if delivery is None:
         raise AppError("not_found", f"delivery {delivery_id} does not exist", status=404)
     if delivery.status != WebhookDelivery.Status.PENDING:
         raise AppError("delivery_finished", f"delivery {delivery_id} is {delivery.status} already", status=409)
+    if attempt != delivery.attempts:
+        raise AppError("stale_attempt", f"attempt {attempt} of delivery {delivery_id} was superseded by attempt "
+                       f"{delivery.attempts}", status=409)
     now = timezone.now()
     delivery.last_status_code, delivery.last_error = status_code, error[:300]
     if status_code is not None and 200 <= status_code < 300:

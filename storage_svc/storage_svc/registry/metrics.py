@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
@@ -49,17 +47,11 @@ def rollout_metrics():
     yield from (share, agreement, shadowed)
 
 
-DRIFT_EVERY_S = 60.0  # a scrape recomputes today's drift at most this often per process
-_drift: list = [float("-inf"), None]  # (when, what) of the last computation
-
-
 def drift_metrics():
     """Today's drift of the production version: each measure's PSI against the training data, and the largest."""
     from storage_svc.registry import drift
 
-    if time.monotonic() - _drift[0] >= DRIFT_EVERY_S:
-        _drift[:] = [time.monotonic(), drift.production_today()]
-    today = _drift[1]
+    today = drift.production_today()
     measures = GaugeMetricFamily("rollout_drift_psi", "Today's population stability index of a measure of the "
                                  "production version's traffic against its training data", labels=["model_version", "measure"])
     worst = GaugeMetricFamily("rollout_drift", "Today's largest drift PSI of the production version "
@@ -69,9 +61,11 @@ def drift_metrics():
         for name, value in today["inputs"].items():
             if value["psi"] is not None:
                 measures.add_metric([version, f"input.{name}"], value["psi"])
-        measures.add_metric([version, "output.confidence"], today["outputs"]["confidence_psi"])
+        if today["outputs"]["confidence_psi"] is not None:
+            measures.add_metric([version, "output.confidence"], today["outputs"]["confidence_psi"])
         measures.add_metric([version, "output.class_mix"], today["outputs"]["class_mix_psi"])
-        worst.add_metric([version], today["drift"])
+        if today["level"] != "insufficient":
+            worst.add_metric([version], today["drift"])
     yield from (measures, worst)
 
 

@@ -6,9 +6,10 @@ found, and the automatic rollback of a promotion whose live correction rate is w
 - Shadow figures come from the predictions that carry the candidate's answer beside production's
   (`shadow_version`, `shadow_digit`, `shadow_confidence`, written by the gateway's history batch).
 - A correction is a user's label that differs from the answer. After each one, `auto_rollback_check` compares
-  production's correction rate over its last `rollback_window` predictions since its promotion with the former
-  production's over its last `rollback_window` before it; past `rollback_margin`, production moves back
-  (`auto-rollback` in the ledger, with the figures).
+  production's correction rate over its last `rollback_window` live predictions (a scored file's are not) since its
+  promotion with the former production's over its last `rollback_window` before it; past `rollback_margin`,
+  production moves back (`auto-rollback` in the ledger, with the figures). Only a promotion is watched: a move back to
+  a version that served before is an admin's rollback.
 """
 
 from __future__ import annotations
@@ -115,9 +116,13 @@ def auto_rollback_check() -> AliasChange | None:
     if not settings.AUTO_ROLLBACK:
         return None
     promotion = AliasChange.objects.filter(alias=Alias.Name.PRODUCTION).first()
-    if (promotion is None or promotion.from_version_id is None or promotion.action == AliasChange.Action.AUTO_ROLLBACK
+    if (promotion is None or promotion.from_version_id in (None, promotion.to_version_id)
+            or promotion.action == AliasChange.Action.AUTO_ROLLBACK
             or promotion.changed_at < timezone.now() - timedelta(hours=settings.ROLLBACK_WATCH_HOURS)):
         return None
+    if AliasChange.objects.filter(alias=Alias.Name.PRODUCTION, to_version_id=promotion.to_version_id,
+                                  pk__lt=promotion.pk).exists():
+        return None  # a move back to a version that served before is an admin's rollback, not a promotion to watch
     figures = _rollback_figures(promotion)
     if figures is None:
         return None
@@ -144,11 +149,12 @@ def auto_rollback_check() -> AliasChange | None:
 def _rollback_figures(promotion: AliasChange) -> dict | None:
     """The correction rates that call for a rollback of `promotion`, or None while they do not."""
     window = settings.ROLLBACK_WINDOW
-    since = Prediction.objects.filter(model_version_id=promotion.to_version_id, created_at__gte=promotion.changed_at)
+    live = Prediction.objects.filter(run__isnull=True)  # a scored file's answers are nobody's to correct
+    since = live.filter(model_version_id=promotion.to_version_id, created_at__gte=promotion.changed_at)
     count, corrections = correction_rate(since.order_by("-id")[:window])
     if count < settings.ROLLBACK_MIN_PREDICTIONS:
         return None
-    before = Prediction.objects.filter(model_version_id=promotion.from_version_id, created_at__lt=promotion.changed_at)
+    before = live.filter(model_version_id=promotion.from_version_id, created_at__lt=promotion.changed_at)
     former_count, former_corrections = correction_rate(before.order_by("-id")[:window])
     rate = corrections / count
     # A former version with too few predictions to say anything counts as never corrected.

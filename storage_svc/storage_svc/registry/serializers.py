@@ -201,6 +201,7 @@ class ClaimInput(serializers.Serializer):
 
 
 class DeliveryResultInput(serializers.Serializer):
+    attempt = serializers.IntegerField(min_value=1, max_value=1000)
     status_code = serializers.IntegerField(min_value=100, max_value=599, allow_null=True)
     error = serializers.CharField(allow_blank=True, max_length=2000, default="")
 

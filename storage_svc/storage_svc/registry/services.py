@@ -278,6 +278,8 @@ def alias_set(*, name: str, model_version_id: int, actor: str, reason: str, acti
         raise AppError("not_found", f"model version {model_version_id} does not exist", status=404)
     alias = Alias.objects.select_for_update().filter(name=name).first()
     previous = alias.model_version if alias else None
+    if previous == version:  # already there: no move, no ledger row, no event
+        return alias
     if alias is None:
         alias = Alias(name=name)
     details = dict(details or {})

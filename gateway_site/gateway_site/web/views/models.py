@@ -84,15 +84,15 @@ def console_promote(request):
     version_id, alias = form.cleaned_data["version_id"], form.cleaned_data["alias"] or "production"
     override = form.cleaned_data["override"]
     try:
-        rollout.promote(username=request.user.get_username(), version_id=version_id, alias=alias,
-                        reason=form.cleaned_data["reason"], override=override)
+        _, overridden = rollout.promote(username=request.user.get_username(), version_id=version_id, alias=alias,
+                                        reason=form.cleaned_data["reason"], override=override)
     except AppError as exc:
         if exc.status >= 500:
             raise
         refused = exc.code == "gate_refused"
         return _console_page(request, error=exc.message, refused=version_id if refused else None)
-    overridden = " past the gate (an override, in the ledger)" if override and alias == "production" else ""
-    return _console_page(request, message=f"v{version_id} is now {alias}{overridden}.")
+    past = " past the gate (an override, in the ledger)" if overridden else ""
+    return _console_page(request, message=f"v{version_id} is now {alias}{past}.")
 
 
 @require_POST
