@@ -29,7 +29,7 @@ from django.conf import settings
 from onnxruntime import quantization
 from torch import nn
 
-from kit.errors import AppError, PeerUnavailable
+from kit.errors import AppError
 from ml_svc import peers
 from ml_svc.architectures import get_architecture
 from ml_svc.preprocessing import MNIST_MEAN, MNIST_STD

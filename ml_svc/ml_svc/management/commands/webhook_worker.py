@@ -5,10 +5,9 @@ import logging
 import threading
 import time
 
-from django.db import close_old_connections
-
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import close_old_connections
 
 from ml_svc import webhooks
 
