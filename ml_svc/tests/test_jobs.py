@@ -299,8 +299,8 @@ def test_a_job_whose_outcome_cannot_be_written_at_all_ends_without_raising(stora
 def test_a_training_waits_out_storage_while_it_looks_for_the_production_model(storage, collector, monkeypatch, settings):
     settings.ALIAS_REFRESH_S, settings.STORAGE_RETRY_WINDOW_S = 0.0, 5
     production_id = trained_production(storage, collector)
-    flaky = Flaky(storage, "get_alias", times=2)  # storage is away just as the training ends
-    monkeypatch.setattr(storage, "get_alias", flaky)
+    flaky = Flaky(storage, "rollout", times=2)  # storage is away just as the training ends
+    monkeypatch.setattr(storage, "rollout", flaky)
     version = trained_on(storage, storage.versions[production_id]["metrics"]["split"]["dataset_id"])
     assert flaky.calls == 3 and version["metrics"]["comparison"]["against"]["id"] == production_id
 
