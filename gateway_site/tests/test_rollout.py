@@ -92,11 +92,13 @@ def test_the_first_production_a_candidate_and_a_rollback_to_a_version_that_serve
     assert promote(admin, 1, reason="roll back").status_code == 200
 
 
-def test_the_gate_says_why_when_the_versions_cannot_be_compared_and_a_dead_ml_svc_is_a_503(api_as, fake_peers, serving):
+@pytest.mark.parametrize("status", [409, 500])  # no data to compare on; weights that fail their check
+def test_the_gate_says_why_when_the_versions_cannot_be_compared_and_a_dead_ml_svc_is_a_503(api_as, fake_peers, serving,
+                                                                                         status):
     from kit.errors import AppError
 
     def no_data(baseline_id, candidate_id):
-        raise AppError("no_held_out_data", "v2 records no dataset to evaluate on", status=409)
+        raise AppError("no_held_out_data", "v2 records no dataset to evaluate on", status=status)
 
     fake_peers["ml"].compare = no_data
     gate = api_as("viewer").get("/api/models/2/gate").json()

@@ -188,7 +188,7 @@ def test_promoting_the_version_already_there_moves_nothing_and_keeps_the_watch(a
     assert api.get("/rollout").json()["production"]["id"] == old["id"], "the promotion is still watched"
 
 
-def test_an_admins_rollback_to_a_version_that_served_is_not_watched(api, promoted):
+def test_an_admins_rollback_of_the_last_promotion_is_not_watched(api, promoted):
     old, new = promoted
     record(api, new["id"], [4] * 60)
     promote(api, "production", old["id"], actor="admin", reason="rolled back by hand")

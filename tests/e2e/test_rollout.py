@@ -68,7 +68,7 @@ def test_a_weak_candidate_is_shadow_scored_refused_by_the_gate_and_promoted_only
     assert shadow["agreement"] < 0.8, "the weak candidate disagrees with production often"
     assert sum(map(sum, shadow["confusion"])) == 200
     assert shadow["corrected"]["count"] == 40
-    assert shadow["corrected"]["production_accuracy"] >= 0.9 > shadow["corrected"]["candidate_accuracy"]
+    assert shadow["corrected"]["production_accuracy"] > shadow["corrected"]["candidate_accuracy"] + 0.3
     assert shadow["mean_confidence"]["production"] > shadow["mean_confidence"]["candidate"]
 
     refused = admin.post(f"/api/models/{candidate['id']}/promote", {"reason": "try"})
@@ -86,8 +86,7 @@ def test_a_weak_candidate_is_shadow_scored_refused_by_the_gate_and_promoted_only
     assert (entry["to_version"], entry["from_version"], entry["actor"], entry["reason"]) == (
         candidate["id"], production["id"], "admin", "seen it, go")
     assert entry["details"]["gate"]["passed"] is False
-    back = admin.post(f"/api/models/{production['id']}/promote", {"reason": "back"})
-    assert back.status_code == 200, "a rollback to a version that served is never gated"
+    # The weak version now serves: the next test shows the platform taking it back (the tests run in this order).
 
 
 def test_a_bad_promotion_is_rolled_back_by_the_corrections_while_predictions_are_answered(platform, weak):
@@ -96,8 +95,9 @@ def test_a_bad_promotion_is_rolled_back_by_the_corrections_while_predictions_are
     viewer, engineer = Api(gateway, "viewer", platform.demo_password), Api(gateway, "engineer", platform.demo_password)
     admin = Api(gateway, "admin", platform.demo_password)
     images, labels = mixed_digits()
-    assert admin.post(f"/api/models/{candidate['id']}/promote", {"reason": "bad on purpose", "override": True}
-                      ).status_code == 200
+    if viewer.get("/api/rollout").json()["production"]["id"] != candidate["id"]:  # run on its own
+        assert admin.post(f"/api/models/{candidate['id']}/promote", {"reason": "bad on purpose", "override": True}
+                          ).status_code == 200
     time.sleep(2.5)
     stop, statuses, answered_by = threading.Event(), [], []
 

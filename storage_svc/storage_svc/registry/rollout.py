@@ -8,8 +8,8 @@ found, and the automatic rollback of a promotion whose live correction rate is w
 - A correction is a user's label that differs from the answer. After each one, `auto_rollback_check` compares
   production's correction rate over its last `rollback_window` live predictions (a scored file's are not) since its
   promotion with the former production's over its last `rollback_window` before it; past `rollback_margin`,
-  production moves back (`auto-rollback` in the ledger, with the figures). Only a promotion is watched: a move back to
-  a version that served before is an admin's rollback.
+  production moves back (`auto-rollback` in the ledger, with the figures). A move that undoes the one before it (an
+  admin's rollback of the last promotion) is not watched.
 """
 
 from __future__ import annotations
@@ -120,9 +120,10 @@ def auto_rollback_check() -> AliasChange | None:
             or promotion.action == AliasChange.Action.AUTO_ROLLBACK
             or promotion.changed_at < timezone.now() - timedelta(hours=settings.ROLLBACK_WATCH_HOURS)):
         return None
-    if AliasChange.objects.filter(alias=Alias.Name.PRODUCTION, to_version_id=promotion.to_version_id,
-                                  pk__lt=promotion.pk).exists():
-        return None  # a move back to a version that served before is an admin's rollback, not a promotion to watch
+    before = AliasChange.objects.filter(alias=Alias.Name.PRODUCTION, pk__lt=promotion.pk).first()
+    if before is not None and (before.from_version_id, before.to_version_id) == (
+            promotion.to_version_id, promotion.from_version_id):
+        return None  # it undoes the move before it: an admin's rollback, not a promotion to watch
     figures = _rollback_figures(promotion)
     if figures is None:
         return None
