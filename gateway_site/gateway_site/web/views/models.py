@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib.auth.models import User
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -75,41 +77,49 @@ def console(request):
     return _console_page(request)
 
 
-@require_POST
-@role_required("admin")
-def console_promote(request):
-    form = PromoteForm(request.POST)
-    if not form.is_valid():
-        return _console_page(request, error=problem(form))
-    version_id, alias = form.cleaned_data["version_id"], form.cleaned_data["alias"] or "production"
-    override = form.cleaned_data["override"]
+def console_action(form_class):
+    """A Console form's POST: the form checked, then the action, whose answer (`message`, or `error` and what it
+    needs) is shown on the Console page again; a refusal (4xx) is shown there too, a failure (5xx) raised."""
+
+    def wrap(action):
+        @require_POST
+        @role_required("admin")
+        @functools.wraps(action)
+        def view(request):
+            form = form_class(request.POST)
+            if not form.is_valid():
+                return _console_page(request, error=problem(form))
+            try:
+                shown = action(request.user.get_username(), form.cleaned_data)
+            except AppError as exc:
+                if exc.status >= 500:
+                    raise
+                return _console_page(request, error=exc.message)
+            return _console_page(request, **shown)
+
+        return view
+
+    return wrap
+
+
+@console_action(PromoteForm)
+def console_promote(username: str, data: dict) -> dict:
+    version_id, alias = data["version_id"], data["alias"] or "production"
     try:
-        _, overridden = rollout.promote(username=request.user.get_username(), version_id=version_id, alias=alias,
-                                        reason=form.cleaned_data["reason"], override=override)
+        _, overridden = rollout.promote(username=username, version_id=version_id, alias=alias, reason=data["reason"],
+                                        override=data["override"])
     except AppError as exc:
-        if exc.status >= 500:
+        if exc.code != "gate_refused":
             raise
-        refused = exc.code == "gate_refused"
-        return _console_page(request, error=exc.message, refused=version_id if refused else None)
+        return {"error": exc.message, "refused": version_id}
     past = " past the gate (an override, in the ledger)" if overridden else ""
-    return _console_page(request, message=f"v{version_id} is now {alias}{past}.")
+    return {"message": f"v{version_id} is now {alias}{past}."}
 
 
-@require_POST
-@role_required("admin")
-def console_canary(request):
-    form = CanaryForm(request.POST)
-    if not form.is_valid():
-        return _console_page(request, error=problem(form))
-    try:
-        state = rollout.canary(username=request.user.get_username(), share=form.cleaned_data["percent"] / 100,
-                               reason=form.cleaned_data["reason"])
-    except AppError as exc:
-        if exc.status >= 500:
-            raise
-        return _console_page(request, error=exc.message)
-    return _console_page(request, message=f"{state['candidate']['version']} now answers "
-                                          f"{form.cleaned_data['percent']} % of users.")
+@console_action(CanaryForm)
+def console_canary(username: str, data: dict) -> dict:
+    state = rollout.canary(username=username, share=data["percent"] / 100, reason=data["reason"])
+    return {"message": f"{state['candidate']['version']} now answers {data['percent']} % of users."}
 
 
 @require_POST
@@ -127,36 +137,16 @@ def console_role(request):
     return _console_page(request, message=f"{user.get_username()} is now {ROLE_TITLES[role]}.")
 
 
-@require_POST
-@role_required("admin")
-def console_webhook(request):
-    form = WebhookForm(request.POST)
-    if not form.is_valid():
-        return _console_page(request, error=problem(form))
-    try:
-        hook = rollout.webhook_register(username=request.user.get_username(), url=form.cleaned_data["url"],
-                                        events=form.cleaned_data["events"])
-    except AppError as exc:
-        if exc.status >= 500:
-            raise
-        return _console_page(request, error=exc.message)
-    return _console_page(request, message=f"Webhook {hook['id']} registered for {', '.join(hook['events'])}.",
-                         new_hook=hook)
+@console_action(WebhookForm)
+def console_webhook(username: str, data: dict) -> dict:
+    hook = rollout.webhook_register(username=username, url=data["url"], events=data["events"])
+    return {"message": f"Webhook {hook['id']} registered for {', '.join(hook['events'])}.", "new_hook": hook}
 
 
-@require_POST
-@role_required("admin")
-def console_webhook_delete(request):
-    form = WebhookDeleteForm(request.POST)
-    if not form.is_valid():
-        return _console_page(request, error=problem(form))
-    try:
-        rollout.webhook_delete(username=request.user.get_username(), webhook_id=form.cleaned_data["webhook_id"])
-    except AppError as exc:
-        if exc.status >= 500:
-            raise
-        return _console_page(request, error=exc.message)
-    return _console_page(request, message=f"Webhook {form.cleaned_data['webhook_id']} deleted.")
+@console_action(WebhookDeleteForm)
+def console_webhook_delete(username: str, data: dict) -> dict:
+    rollout.webhook_delete(username=username, webhook_id=data["webhook_id"])
+    return {"message": f"Webhook {data['webhook_id']} deleted."}
 
 
 def _console_page(request, *, message: str = "", error: str = "", refused: int | None = None,
