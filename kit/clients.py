@@ -362,6 +362,9 @@ class CollectorClient(ServiceClient):
         self.request("DELETE", f"/uploads/{upload_id}")
 
 
+EXPLAIN_TIMEOUT_S = 10.0  # an explanation may first load its version
+
+
 class MLClient(ServiceClient):
     service = "ml_svc"
 
@@ -382,6 +385,11 @@ class MLClient(ServiceClient):
     def model_onnx(self, version_id: int) -> bytes:
         """The version as a self-contained ONNX file (canonical 28x28 pixels 0-255 in, probabilities out)."""
         return self.request("GET", f"/models/{version_id}/onnx", timeout=60.0).content
+
+    def explain(self, *, image: str, model_id: int, target: int | None = None) -> ml.Explanation:
+        """Why a version answers what it does for a canonical image (a pure computation: safe to send again)."""
+        return self.request("POST", "/explain", json={"image": image, "model_id": model_id, "target": target},
+                            idempotent=True, timeout=EXPLAIN_TIMEOUT_S).json()
 
     def canonicalize(self, payload: dict) -> ml.CanonicalImage:
         """The canonical 28x28 image of an upload, as ml_svc would see it."""

@@ -39,6 +39,7 @@ class FakeML(Peer):
     def __init__(self):
         super().__init__()
         self.routes: list = []  # the `route` of every image predict_batch was sent
+        self.explained: list[tuple] = []  # (image, model_id, target) of every explanation asked for
 
     def _answer(self, payload):
         self._check()
@@ -72,6 +73,12 @@ class FakeML(Peer):
     def start_fine_tune(self, **params):
         self._check()
         return example(storage.Run, id=13, kind="fine-tune", params=params, created_by=params["created_by"])
+
+    def explain(self, *, image, model_id, target=None):
+        self._check()
+        self.explained.append((image, model_id, target))
+        return example(ml.Explanation, model={"id": model_id, "version": f"v{model_id}"}, target=target or 0,
+                       digit=target or 0, attribution=[[0.0] * 28 for _ in range(28)], overlay_png="iVBORw0KGgo=")
 
     def compare(self, baseline_id, candidate_id):
         self._check()

@@ -9,7 +9,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from kit.contracts import Timestamp
 from kit.contracts.collector import Upload
-from kit.contracts.ml import ImageError
+from kit.contracts.ml import Explanation, ImageError
 from kit.contracts.storage import (
     AliasChange,
     Dataset,
@@ -49,6 +49,7 @@ class PredictionAnswer(TypedDict):
     model: VersionRef
     image: str
     created_at: Timestamp
+    explanation: NotRequired[Explanation]  # with "explain": true
 
 
 class RecordedClassification(TypedDict):

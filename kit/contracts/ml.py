@@ -126,3 +126,26 @@ class Sweep(TypedDict):
     study: str
     trials: list[SweepTrial]
     charts: SweepCharts
+
+
+class Completeness(TypedDict):
+    """Integrated gradients' axiom: the attributions add up (`sum`) to what they explain, the target's probability
+    on the input minus on a blank canvas (`explained`)."""
+
+    sum: float
+    explained: float
+
+
+class Explanation(TypedDict):
+    """Why `model` answers `digit` for an image: the attribution of class `target` per pixel (28 rows of 28; positive
+    pushed towards it), and the input with the attribution over it as a PNG (base64)."""
+
+    model: VersionRef
+    target: int
+    digit: int
+    probability: float
+    method: Literal["integrated_gradients"]
+    steps: int
+    attribution: list[list[float]]
+    completeness: Completeness
+    overlay_png: str

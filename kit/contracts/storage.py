@@ -207,6 +207,7 @@ class Sample(TypedDict):
     user: str
     status: SampleStatus
     prediction: int | None
+    confidence: float | None  # the corrected prediction's confidence (None: a drawn sample)
     reviewed_by: str
     reviewed_at: Timestamp | None
     created_at: Timestamp

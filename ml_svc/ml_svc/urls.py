@@ -17,6 +17,7 @@ urlpatterns = [
                     metrics=views.queue_metrics),
     path("compare", views.compare),
     path("canonicalize", views.canonicalize),
+    path("explain", views.explain),
     path("architectures", views.architectures),
     path("models/<id:version_id>/onnx", views.model_onnx),
     path("jobs/train", views.start_training),

@@ -56,6 +56,22 @@ def model_onnx(request, version_id: int):
     return HttpResponse(model_cache().version(version_id).portable_onnx, content_type="application/octet-stream")
 
 
+class ExplainInput(serializers.Serializer):
+    image = serializers.CharField(max_length=2000, help_text="base64 of the canonical 28x28 image (784 bytes)")
+    model_id = serializers.IntegerField(min_value=1)
+    target = serializers.IntegerField(min_value=0, max_value=9, required=False, allow_null=True, default=None)
+
+
+@api_view(["POST"])
+def explain(request):
+    """Why version `model_id` answers what it does for a canonical image: integrated gradients of the class
+    `target` (default: its answer), and an overlay PNG (explain.py)."""
+    from ml_svc import explain as explanations
+
+    data = validated(ExplainInput, request.data)
+    return Response(explanations.explain(image_b64=data["image"], model_id=data["model_id"], target=data["target"]))
+
+
 @api_view(["POST"])
 def canonicalize(request):
     """The canonical 28x28 image of an upload (base64 bytes), or the reason it is refused."""

@@ -48,6 +48,8 @@ def test_every_ml_client_call_meets_the_real_views(ml, storage, collector, digit
     assert answer["model"]["id"] == first and answer["results"][1]["error"]["code"] == "blank_image"
     canonical = ml.canonicalize({"pixels": images[4100].tolist()})
     assert canonical["image"] == answer["results"][0]["image"], "the same canonical image the model saw"
+    why = ml.explain(image=canonical["image"], model_id=first)
+    assert (why["digit"], why["target"]) == (answer["results"][0]["digit"],) * 2 and len(why["attribution"]) == 28
 
     pinned = ml.predict_batch({"images": [{"pixels": images[4100].tolist()}], "model_id": first})["results"][0]
     session = onnxruntime.InferenceSession(ml.model_onnx(first), providers=["CPUExecutionProvider"])

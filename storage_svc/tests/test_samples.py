@@ -107,3 +107,26 @@ def test_daily_statistics_per_version_count_mix_confidence_and_corrections(api, 
     assert api.get("/predictions/stats?days=0").status_code == 400
     assert api.get("/predictions?since=2000-01-01&until=2999-01-01").json()["count"] == 2
     assert api.get("/predictions?since=yesterday").status_code == 400
+
+
+def test_the_review_queue_can_put_the_predictions_the_model_was_least_sure_of_first(api, model_version):
+    from tests.test_rollout import IMAGE
+
+    def corrected(confidence: float) -> int:
+        probabilities = [(1 - confidence) / 9] * 10
+        probabilities[3] = confidence
+        row = {"image_b64": IMAGE, "digit": 3, "probabilities": probabilities, "model_version_id": model_version["id"],
+               "latency_ms": 1.0, "user": "ann"}
+        prediction = api.post("/predictions/bulk", {"predictions": [row]}, content_type="application/json").json()["ids"][0]
+        return api.post(f"/predictions/{prediction}/feedback", {"label": 5, "user": "ann"},
+                        content_type="application/json").json()["id"]
+
+    sure, unsure, middling = corrected(0.99), corrected(0.31), corrected(0.6)
+    drawn = api.post("/samples", {"image_b64": IMAGE, "label": 1, "user": "bo"}, content_type="application/json").json()
+    assert drawn["confidence"] is None
+    queue = api.get("/samples", {"status": "pending", "order": "uncertainty"}).json()["results"]
+    assert [s["id"] for s in queue] == [unsure, middling, sure, drawn["id"]], "least sure first, drawn ones last"
+    assert queue[0]["confidence"] == pytest.approx(0.31)
+    newest = api.get("/samples", {"status": "pending"}).json()["results"]
+    assert [s["id"] for s in newest] == [drawn["id"], middling, unsure, sure]
+    assert api.get("/samples", {"order": "random"}).status_code == 400

@@ -13,6 +13,7 @@ urlpatterns = [
     path("predictions", views.predictions),
     path("predictions/batch", views.predictions_batch),
     path("predictions/<id:prediction_id>/feedback", views.prediction_feedback),
+    path("predictions/<id:prediction_id>/explanation", views.prediction_explanation),
     path("samples", views.samples),
     path("samples/<id:sample_id>/review", views.sample_review),
     path("sources", views.sources),

@@ -77,6 +77,7 @@ class PredictionInput(serializers.Serializer):
     image_base64 = serializers.CharField(required=False)
     pixels = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()), required=False)
     model_id = serializers.IntegerField(required=False, help_text="a version to ask instead of production")
+    explain = serializers.BooleanField(required=False, help_text="also answer why: `explanation` (integrated gradients)")
 
 
 class BatchInput(serializers.Serializer):
@@ -115,6 +116,16 @@ def predictions(request):
 def predictions_batch(request):
     result = services.predictions_create_batch(username=request.user.get_username(), payload=request.data)
     return Response(result, status=status.HTTP_201_CREATED)
+
+
+@answers(GET=ml.Explanation)
+@api_view(["GET"])
+@permission_classes([Viewer])
+def prediction_explanation(request, prediction_id: int):
+    """Why the version answered this prediction's digit: a signed 28x28 attribution of that class (integrated
+    gradients over the input it saw; positive pushed towards the answer) and a PNG of it over the input. The owner's
+    (engineers: any); computed on demand and remembered."""
+    return Response(services.prediction_explanation(user=request.user, prediction_id=prediction_id))
 
 
 class FeedbackInput(serializers.Serializer):

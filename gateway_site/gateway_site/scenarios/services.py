@@ -18,7 +18,7 @@ from gateway_site.scenarios import limits, predicting
 from kit.errors import AppError, PeerUnavailable
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
-PREDICTION_FIELDS = {"image_base64", "pixels", "model_id"}
+PREDICTION_FIELDS = {"image_base64", "pixels", "model_id", "explain"}
 
 
 def check_image_size(size: int) -> None:
@@ -37,10 +37,27 @@ def prediction_create(*, username: str, payload: dict, raw_image: bytes | None =
     unknown = set(payload) - PREDICTION_FIELDS
     if unknown:
         raise AppError("invalid", f"Unknown fields: {', '.join(sorted(unknown))}.", details={f: "unknown field" for f in unknown})
+    explain = payload.pop("explain", False) if "explain" in payload else False
+    if not isinstance(explain, bool):
+        raise AppError("invalid", "explain must be true or false.", details={"explain": "not a boolean"})
     image_b64 = payload.get("image_base64") if isinstance(payload.get("image_base64"), str) else None
     if image_b64 and image_b64.startswith("data:"):
         image_b64 = image_b64.partition(",")[2]
-    return predicting.predict_and_record(username=username, body=payload, raw_image_b64=image_b64)
+    answer = predicting.predict_and_record(username=username, body=payload, raw_image_b64=image_b64)
+    if explain:  # asked for: its cost is this request's alone, after the answer is recorded
+        answer["explanation"] = explanation_of(answer)
+    return answer
+
+
+def explanation_of(prediction: dict) -> dict:
+    """Why the prediction's version answered its digit (ml_svc's integrated gradients over the 28x28 input)."""
+    return peers.ml().explain(image=prediction["image"], model_id=prediction["model"]["id"], target=prediction["digit"])
+
+
+def prediction_explanation(*, user, prediction_id: int) -> dict:
+    """The explanation of one of the user's predictions (engineers: any)."""
+    limits.charge(user.get_username(), "predictions")
+    return explanation_of(prediction_visible_to(user, prediction_id))
 
 
 def predictions_create_batch(*, username: str, payload: dict) -> dict:

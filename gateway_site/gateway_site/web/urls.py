@@ -11,6 +11,7 @@ urlpatterns = [
     path("recognize", predicting.recognize_submit, name="recognize-submit"),
     path("model-status", predicting.model_status, name="model-status"),
     path("predictions/<id:prediction_id>/feedback", predicting.prediction_feedback, name="prediction-feedback"),
+    path("predictions/<id:prediction_id>/why", predicting.prediction_why, name="prediction-why"),
     path("history", predicting.history, name="history"),
     path("datasets", data.datasets, name="datasets"),
     path("datasets/collect", data.collect, name="collect"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -144,12 +144,22 @@ def prediction_get(*, prediction_id: int) -> Prediction:
     return _one(Prediction.objects.all(), f"prediction {prediction_id} does not exist", pk=prediction_id)
 
 
+SAMPLE_ORDERS = ("newest", "uncertainty")
+
+
 def samples_list(*, params) -> QuerySet[Sample]:
+    """Samples, newest first; `order=uncertainty`: those whose prediction the model was least sure of first (its
+    confidence, lowest first), then those without one (drawn and labelled by a user), newest first."""
     params = _checked(params)
-    samples = Sample.objects.all()
+    samples = Sample.objects.annotate(confidence=F("prediction__confidence"))
     for field in ("status", "user"):
         if params.get(field):
             samples = samples.filter(**{field: params[field]})
+    order = params.get("order") or "newest"
+    if order not in SAMPLE_ORDERS:
+        raise AppError("invalid", f"order must be one of {', '.join(SAMPLE_ORDERS)}", details={"order": order})
+    if order == "uncertainty":
+        samples = samples.order_by(F("confidence").asc(nulls_last=True), "-id")
     return samples
 
 

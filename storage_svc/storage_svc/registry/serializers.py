@@ -91,13 +91,21 @@ class PredictionSerializer(serializers.ModelSerializer):
 
 class SampleSerializer(serializers.ModelSerializer):
     image = serializers.SerializerMethodField()
+    confidence = serializers.SerializerMethodField()
 
     class Meta:
         model = Sample
-        fields = ["id", "label", "user", "status", "prediction", "reviewed_by", "reviewed_at", "created_at", "image"]
+        fields = ["id", "label", "user", "status", "prediction", "confidence", "reviewed_by", "reviewed_at",
+                  "created_at", "image"]
 
     def get_image(self, sample: Sample) -> str:
         return base64.b64encode(bytes(sample.image)).decode()
+
+    def get_confidence(self, sample: Sample) -> float | None:
+        """How sure the model was of the prediction this sample corrects (None for a drawn sample)."""
+        if hasattr(sample, "confidence"):  # annotated by the list
+            return sample.confidence
+        return sample.prediction.confidence if sample.prediction_id else None
 
 
 # Input shapes.

@@ -54,10 +54,11 @@ def collect(request):
 @role_required("ml_engineer")
 def review(request):
     status = request.GET.get("status", "pending")
-    listing = selectors.samples({"status": status, "page": request.GET.get("page", "1")})
+    order = "uncertainty" if request.GET.get("order") == "uncertainty" else "newest"
+    listing = selectors.samples({"status": status, "order": order, "page": request.GET.get("page", "1")})
     for sample in listing["results"]:
         sample["image_url"] = pixels_png_data_url(sample["image"], scale=3)
-    return render(request, "web/review.html", {"page": "review", "listing": listing, "status": status})
+    return render(request, "web/review.html", {"page": "review", "listing": listing, "status": status, "order": order})
 
 
 @require_POST

@@ -14,7 +14,7 @@ from gateway_site.images import pixels_png_data_url
 from gateway_site.scenarios import selectors, services
 from gateway_site.web.forms import CorrectionForm, problem
 from gateway_site.web.views.common import serving_context, top_digits
-from kit.errors import AppError
+from kit.errors import AppError, PeerUnavailable
 
 HISTORY_FILTERS = ("digit", "model", "run", "corrected", "since", "until", "user")
 
@@ -79,6 +79,22 @@ def prediction_feedback(request, prediction_id: int):
     label = form.cleaned_data["label"]
     services.prediction_correct(user=request.user, prediction_id=prediction_id, label=int(label))
     return render(request, "web/_feedback.html", {"label": label})
+
+
+@require_GET
+@role_required("viewer")
+def prediction_why(request, prediction_id: int):
+    """'Why 9?': the explanation of one's own prediction, as an overlay on what the model saw."""
+    context: dict = {}
+    try:
+        explanation = services.prediction_explanation(user=request.user, prediction_id=prediction_id)
+    except AppError as exc:
+        if exc.status >= 500 and not isinstance(exc, PeerUnavailable):
+            raise
+        context["error"] = exc.message
+    else:
+        context["why"] = {**explanation, "overlay_url": "data:image/png;base64," + explanation["overlay_png"]}
+    return render(request, "web/_why.html", context)
 
 
 @require_GET
