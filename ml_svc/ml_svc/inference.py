@@ -155,7 +155,9 @@ def _answers(serving, candidate: LoadedModel | None, share: float, images: np.nd
     shadowed = np.zeros(count, dtype=bool)
     if candidate is not None:
         live = np.array([route is not None for route in routes])
-        canary = live & np.array([route is not None and bucket(route, candidate.version_id) < share for route in routes])
+        if share > 0:  # no hashing on the prediction path while no canary is open
+            canary = live & np.array([route is not None and bucket(route, candidate.version_id) < share
+                                      for route in routes])
         shadowed = live & ~canary & (random.random_sample(count) < settings.SHADOW_SHARE)
     by_production = ~canary
     probabilities = np.empty((count, 10), dtype=np.float32)
