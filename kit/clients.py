@@ -287,6 +287,14 @@ class StorageClient(ServiceClient):
     def create_sample(self, payload: dict) -> storage.Sample:
         return self.post_json("/samples", payload)
 
+    def create_samples(self, samples: list[dict]) -> storage.SamplesCreated:
+        """Several labelled images pending review, all or none."""
+        return self.post_json("/samples/bulk", {"samples": samples})
+
+    def live_errors(self, version_id: int, **params: Any) -> storage.LiveErrors:
+        """A version's corrected live predictions as a confusion matrix, and one cell's."""
+        return self.get_json(f"/models/{version_id}/errors", params=params)
+
     def list_samples(self, **filters: Any) -> storage.SamplePage:
         return self.get_json("/samples", params=filters)
 
@@ -390,6 +398,17 @@ class MLClient(ServiceClient):
         """Why a version answers what it does for a canonical image (a pure computation: safe to send again)."""
         return self.request("POST", "/explain", json={"image": image, "model_id": model_id, "target": target},
                             idempotent=True, timeout=EXPLAIN_TIMEOUT_S).json()
+
+    def errors(self, version_id: int, *, dataset_id: int | None = None, part: str = "held-out",
+               true: int | None = None, predicted: int | None = None) -> ml.ConfusionCell:
+        """A version's confusion matrix on a dataset (default: its held-out digits) and one cell's digits."""
+        return self.request("POST", f"/models/{version_id}/errors", idempotent=True, timeout=EXPLAIN_TIMEOUT_S * 3,
+                            json={"dataset_id": dataset_id, "part": part, "true": true, "predicted": predicted}).json()
+
+    def overlays(self, *, model_id: int, images: list[str], target: int | None = None) -> ml.Overlays:
+        """Why a version answers what it does for each of several canonical images."""
+        return self.request("POST", "/overlays", json={"model_id": model_id, "images": images, "target": target},
+                            idempotent=True, timeout=EXPLAIN_TIMEOUT_S * 3).json()
 
     def canonicalize(self, payload: dict) -> ml.CanonicalImage:
         """The canonical 28x28 image of an upload, as ml_svc would see it."""

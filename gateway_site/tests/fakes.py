@@ -78,7 +78,27 @@ class FakeML(Peer):
         self._check()
         self.explained.append((image, model_id, target))
         return example(ml.Explanation, model={"id": model_id, "version": f"v{model_id}"}, target=target or 0,
-                       digit=target or 0, attribution=[[0.0] * 28 for _ in range(28)], overlay_png="iVBORw0KGgo=")
+                       digit=target or 0, attribution=[[0.0] * 28 for _ in range(28)], overlay_png="iVBORw0KGgo=",
+                       nearest=[{"label": target or 0, "similarity": 0.99 - n / 10,
+                                 "image": base64.b64encode(bytes([n]) * 784).decode()} for n in range(5)])
+
+    # Its error browser: every version answers 48 of each digit rightly, and (true 4, answered 9) twice.
+    ERROR_MATRIX = [[48 if t == p else (2 if (t, p) == (4, 9) else 0) for p in range(10)] for t in range(10)]
+
+    def errors(self, version_id, *, dataset_id=None, part="held-out", true=None, predicted=None):
+        self._check()
+        cell = None
+        if true is not None and predicted is not None:
+            count = self.ERROR_MATRIX[true][predicted]
+            cell = {"true": true, "predicted": predicted, "count": count, "items": [
+                {"index": n, "image": base64.b64encode(bytes([true * 10 + n]) * 784).decode(), "confidence": 0.9 - n / 100}
+                for n in range(min(count, 48))]}
+        return example(ml.ConfusionCell, model={"id": version_id, "version": f"v{version_id}"}, dataset_id=dataset_id or 1,
+                       part=part, count=sum(map(sum, self.ERROR_MATRIX)), matrix=self.ERROR_MATRIX, cell=cell)
+
+    def overlays(self, *, model_id, images, target=None):
+        self._check()
+        return {"overlays": [{"digit": target or 0, "target": target or 0, "overlay_png": "iVBORw0KGgo="} for _ in images]}
 
     def compare(self, baseline_id, candidate_id):
         self._check()
@@ -248,6 +268,32 @@ class FakeStorage(Peer):
                          user=payload["user"], prediction=payload.get("prediction_id"))
         self.samples.append(sample)
         return sample
+
+    def create_samples(self, samples):
+        self._check()
+        for n, sample in enumerate(samples):  # storage refuses all when one is not 784 bytes of base64
+            try:
+                size = len(base64.b64decode(sample["image_b64"], validate=True))
+            except ValueError:
+                size = -1
+            if size != 784:
+                raise AppError("invalid", "image must be 784 bytes", details={f"samples[{n}].image_b64": "not 784 bytes"})
+        created = [self.create_sample(sample) for sample in samples]
+        return {"created": len(created), "samples": created}
+
+    def live_errors(self, version_id, **params):
+        self._check()
+        self.get_model_version(version_id)
+        corrected = [p for p in self.predictions if p["model"]["id"] == version_id and p.get("corrected_label") is not None]
+        matrix = [[0] * 10 for _ in range(10)]
+        for p in corrected:
+            matrix[p["corrected_label"]][p["digit"]] += 1
+        cell = None
+        if "true" in params:
+            members = [p for p in corrected if (p["corrected_label"], p["digit"]) == (params["true"], params["predicted"])]
+            cell = {"true": params["true"], "predicted": params["predicted"], "count": len(members),
+                    "items": [{"prediction": p["id"], "image": p["image"], "confidence": p["confidence"]} for p in members]}
+        return {"count": len(corrected), "matrix": matrix, "cell": cell}
 
     def list_samples(self, **filters):
         self._check()

@@ -238,3 +238,23 @@ def test_a_single_epoch_is_a_visible_point():
     dots = [e for e in elements if e.tag.endswith("circle")]
     assert len(dots) == 3
     assert charts.training_curves_svg([]) == ""
+
+
+def test_each_most_confident_mistake_shows_why_the_model_was_sure(api_as, version, fake_peers):
+    html = api_as("viewer").get("/api/models/7/report.html").content.decode()
+    assert html.count('alt="why ') == 12 and "Beside each digit, why the model was sure" in html
+    mistakes = version["metrics"]["confident_mistakes"]
+    assert fake_peers["ml"].explained == [(m["image"], 7, m["predicted"]) for m in mistakes], "its answer, by v7"
+    assert fake_peers["storage"].reports, "a whole report is kept"
+
+
+def test_a_report_without_its_explanations_shows_the_mistakes_and_is_not_kept(api_as, version, fake_peers):
+    def down(**kwargs):
+        from kit.errors import PeerUnavailable
+
+        raise PeerUnavailable("ml_svc", "connection refused or reset")
+
+    fake_peers["ml"].explain = down
+    html = api_as("viewer").get("/api/models/7/report.html").content.decode()
+    assert 'alt="why ' not in html and html.count('alt="true ') == 12
+    assert fake_peers["storage"].reports == {}

@@ -175,6 +175,32 @@ class UploadRun(Run):
     upload: Upload
 
 
+class ErrorItem(TypedDict):
+    image: str  # base64 of the 784 bytes the version saw
+    confidence: float  # its probability of the cell's predicted digit
+    overlay_png: str  # why it answered so (red: towards, blue: away)
+    index: NotRequired[int]  # held-out or evaluation: its place in the dataset's part
+    prediction: NotRequired[int]  # live: the corrected prediction
+
+
+class ErrorCellItems(TypedDict):
+    true: int
+    predicted: int
+    count: int
+    items: list[ErrorItem]  # at most 48, the most confident first
+
+
+class ErrorCell(TypedDict):
+    """A version's confusion matrix from `source` (rows: the true or corrected label, columns: its answer) and one
+    cell's digits if `true` and `predicted` were given."""
+
+    model: VersionRef
+    source: str
+    count: int
+    matrix: list[list[int]]
+    cell: ErrorCellItems | None
+
+
 class Gate(TypedDict):
     """Whether promoting `model_version` to production passes the gate. `exempt` says why no check applies (nothing
     serves yet, already production, served before); else each check: `name` (held_out_accuracy, shadow_agreement),

@@ -96,6 +96,41 @@ class Comparison(TypedDict):
     broken: list[ChangedDigit]
 
 
+class CellItem(TypedDict):
+    index: int  # its place in the dataset's part
+    image: str  # base64 of its 784 bytes
+    confidence: float  # the version's probability of the cell's predicted digit
+
+
+class Cell(TypedDict):
+    true: int
+    predicted: int
+    count: int
+    items: list[CellItem]  # at most 48, the most confident first
+
+
+class ConfusionCell(TypedDict):
+    """A version's confusion matrix on a dataset's held-out part or all of it (rows: true, columns: its answer),
+    and one cell's digits if one was asked for."""
+
+    model: VersionRef
+    dataset_id: int
+    part: Literal["held-out", "all"]
+    count: int
+    matrix: list[list[int]]
+    cell: Cell | None
+
+
+class Overlay(TypedDict):
+    digit: int  # the version's answer
+    target: int  # the class explained
+    overlay_png: str
+
+
+class Overlays(TypedDict):
+    overlays: list[Overlay]  # in the order of the images asked about
+
+
 class CanonicalImage(TypedDict):
     """The base64 of the 28x28 uint8 image ml_svc would classify."""
 
@@ -136,9 +171,18 @@ class Completeness(TypedDict):
     explained: float
 
 
+class NearestExample(TypedDict):
+    """A training digit of the version, near the input in its penultimate layer."""
+
+    label: int
+    similarity: float  # cosine, 1 = the same point
+    image: str  # base64 of its 784 bytes, like a prediction's `image`
+
+
 class Explanation(TypedDict):
     """Why `model` answers `digit` for an image: the attribution of class `target` per pixel (28 rows of 28; positive
-    pushed towards it), and the input with the attribution over it as a PNG (base64)."""
+    pushed towards it), the input with the attribution over it as a PNG (base64), and the version's 5 training digits
+    nearest to it (None for a version registered before it had an index)."""
 
     model: VersionRef
     target: int
@@ -149,3 +193,4 @@ class Explanation(TypedDict):
     attribution: list[list[float]]
     completeness: Completeness
     overlay_png: str
+    nearest: list[NearestExample] | None

@@ -62,6 +62,7 @@ class ModelVersion(TypedDict):
     metrics: dict[str, Any]
     weights_sha256: str
     weights_size: int
+    nearest_index_sha256: str | None  # its nearest-examples index (ml_svc), None if registered before they existed
     parameter_count: int
     run: int | None
     note: str
@@ -212,6 +213,32 @@ class Sample(TypedDict):
     reviewed_at: Timestamp | None
     created_at: Timestamp
     image: str
+
+
+class SamplesCreated(TypedDict):
+    created: int
+    samples: list[Sample]
+
+
+class LiveErrorItem(TypedDict):
+    prediction: int
+    image: str
+    confidence: float
+
+
+class LiveErrorCell(TypedDict):
+    true: int  # the label a person gave
+    predicted: int  # the version's answer
+    count: int
+    items: list[LiveErrorItem]  # at most 48, the most confident first
+
+
+class LiveErrors(TypedDict):
+    """A version's corrected live predictions: rows the corrected label, columns its answer."""
+
+    count: int
+    matrix: list[list[int]]
+    cell: LiveErrorCell | None
 
 
 class DatasetPage(TypedDict):

@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from kit.errors import AppError
+from ml_svc.nearest import nearest
 from ml_svc.preprocessing import MNIST_MEAN, MNIST_STD
 from ml_svc.serving import model_cache
 
@@ -100,6 +101,7 @@ def explain(*, image_b64: str, model_id: int, target: int | None = None) -> dict
         "attribution": [[round(float(v), 6) for v in row] for row in attribution],
         "completeness": {"sum": round(float(attribution.sum()), 6), "explained": round(explained, 6)},
         "overlay_png": base64.b64encode(overlay_png(image, attribution)).decode(),
+        "nearest": nearest(loaded.module, loaded.version, image),
     }
     with _lock:
         _kept[key] = result

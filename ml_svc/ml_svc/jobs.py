@@ -22,7 +22,7 @@ from torch import nn
 
 from kit import imagepack
 from kit.errors import AppError, PeerUnavailable
-from ml_svc import peers, sweeps
+from ml_svc import nearest, peers, sweeps
 from ml_svc.architectures import (
     FINE_TUNE_HYPERPARAMETERS,
     get_architecture,
@@ -296,7 +296,7 @@ def train_body(reporter: RunReporter, run: dict) -> dict:
         metrics["sweep"] = {"run": params["sweep"]["run"], "trial": params["sweep"]["trial"]}
     version = _register(model, run, {
         "architecture": architecture.name, "hyperparameters": hp, "dataset_ids": [params["dataset_id"]], "metrics": metrics,
-    })
+    }, trained_on=(data.train_images, data.train_labels))
     return {"model_version_id": version["id"], "accuracy": metrics["accuracy"]}
 
 
@@ -335,7 +335,8 @@ def fine_tune_body(reporter: RunReporter, run: dict) -> dict:
     version = _register(model, run, {
         "architecture": architecture.name, "hyperparameters": hp, "dataset_ids": [user_dataset["id"], data.dataset_id],
         "metrics": metrics, "base_version_id": base["id"],
-    })
+    }, trained_on=(np.concatenate([user_images, data.train_images[replay]]),
+                   np.concatenate([user_labels, data.train_labels[replay]])))
     storage.set_alias("candidate", model_version_id=version["id"], actor=run["created_by"],
                       reason=f"fine-tune of v{base['id']} on {len(user_labels)} user samples")
     return {"model_version_id": version["id"], "accuracy": metrics["accuracy"],
@@ -405,18 +406,22 @@ def _comparison(production: LoadedModel, model: nn.Module, data: SplitData) -> d
     return {"against": production.info, **compare(before, after, data.val_images, data.val_labels)}
 
 
-def _register(model, run: dict, fields: dict) -> dict:
-    """Store the weights, then the version; weights of a version that fails to register are removed."""
+def _register(model, run: dict, fields: dict, *, trained_on: tuple[np.ndarray, np.ndarray]) -> dict:
+    """Store the weights and the index of the digits it was `trained_on` (images, labels) for nearest examples,
+    then the version; the blobs of a version that fails to register are removed."""
     storage = peers.storage()
     weights = weights_to_bytes(model)
+    index = nearest.index_bytes(model, *trained_on)
     blob = persistently(lambda: storage.put_blob(weights), what="storing the weights")
-    payload = {**fields, "weights_sha256": blob["sha256"], "parameter_count": parameter_count(model),
-               "created_by": run["created_by"], "run_id": run["id"]}
+    index_blob = persistently(lambda: storage.put_blob(index), what="storing the nearest-examples index")
+    payload = {**fields, "weights_sha256": blob["sha256"], "nearest_index_sha256": index_blob["sha256"],
+               "parameter_count": parameter_count(model), "created_by": run["created_by"], "run_id": run["id"]}
     try:
         # storage answers a repeated registration of the same run and weights with the version it already made
         return persistently(lambda: storage.create_model_version(payload), what="registering the version")
     except AppError:
-        storage.delete_blob(blob["sha256"])  # no orphan weights for a version that does not exist
+        for sha256 in (blob["sha256"], index_blob["sha256"]):  # no orphan blobs for a version that does not exist
+            storage.delete_blob(sha256)
         raise
 
 

@@ -18,6 +18,8 @@ urlpatterns = [
     path("compare", views.compare),
     path("canonicalize", views.canonicalize),
     path("explain", views.explain),
+    path("overlays", views.overlays),
+    path("models/<id:version_id>/errors", views.model_errors),
     path("architectures", views.architectures),
     path("models/<id:version_id>/onnx", views.model_onnx),
     path("jobs/train", views.start_training),

@@ -72,6 +72,36 @@ def explain(request):
     return Response(explanations.explain(image_b64=data["image"], model_id=data["model_id"], target=data["target"]))
 
 
+class ErrorsInput(serializers.Serializer):
+    dataset_id = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    part = serializers.ChoiceField(choices=["held-out", "all"], required=False, default="held-out")
+    true = serializers.IntegerField(min_value=0, max_value=9, required=False, allow_null=True, default=None)
+    predicted = serializers.IntegerField(min_value=0, max_value=9, required=False, allow_null=True, default=None)
+    limit = serializers.IntegerField(min_value=1, max_value=48, required=False, default=48)
+
+
+@api_view(["POST"])
+def model_errors(request, version_id: int):
+    """The version's confusion matrix on a dataset (default: its held-out digits) and one cell's digits."""
+    from ml_svc import errors
+
+    return Response(errors.confusion_cell(version_id=version_id, **validated(ErrorsInput, request.data)))
+
+
+class OverlaysInput(serializers.Serializer):
+    model_id = serializers.IntegerField(min_value=1)
+    images = serializers.ListField(child=serializers.CharField(max_length=2000), min_length=1, max_length=48)
+    target = serializers.IntegerField(min_value=0, max_value=9, required=False, allow_null=True, default=None)
+
+
+@api_view(["POST"])
+def overlays(request):
+    """Why a version answers what it does for each of several canonical images (overlay PNGs)."""
+    from ml_svc import errors
+
+    return Response({"overlays": errors.overlays(**validated(OverlaysInput, request.data))})
+
+
 @api_view(["POST"])
 def canonicalize(request):
     """The canonical 28x28 image of an upload (base64 bytes), or the reason it is refused."""

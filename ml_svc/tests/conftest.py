@@ -52,7 +52,13 @@ def study_connections_closed_at_the_end(django_db_setup):
 
 @pytest.fixture(autouse=True)
 def fresh_model_cache(monkeypatch):
+    """Each test's fake storage numbers its versions and blobs from 1 again: nothing remembered carries over."""
+    from ml_svc import errors, explain, nearest
+
     monkeypatch.setattr(serving, "_cache", None)
+    explain._kept.clear()
+    nearest._kept.clear()
+    errors._kept.clear()
 
 
 @pytest.fixture

@@ -103,12 +103,15 @@ class FakeStorage:
     def create_model_version(self, payload: dict) -> dict:
         if payload["weights_sha256"] not in self.blobs:
             raise AppError("not_found", "weights blob is not stored", status=404)
+        if payload.get("nearest_index_sha256") and payload["nearest_index_sha256"] not in self.blobs:
+            raise AppError("not_found", "nearest-examples index blob is not stored", status=404)
         version_id = next(self._ids)
         self.versions[version_id] = example(
             storage.ModelVersion, id=version_id, version=f"v{version_id}", architecture=payload["architecture"],
             hyperparameters=payload.get("hyperparameters", {}), datasets=payload.get("dataset_ids", []),
             base_version=payload.get("base_version_id"), metrics=payload.get("metrics", {}),
             weights_sha256=payload["weights_sha256"], weights_size=len(self.blobs[payload["weights_sha256"]]),
+            nearest_index_sha256=payload.get("nearest_index_sha256"),
             parameter_count=payload.get("parameter_count", 0), run=payload.get("run_id"), note=payload.get("note", ""),
             created_by=payload.get("created_by", ""))
         return dict(self.versions[version_id])

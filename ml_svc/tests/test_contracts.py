@@ -50,6 +50,10 @@ def test_every_ml_client_call_meets_the_real_views(ml, storage, collector, digit
     assert canonical["image"] == answer["results"][0]["image"], "the same canonical image the model saw"
     why = ml.explain(image=canonical["image"], model_id=first)
     assert (why["digit"], why["target"]) == (answer["results"][0]["digit"],) * 2 and len(why["attribution"]) == 28
+    assert len(why["nearest"]) == 5
+    errors = ml.errors(first, true=labels[4100].item(), predicted=labels[4100].item())
+    assert errors["count"] == 500 and sum(map(sum, errors["matrix"])) == 500 and errors["cell"]["items"]
+    assert len(ml.overlays(model_id=first, images=[canonical["image"]] * 2)["overlays"]) == 2
 
     pinned = ml.predict_batch({"images": [{"pixels": images[4100].tolist()}], "model_id": first})["results"][0]
     session = onnxruntime.InferenceSession(ml.model_onnx(first), providers=["CPUExecutionProvider"])

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ml_svc import explain, serving
+from ml_svc import explain, jobs, serving
 from tests.test_serving import official_test_set, register_with_data, well_trained_weights  # noqa: F401 -- a fixture
 
 FAITHFULNESS_DIGITS, DELETED = 200, 78  # 10 % of 784 pixels
@@ -81,3 +81,74 @@ def test_an_explanation_is_served_with_an_overlay_and_remembered(api, version, d
 def test_a_bad_explanation_request_is_refused(api, version, payload, status):
     body = {"model_id": version, **payload}
     assert api.post("/explain", body, content_type="application/json").status_code == status
+
+
+def test_a_registered_version_finds_a_training_digit_itself_among_its_nearest_examples(storage, collector, monkeypatch):
+    from ml_svc import nearest
+    from ml_svc.evaluation import dataset_split
+    from tests.test_jobs import collected
+
+    built, real = [], nearest.index_bytes
+    monkeypatch.setattr(nearest, "index_bytes", lambda *a, **k: built.append(1) or real(*a, **k))
+    dataset_id = collected(storage, collector)
+    run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
+                                                  "hyperparameters": {"epochs": 2, "width": 8}}, created_by="eve")
+    version_id = jobs.run_scenario(run["id"], jobs.train_body)["model_version_id"]
+    version = storage.versions[version_id]
+    assert built == [1] and version["nearest_index_sha256"] in storage.blobs, "built once, at registration, stored"
+    train = dataset_split(storage, dataset_id)
+    reads = []
+    get_blob = storage.get_blob
+    monkeypatch.setattr(storage, "get_blob", lambda sha: reads.append(sha) or get_blob(sha))
+    hits = 0
+    for n in (0, 17, 2000):
+        image, label = train.train_images[n], int(train.train_labels[n])
+        answer = explain.explain(image_b64=base64.b64encode(image.tobytes()).decode(), model_id=version_id)
+        examples = answer["nearest"]
+        assert len(examples) == 5 and [e["similarity"] for e in examples] == sorted(
+            (e["similarity"] for e in examples), reverse=True)
+        assert examples[0]["image"] == base64.b64encode(image.tobytes()).decode(), "the digit itself comes first"
+        assert examples[0]["similarity"] == pytest.approx(1.0, abs=0.01) and examples[0]["label"] == label
+        hits += sum(e["label"] == label for e in examples[1:])
+    assert hits >= 8, "most of the other nearest examples are of its class too"
+    assert reads.count(version["nearest_index_sha256"]) == 1, "the index is read once, not rebuilt per explanation"
+
+
+def test_a_version_registered_before_indexes_answers_without_nearest_examples(version):
+    image = base64.b64encode(official_test_set()[0][3].tobytes()).decode()
+    assert explain.explain(image_b64=image, model_id=version)["nearest"] is None
+
+
+def test_the_error_browser_opens_a_confusion_cell_of_the_held_out_digits_with_overlays(api, storage, collector):
+    from ml_svc import errors
+    from tests.test_jobs import collected
+
+    dataset_id = collected(storage, collector)
+    run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
+                                                  "hyperparameters": {"epochs": 1, "width": 8}}, created_by="eve")
+    version_id = jobs.run_scenario(run["id"], jobs.train_body)["model_version_id"]
+    whole = api.post(f"/models/{version_id}/errors", {}, content_type="application/json").json()
+    matrix = np.array(whole["matrix"])
+    assert whole["part"] == "held-out" and whole["count"] == matrix.sum() == 500 and whole["cell"] is None
+    assert np.trace(matrix) / 500 == pytest.approx(storage.versions[version_id]["metrics"]["accuracy"], abs=1e-6)
+    off = np.where(np.eye(10, dtype=bool), -1, matrix)
+    true, predicted = map(int, np.unravel_index(off.argmax(), off.shape))
+    cell = api.post(f"/models/{version_id}/errors", {"true": true, "predicted": predicted},
+                    content_type="application/json").json()["cell"]
+    assert cell["count"] == matrix[true, predicted] == len(cell["items"]) > 0
+    assert [i["confidence"] for i in cell["items"]] == sorted((i["confidence"] for i in cell["items"]), reverse=True)
+    split = jobs.dataset_split(storage, dataset_id)
+    first = cell["items"][0]
+    assert split.val_labels[first["index"]] == true
+    assert first["image"] == base64.b64encode(split.val_images[first["index"]].tobytes()).decode()
+    everything = errors.confusion_cell(version_id=version_id, dataset_id=dataset_id, part="all", true=None, predicted=None)
+    assert everything["count"] == 5000
+    answers = api.post("/overlays", {"model_id": version_id, "images": [i["image"] for i in cell["items"][:2]],
+                                     "target": predicted}, content_type="application/json").json()["overlays"]
+    assert [a["digit"] for a in answers] == [predicted] * len(answers)
+    assert all(Image.open(io.BytesIO(base64.b64decode(a["overlay_png"]))).size == (224, 224) for a in answers)
+    for bad in ({"true": 10}, {"part": "train"}, {"dataset_id": 0}):
+        refused = api.post(f"/models/{version_id}/errors", bad, content_type="application/json")
+        assert refused.status_code == 400 and list(bad) == list(refused.json()["error"]["details"]), refused.content
+    too_many = api.post("/overlays", {"model_id": version_id, "images": ["x"] * 49}, content_type="application/json")
+    assert too_many.status_code == 400

@@ -70,9 +70,12 @@ def test_every_storage_client_call_meets_the_real_views(storage, settings):
     storage.store_report(version["id"], b"%PDF-1.7", kind="pdf", input_sha256="a" * 64)
     assert storage.stored_report(version["id"], kind="pdf", input_sha256="a" * 64) == b"%PDF-1.7"
 
+    index = storage.put_blob(b"nearest-examples index")
     second = storage.create_model_version({
         "architecture": "cnn", "dataset_ids": [dataset["id"]], "weights_sha256": blob["sha256"], "metrics": {},
-        "created_by": "ann"})
+        "created_by": "ann", "nearest_index_sha256": index["sha256"]})
+    assert (version["nearest_index_sha256"], second["nearest_index_sha256"]) == (None, index["sha256"])
+    assert storage.delete_blob(index["sha256"]) == {"deleted": False}, "an index a version uses stays"
     storage.set_alias("candidate", model_version_id=second["id"], actor="ann", reason="trained")
     state = storage.set_canary(share=0.25, actor="root", reason="try it")
     assert (state["candidate"]["id"], state["canary_share"]) == (second["id"], 0.25)
@@ -89,6 +92,9 @@ def test_every_storage_client_call_meets_the_real_views(storage, settings):
     assert storage.prediction_stats(days=3)["series"][0]["count"] == 3
     correction = storage.prediction_feedback(prediction["id"], label=6, user="ann")
     assert (correction["prediction"], correction["status"]) == (prediction["id"], "pending")
+    errors = storage.live_errors(version["id"], true=6, predicted=0)
+    assert errors["matrix"][6][0] == errors["count"] == 1 and errors["cell"]["items"][0]["prediction"] == prediction["id"]
+    assert storage.list_predictions(corrected="false", live="true", order="uncertainty")["count"] == 2
     assert storage.emit_event("gate.refused", {"model_version": second["id"]})["id"] is not None
     claimed = storage.claim_deliveries(limit=10, lease_s=30)
     assert [d["event"]["type"] for d in claimed] == ["alias.moved", "alias.moved", "gate.refused"]
@@ -102,7 +108,11 @@ def test_every_storage_client_call_meets_the_real_views(storage, settings):
     assert (shadow["count"], shadow["agreement"], shadow["corrected"]["count"]) == (3, round(1 / 3, 5), 1)
 
     sample = storage.create_sample({"image_b64": digit(9), "label": 9, "user": "bo"})
-    assert storage.list_samples(status="pending")["count"] == 2
+    sent = storage.create_samples([{"image_b64": digit(n), "label": 4, "user": "eve"} for n in (1, 2)])
+    assert sent["created"] == 2 and [s["label"] for s in sent["samples"]] == [4, 4]
+    assert storage.list_samples(status="pending")["count"] == 4
+    for extra in sent["samples"]:
+        storage.review_sample(extra["id"], status="rejected", reviewer="root")
     assert storage.review_sample(sample["id"], status="accepted", reviewer="root")["reviewed_by"] == "root"
     accepted_images, accepted_labels = storage.accepted_samples()
     assert accepted_labels.tolist() == [9] and accepted_images[0].max() == 9

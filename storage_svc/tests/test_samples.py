@@ -130,3 +130,15 @@ def test_the_review_queue_can_put_the_predictions_the_model_was_least_sure_of_fi
     newest = api.get("/samples", {"status": "pending"}).json()["results"]
     assert [s["id"] for s in newest] == [drawn["id"], middling, unsure, sure]
     assert api.get("/samples", {"order": "random"}).status_code == 400
+
+
+def test_a_batch_sent_to_review_is_stored_all_or_none(api):
+    good = base64.b64encode(bytes(784)).decode()
+    sent = api.post("/samples/bulk", {"samples": [{"image_b64": good, "label": 4, "user": "eve"}] * 2},
+                    content_type="application/json")
+    assert sent.status_code == 201 and sent.json()["created"] == 2
+    for bad in ([{"image_b64": good, "label": 4, "user": "eve"}, {"image_b64": "AAAA", "label": 4, "user": "eve"}],
+                [{"image_b64": good, "label": 10, "user": "eve"}], [], [{"image_b64": good, "label": 4, "user": "eve"}] * 101):
+        refused = api.post("/samples/bulk", {"samples": bad}, content_type="application/json")
+        assert refused.status_code == 400, refused.content
+    assert Sample.objects.count() == 2, "a refused batch stores nothing"

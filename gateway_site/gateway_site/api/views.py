@@ -23,7 +23,7 @@ from gateway_site.api.idempotency import idempotent
 from gateway_site.api.schema import Binary, answers
 from gateway_site.reports.data import report_inputs
 from gateway_site.reports.services import model_report as model_report_bytes
-from gateway_site.scenarios import downloads, events, rollout, selectors, services
+from gateway_site.scenarios import downloads, errors, events, rollout, selectors, services
 from kit.contracts import collector, gateway, ml, storage
 from kit.errors import AppError
 from kit.validation import ascii_int, validated
@@ -169,6 +169,22 @@ def samples(request):
         label = data.pop("label")
         sample = services.sample_upload(username=request.user.get_username(), payload=data, label=label)
     return Response(sample, status=status.HTTP_201_CREATED)
+
+
+class SamplesBatchInput(serializers.Serializer):
+    label = serializers.IntegerField(min_value=0, max_value=9, help_text="the label every image is sent with")
+    images = serializers.ListField(child=serializers.CharField(max_length=2000), min_length=1, max_length=100,
+                                   help_text="canonical 28x28 images: base64 of 784 bytes each, as the error browser gives them")
+
+
+@answers(POST=(201, storage.SamplesCreated))
+@extend_schema(request=SamplesBatchInput)
+@api_view(["POST"])
+@permission_classes([Engineer])
+def samples_batch(request):
+    """Send several images to the review queue with one label, all or none (the error browser's 'send to review')."""
+    created = errors.send_to_review(username=request.user.get_username(), **validated(SamplesBatchInput, request.data))
+    return Response(created, status=status.HTTP_201_CREATED)
 
 
 class ReviewInput(serializers.Serializer):
@@ -593,6 +609,23 @@ def rollout_canary(request):
 @permission_classes([Viewer])
 def alias_ledger(request):
     return Response(selectors.alias_ledger(request.query_params))
+
+
+@answers(GET=gateway.ErrorCell)
+@extend_schema(parameters=[
+    OpenApiParameter("source", str, description=errors.SOURCES_HELP),
+    OpenApiParameter("true", int, description="a cell's row: the true (or corrected) digit, 0-9"),
+    OpenApiParameter("predicted", int, description="a cell's column: the version's answer, 0-9"),
+])
+@api_view(["GET"])
+@permission_classes([Engineer])
+def model_errors(request, version_id: int):
+    """The error browser: the version's confusion matrix from its held-out digits, an evaluation or corrected live
+    predictions, and one cell's digits (the most confident first), each with why the version answered it."""
+    query = request.query_params
+    cell = {name: None if query.get(name) in (None, "") else ascii_int(query[name], field=name, minimum=0, maximum=9)
+            for name in ("true", "predicted")}
+    return Response(errors.error_cell(version_id, source=query.get("source"), **cell))
 
 
 @answers(GET=storage.Drift)

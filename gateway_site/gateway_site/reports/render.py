@@ -35,7 +35,10 @@ def heat(count: int, row_total: int, diagonal: bool) -> str:
     return f"background:rgba({colour[0]},{colour[1]},{colour[2]},{alpha:.2f});color:{text}"
 
 
-def report_context(inputs: dict, comparison: dict | None, comparison_error: str | None) -> dict:
+def report_context(inputs: dict, comparison: dict | None, comparison_error: str | None,
+                   overlays: dict[int, str] | None = None) -> dict:
+    """`overlays`: the explanation overlay (PNG, base64) of each most confident mistake by its index."""
+    overlays = overlays or {}
     model = inputs["model"]
     metrics = model.get("metrics", {})
     matrix = metrics.get("confusion_matrix") or []
@@ -44,7 +47,8 @@ def report_context(inputs: dict, comparison: dict | None, comparison_error: str 
         for i, row in enumerate(matrix)
     ]
     per_class = [{"digit": d, **metrics["per_class"][d]} for d in sorted(metrics.get("per_class", {}))]
-    mistakes = [{**m, "image_url": pixels_png_data_url(m["image"], scale=3)}
+    mistakes = [{**m, "image_url": pixels_png_data_url(m["image"], scale=3),
+                 "overlay_url": "data:image/png;base64," + overlays[m["index"]] if m.get("index") in overlays else None}
                 for m in metrics.get("confident_mistakes", []) if "image" in m]
     if comparison:
         comparison = {**comparison, "per_class_rows": [{"digit": d, **v} for d, v in sorted(comparison["per_class"].items())]}

@@ -7,7 +7,7 @@ import logging
 from gateway_site import peers
 from gateway_site.reports.data import inputs_sha256, report_inputs
 from gateway_site.reports.render import render_html, render_pdf, report_context
-from kit.errors import PeerUnavailable
+from kit.errors import AppError, PeerUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +29,27 @@ def model_report(version_id: int, kind: str) -> bytes:
             comparison = peers.ml().compare(production, version_id)
         except PeerUnavailable as exc:
             error = exc.message
-    html = render_html(report_context(inputs, comparison, error))
+    overlays, overlay_error = mistake_overlays(version_id, inputs["model"].get("metrics", {}).get("confident_mistakes", []))
+    html = render_html(report_context(inputs, comparison, error, overlays))
     data = html.encode() if kind == "html" else render_pdf(html)
-    if error is None:  # a report missing its comparison is not kept: the next request tries again
+    if error is None and overlay_error is None:  # a report missing a part is not kept: the next request tries again
         peers.storage().store_report(version_id, data, kind=kind, input_sha256=key)
     return data
+
+
+def mistake_overlays(version_id: int, mistakes: list[dict]) -> tuple[dict[int, str], str | None]:
+    """Why the version was sure of each of its most confident mistakes: {index: overlay PNG (base64)}, and what
+    kept them from being made (ml_svc away), if anything."""
+    overlays = {}
+    for mistake in mistakes:
+        if "image" not in mistake:
+            continue
+        try:
+            explanation = peers.ml().explain(image=mistake["image"], model_id=version_id, target=mistake["predicted"])
+        except PeerUnavailable as exc:
+            return {}, exc.message
+        except AppError as exc:  # a version ml_svc cannot load: the report still shows the mistakes themselves
+            logger.warning("no explanation for v%s's mistake %s: %s", version_id, mistake.get("index"), exc.message)
+            return {}, None
+        overlays[mistake["index"]] = explanation["overlay_png"]
+    return overlays, None

@@ -10,7 +10,7 @@ from kit.contracts import collector, gateway, ml, storage
 from kit.errors import AppError
 from kit.validation import MAX_ID, ascii_int, calendar_day, clean_text
 
-PREDICTION_FILTERS = ("digit", "model", "run", "user", "corrected", "since", "until", "page", "page_size")
+PREDICTION_FILTERS = ("digit", "model", "run", "user", "corrected", "live", "order", "since", "until", "page", "page_size")
 SAMPLE_FILTERS = ("status", "user", "order", "page", "page_size")
 RUN_FILTERS = ("kind", "status", "created_by", "parent_run", "page", "page_size")
 

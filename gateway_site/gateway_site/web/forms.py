@@ -69,6 +69,18 @@ class CorrectionForm(forms.Form):
                                               "invalid_choice": "Pick a digit from 0 to 9."})
 
 
+class SendToReviewForm(forms.Form):
+    label = forms.ChoiceField(choices=[(str(d), str(d)) for d in range(10)],
+                              error_messages={"required": "Pick the label to send them with (0-9).",
+                                              "invalid_choice": "Pick the label to send them with (0-9)."})
+    image = forms.MultipleChoiceField(error_messages={"required": "Tick at least one digit to send."})
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # the images are the cell's own, sent back as they were given (storage checks each is 784 bytes)
+        self.fields["image"].valid_value = lambda value: isinstance(value, str) and 0 < len(value) <= 2000
+
+
 class WebhookForm(forms.Form):
     url = forms.CharField(max_length=500, strip=True, label="HTTPS endpoint")
     events = forms.MultipleChoiceField(choices=[(event, event) for event in EVENT_TYPES],

@@ -31,5 +31,7 @@ urlpatterns = [
     path("console/role", models.console_role, name="console-role"),
     path("models", models.models, name="models"),
     path("models/<id:version_id>/report.<report_kind:kind>", models.model_report, name="model-report"),
+    path("models/<id:version_id>/errors", models.model_errors, name="model-errors"),
+    path("models/<id:version_id>/errors/review", models.model_errors_review, name="model-errors-review"),
     path("runs/<id:run_id>/row", runs.run_row, name="run-row"),
 ]

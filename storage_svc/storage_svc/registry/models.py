@@ -63,6 +63,10 @@ class ModelVersion(models.Model):
     )
     metrics = models.JSONField(default=dict)
     weights = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="model_versions")
+    nearest_index = models.ForeignKey(
+        Blob, null=True, blank=True, on_delete=models.PROTECT, related_name="nearest_indexes",
+        help_text="its training digits in its penultimate-layer space (ml_svc's nearest examples), if built",
+    )
     parameter_count = models.PositiveIntegerField(default=0)
     run = models.ForeignKey("Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     note = models.TextField(blank=True)

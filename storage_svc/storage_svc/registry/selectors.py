@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 from django.db.models import Count, F, QuerySet, Sum
@@ -108,10 +109,38 @@ def predictions_list(*, params) -> QuerySet[Prediction]:
     run = _int_filter(params.get("run"), "run")
     if run is not None:
         predictions = predictions.filter(run_id=run)
+    if params.get("live") == "true":  # drawn or sent one by one, not scored from a file
+        predictions = predictions.filter(run__isnull=True)
     for bound, lookup in (("since", "created_at__date__gte"), ("until", "created_at__date__lte")):
         if params.get(bound):
             predictions = predictions.filter(**{lookup: calendar_day(params[bound], field=bound)})
+    order = params.get("order") or "newest"
+    if order not in PREDICTION_ORDERS:
+        raise AppError("invalid", f"order must be one of {', '.join(PREDICTION_ORDERS)}", details={"order": order})
+    if order == "uncertainty":  # the answers the model was least sure of first
+        predictions = predictions.order_by("confidence", "-id")
     return predictions
+
+
+PREDICTION_ORDERS = ("newest", "uncertainty")
+ERROR_ITEMS_LIMIT = 48
+
+
+def live_errors(*, version_id: int, true: int | None, predicted: int | None, limit: int) -> dict:
+    """A version's live predictions that people corrected, as a confusion matrix (rows: the corrected label,
+    columns: its answer), and those of one cell, the most confident first."""
+    model_version_get(version_id=version_id)
+    corrected = Prediction.objects.filter(model_version_id=version_id, corrected_label__isnull=False)
+    matrix = [[0] * 10 for _ in range(10)]
+    for row in corrected.values("corrected_label", "digit").annotate(count=Count("id")).order_by():
+        matrix[row["corrected_label"]][row["digit"]] = row["count"]
+    answer = {"count": sum(map(sum, matrix)), "matrix": matrix, "cell": None}
+    if true is not None and predicted is not None:
+        cell = corrected.filter(corrected_label=true, digit=predicted)
+        answer["cell"] = {"true": true, "predicted": predicted, "count": matrix[true][predicted], "items": [
+            {"prediction": p.id, "image": base64.b64encode(bytes(p.image)).decode(), "confidence": round(p.confidence, 4)}
+            for p in cell.order_by("-confidence", "-id")[:limit]]}
+    return answer
 
 
 def prediction_stats(*, days: int) -> list[dict]:

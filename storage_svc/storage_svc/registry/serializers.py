@@ -40,13 +40,14 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     version = serializers.CharField(read_only=True)
     weights_sha256 = serializers.CharField(source="weights_id", read_only=True)
     weights_size = serializers.IntegerField(source="weights.size", read_only=True)
+    nearest_index_sha256 = serializers.CharField(source="nearest_index_id", read_only=True, allow_null=True)
     datasets = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
     aliases = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
         fields = ["id", "version", "architecture", "hyperparameters", "datasets", "base_version",
-                  "metrics", "weights_sha256", "weights_size", "parameter_count", "run", "note",
+                  "metrics", "weights_sha256", "weights_size", "nearest_index_sha256", "parameter_count", "run", "note",
                   "aliases", "created_by", "created_at"]
 
     def get_aliases(self, version: ModelVersion) -> list[str]:
@@ -132,6 +133,7 @@ class ModelVersionCreateInput(serializers.Serializer):
     hyperparameters = serializers.DictField(required=False, default=dict)
     dataset_ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     weights_sha256 = serializers.RegexField(r"^[0-9a-f]{64}$")
+    nearest_index_sha256 = serializers.RegexField(r"^[0-9a-f]{64}$", required=False, allow_null=True, default=None)
     metrics = serializers.DictField(required=False, default=dict)
     parameter_count = serializers.IntegerField(min_value=0, required=False, default=0)
     created_by = serializers.CharField(max_length=150)
@@ -166,6 +168,16 @@ class SampleCreateInput(serializers.Serializer):
     label = serializers.IntegerField(min_value=0, max_value=9)
     user = serializers.CharField(max_length=150)
     prediction_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class SampleBulkItem(serializers.Serializer):
+    image_b64 = serializers.CharField(max_length=2000)
+    label = serializers.IntegerField(min_value=0, max_value=9)
+    user = serializers.CharField(max_length=150)
+
+
+class SamplesBulkInput(serializers.Serializer):
+    samples = serializers.ListField(child=SampleBulkItem(), min_length=1, max_length=100)
 
 
 class SampleReviewInput(serializers.Serializer):

@@ -47,7 +47,7 @@ def blob_store(*, data: bytes) -> Blob:
 def blob_delete_unreferenced(*, sha256: str) -> bool:
     """Delete a blob that nothing refers to (e.g. weights of a run that then failed, a superseded report)."""
     blob = Blob.objects.filter(pk=sha256).first()
-    if blob is None or blob.datasets.exists() or blob.model_versions.exists() or blob.reports.exists():
+    if blob is None or any(refs.exists() for refs in (blob.datasets, blob.model_versions, blob.nearest_indexes, blob.reports)):
         return False
     blob.delete()
     blob_path(sha256).unlink(missing_ok=True)
@@ -233,6 +233,7 @@ def model_version_create(
     base_version_id: int | None = None,
     run_id: int | None = None,
     note: str = "",
+    nearest_index_sha256: str | None = None,
 ) -> ModelVersion:
     if run_id is not None:  # a worker that repeats a registration whose answer it lost gets the same version
         Run.objects.select_for_update().filter(pk=run_id).first()  # one registration per run at a time
@@ -242,6 +243,11 @@ def model_version_create(
     weights = Blob.objects.filter(pk=weights_sha256).first()
     if weights is None:
         raise AppError("not_found", f"weights blob {weights_sha256} is not stored", status=404)
+    nearest_index = None
+    if nearest_index_sha256 is not None:
+        nearest_index = Blob.objects.filter(pk=nearest_index_sha256).first()
+        if nearest_index is None:
+            raise AppError("not_found", f"nearest-examples index blob {nearest_index_sha256} is not stored", status=404)
     datasets = list(Dataset.objects.filter(pk__in=dataset_ids))
     if len(datasets) != len(set(dataset_ids)):
         raise AppError("not_found", "a dataset of this version does not exist", status=404)
@@ -250,6 +256,7 @@ def model_version_create(
         hyperparameters=hyperparameters,
         metrics=metrics,
         weights=weights,
+        nearest_index=nearest_index,
         parameter_count=parameter_count,
         created_by=created_by,
         base_version_id=base_version_id,
@@ -483,6 +490,14 @@ def sample_create(*, image_b64: str, label: int, user: str, prediction_id: int |
     """A labelled 28x28 user image, pending review."""
     image = decode_image_field(image_b64, field="image", exact_size=28 * 28, max_size=784)
     return Sample.objects.create(image=image, label=label, user=user, prediction_id=prediction_id)
+
+
+@transaction.atomic
+def samples_bulk_create(*, samples: list[dict]) -> list[Sample]:
+    """Several labelled 28x28 images pending review, all or none (the error browser's 'send to review')."""
+    rows = [Sample(image=decode_image_field(s["image_b64"], field=f"samples[{n}].image_b64", exact_size=784, max_size=784),
+                   label=s["label"], user=s["user"]) for n, s in enumerate(samples)]
+    return Sample.objects.bulk_create(rows)
 
 
 @transaction.atomic

@@ -17,6 +17,7 @@ urlpatterns = [
     path("models/<id:version_id>/evaluations", views.model_evaluations),
     path("models/<id:version_id>/shadow", views.model_shadow),
     path("models/<id:version_id>/drift", views.model_drift),
+    path("models/<id:version_id>/errors", views.model_errors),
     path("drift/production", views.production_drift),
     path("events", views.event_create),
     path("webhooks", views.webhooks),
@@ -34,6 +35,7 @@ urlpatterns = [
     path("predictions/<id:prediction_id>", views.prediction_detail),
     path("predictions/<id:prediction_id>/feedback", views.prediction_feedback),
     path("samples", views.samples),
+    path("samples/bulk", views.samples_bulk),
     path("samples/export", views.samples_export),
     path("samples/<id:sample_id>/review", views.sample_review),
 ]

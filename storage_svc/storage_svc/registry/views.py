@@ -38,6 +38,7 @@ from storage_svc.registry.serializers import (
     RunUpdateInput,
     SampleCreateInput,
     SampleReviewInput,
+    SamplesBulkInput,
     SampleSerializer,
     WebhookDeliverySerializer,
     WebhookInput,
@@ -299,6 +300,24 @@ def samples(request):
         return _paginated(request, selectors.samples_list(params=request.query_params), SampleSerializer)
     sample = services.sample_create(**validated(SampleCreateInput, request.data))
     return Response(SampleSerializer(sample).data, status=status.HTTP_201_CREATED)
+
+
+@api_view(["POST"])
+def samples_bulk(request):
+    created = services.samples_bulk_create(**validated(SamplesBulkInput, request.data))
+    return Response({"created": len(created), "samples": SampleSerializer(created, many=True).data},
+                    status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET"])
+def model_errors(request, version_id: int):
+    """The version's corrected live predictions as a confusion matrix, and one cell's (`true`, `predicted`)."""
+    query = request.query_params
+    cell = {name: ascii_int(query[name], field=name, minimum=0, maximum=9) if query.get(name) not in (None, "") else None
+            for name in ("true", "predicted")}
+    limit = ascii_int(query.get("limit", str(selectors.ERROR_ITEMS_LIMIT)), field="limit", minimum=1,
+                      maximum=selectors.ERROR_ITEMS_LIMIT)
+    return Response(selectors.live_errors(version_id=version_id, limit=limit, **cell))
 
 
 @api_view(["POST"])

@@ -58,7 +58,15 @@ def review(request):
     listing = selectors.samples({"status": status, "order": order, "page": request.GET.get("page", "1")})
     for sample in listing["results"]:
         sample["image_url"] = pixels_png_data_url(sample["image"], scale=3)
-    return render(request, "web/review.html", {"page": "review", "listing": listing, "status": status, "order": order})
+    context = {"page": "review", "listing": listing, "status": status, "order": order,
+               "with_live": order == "uncertainty" and status == "pending" and request.GET.get("live") == "1"}
+    if context["with_live"]:  # live answers nobody has labelled, the least sure first: label them here
+        live, context["live_error"] = optional_section(lambda: selectors.predictions_for(
+            request.user, {"corrected": "false", "live": "true", "order": "uncertainty", "page_size": "12"}), None)
+        for prediction in (live or {}).get("results", []):
+            prediction["image_url"] = pixels_png_data_url(prediction["image"], scale=3)
+        context["live"] = live
+    return render(request, "web/review.html", context)
 
 
 @require_POST

@@ -14,8 +14,16 @@ from gateway_site.accounts.roles import ROLE_TITLES, role_of, role_required
 from gateway_site.accounts.services import account_set_role
 from gateway_site.images import pixels_png_data_url
 from gateway_site.reports.services import model_report as model_report_bytes
-from gateway_site.scenarios import rollout, selectors
-from gateway_site.web.forms import CanaryForm, PromoteForm, RoleForm, WebhookDeleteForm, WebhookForm, problem
+from gateway_site.scenarios import errors, rollout, selectors
+from gateway_site.web.forms import (
+    CanaryForm,
+    PromoteForm,
+    RoleForm,
+    SendToReviewForm,
+    WebhookDeleteForm,
+    WebhookForm,
+    problem,
+)
 from gateway_site.web.views.common import optional_section
 from kit.errors import AppError, PeerUnavailable
 from kit.validation import ascii_int
@@ -68,6 +76,60 @@ def compare(request):
     context = {"page": "models", "versions": versions, "baseline": baseline, "candidate": candidate,
                "result": result, "error": error}
     return render(request, "web/compare.html", context)
+
+
+def _cell_numbers(query) -> dict:
+    return {name: None if query.get(name) in (None, "") else ascii_int(query[name], field=name, minimum=0, maximum=9)
+            for name in ("true", "predicted")}
+
+
+def _error_view(version_id: int, query) -> dict:
+    """The error browser's matrix (and cell) as pages show them; what went wrong instead, if anything."""
+    try:
+        view = errors.error_cell(version_id, source=query.get("source"), **_cell_numbers(query))
+    except AppError as exc:
+        if exc.status >= 500 and not isinstance(exc, PeerUnavailable):
+            raise
+        return {"error": exc.message}
+    cell = view["cell"]
+    if cell:
+        for item in cell["items"]:
+            item["image_url"] = pixels_png_data_url(item["image"], scale=2)
+            item["overlay_url"] = "data:image/png;base64," + item["overlay_png"]
+    view["rows"] = [{"label": t, "cells": [{"predicted": p, "count": count} for p, count in enumerate(row)]}
+                    for t, row in enumerate(view["matrix"])]
+    return {"view": view}
+
+
+@require_GET
+@role_required("ml_engineer")
+def model_errors(request, version_id: int):
+    """The error browser of a version: pick where its mistakes come from, then a cell of its confusion matrix."""
+    source = request.GET.get("source") or "held-out"
+    evaluations, evaluations_error = optional_section(
+        lambda: [{**e, "source": f"evaluation:{e['id']}"} for e in selectors.evaluations(version_id, {})["results"]], [])
+    context = {"page": "models", "version_id": version_id, "source": source, "evaluations": evaluations,
+               "evaluations_error": evaluations_error, **_error_view(version_id, request.GET),
+               "digits": range(10)}
+    template = "web/_error_cell.html" if request.htmx and request.GET.get("true") else "web/errors.html"
+    return render(request, template, context)
+
+
+@require_POST
+@role_required("ml_engineer")
+def model_errors_review(request, version_id: int):
+    """Send the chosen digits of a cell to the review queue with one label."""
+    form = SendToReviewForm(request.POST)
+    if not form.is_valid():
+        return render(request, "web/_sent.html", {"error": problem(form)})
+    try:
+        created = errors.send_to_review(username=request.user.get_username(), label=int(form.cleaned_data["label"]),
+                                        images=form.cleaned_data["image"])
+    except AppError as exc:
+        if exc.status >= 500 and not isinstance(exc, PeerUnavailable):
+            raise
+        return render(request, "web/_sent.html", {"error": exc.message})
+    return render(request, "web/_sent.html", {"created": created["created"], "label": form.cleaned_data["label"]})
 
 
 @require_GET

@@ -93,8 +93,16 @@ def prediction_why(request, prediction_id: int):
             raise
         context["error"] = exc.message
     else:
-        context["why"] = {**explanation, "overlay_url": "data:image/png;base64," + explanation["overlay_png"]}
+        context["why"] = why_context(explanation)
     return render(request, "web/_why.html", context)
+
+
+def why_context(explanation: dict) -> dict:
+    """An explanation as pages show it: the overlay and the nearest training digits as image URLs."""
+    nearest = explanation.get("nearest")
+    return {**explanation, "overlay_url": "data:image/png;base64," + explanation["overlay_png"],
+            "nearest": None if nearest is None else
+            [{**example, "image_url": pixels_png_data_url(example["image"], scale=3)} for example in nearest]}
 
 
 @require_GET
