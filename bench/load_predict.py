@@ -5,6 +5,7 @@
     .venv/bin/python bench/load_predict.py overload   # the gateway at 3x its measured capacity
     .venv/bin/python bench/load_predict.py compare    # peers, ml_svc direct and the gateway, one table of ratios
     .venv/bin/python bench/load_predict.py shadow     # the gateway with shadow scoring off and on, in turns
+    .venv/bin/python bench/load_predict.py explain    # an explanation's latency beside a prediction's
 
 `compare` also starts the servers a user would pick instead (bench/peers/: FastAPI + uvicorn and Flask + gunicorn,
 2 workers each, installed with `.venv/bin/pip install -r bench/requirements.txt`), serving the same ONNX model with the
@@ -294,6 +295,38 @@ def run_gateway(platform: Platform, args) -> dict:
     return result
 
 
+def run_explain(platform: Platform, args) -> None:
+    """The explanation's own latency, on distinct official test digits (none remembered yet), beside a plain
+    prediction's on the same digits: asked for a recorded prediction, again (remembered), and inline."""
+    data = gzip.decompress((MNIST_TEST / "t10k-images-idx3-ubyte.gz").read_bytes())
+    images = np.frombuffer(data, np.uint8, offset=16).reshape(-1, 28, 28)
+    base = platform.url("gateway")
+    headers = {"Authorization": f"Token {viewer_token(platform)}"}
+    session = requests.Session()
+    timings: dict[str, list[float]] = {"prediction": [], "explanation (first)": [], "explanation (again)": [],
+                                       "prediction with explain: true": []}
+
+    def timed(name: str, method: str, url: str, **kwargs) -> dict:
+        started = time.perf_counter()
+        answer = session.request(method, url, headers=headers, timeout=60, **kwargs)
+        timings[name].append((time.perf_counter() - started) * 1000)
+        assert answer.status_code in (200, 201), answer.text[:300]
+        return answer.json()
+
+    nearest = 0
+    for n in range(args.explanations):
+        prediction = timed("prediction", "POST", f"{base}/api/predictions", json={"pixels": images[n].tolist()})
+        why = timed("explanation (first)", "GET", f"{base}/api/predictions/{prediction['id']}/explanation")
+        timed("explanation (again)", "GET", f"{base}/api/predictions/{prediction['id']}/explanation")
+        nearest += bool(why.get("nearest"))
+        timed("prediction with explain: true", "POST", f"{base}/api/predictions",
+              json={"pixels": images[args.explanations + n].tolist(), "explain": True})
+    print(f"\nexplanations through the gateway, {args.explanations} distinct official test digits, one client "
+          f"({nearest} answered with nearest training digits):")
+    for name, values in timings.items():
+        print(f"  {name:32s} p50 {np.percentile(values, 50):7.1f} ms   p95 {np.percentile(values, 95):7.1f} ms")
+
+
 def run_overload(platform: Platform, args) -> None:
     capacity = run_gateway(platform, args)["rate"]
     url = platform.url("gateway") + "/api/predictions"
@@ -550,7 +583,8 @@ def run_shadow(platform: Platform | DefaultRun, args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario", choices=["direct", "gateway", "overload", "compare", "shadow"])
+    parser.add_argument("scenario", choices=["direct", "gateway", "overload", "compare", "shadow", "explain"])
+    parser.add_argument("--explanations", type=int, default=40, help="explain: distinct digits explained")
     parser.add_argument("--rounds", type=int, default=3,
                         help="compare, shadow: turns per server or mode (the median is reported)")
     parser.add_argument("--other-server", action="store_true",
@@ -569,7 +603,7 @@ def main() -> None:
     platform = start(args)
     try:
         {"direct": run_direct, "gateway": run_gateway, "overload": run_overload,
-         "compare": run_compare, "shadow": run_shadow}[args.scenario](platform, args)
+         "compare": run_compare, "shadow": run_shadow, "explain": run_explain}[args.scenario](platform, args)
     finally:
         platform.stop()
 

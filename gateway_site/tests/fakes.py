@@ -40,6 +40,7 @@ class FakeML(Peer):
         super().__init__()
         self.routes: list = []  # the `route` of every image predict_batch was sent
         self.explained: list[tuple] = []  # (image, model_id, target) of every explanation asked for
+        self.overlaid: list[tuple] = []  # (model_id, images, target) of every batch of overlays asked for
 
     def _answer(self, payload):
         self._check()
@@ -98,6 +99,7 @@ class FakeML(Peer):
 
     def overlays(self, *, model_id, images, target=None):
         self._check()
+        self.overlaid.append((model_id, list(images), target))
         return {"overlays": [{"digit": target or 0, "target": target or 0, "overlay_png": "iVBORw0KGgo="} for _ in images]}
 
     def compare(self, baseline_id, candidate_id):
@@ -284,7 +286,8 @@ class FakeStorage(Peer):
     def live_errors(self, version_id, **params):
         self._check()
         self.get_model_version(version_id)
-        corrected = [p for p in self.predictions if p["model"]["id"] == version_id and p.get("corrected_label") is not None]
+        corrected = [p for p in self.predictions if p["model"]["id"] == version_id and p.get("corrected_label") is not None
+                     and p.get("run") is None]
         matrix = [[0] * 10 for _ in range(10)]
         for p in corrected:
             matrix[p["corrected_label"]][p["digit"]] += 1

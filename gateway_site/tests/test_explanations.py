@@ -113,6 +113,7 @@ def test_the_error_browser_answers_a_cell_with_overlays_from_each_source(api_as,
         assert answer.status_code == status, (params, answer.content)
     mine = api_as("viewer").post("/api/predictions", DIGIT, format="json").json()
     fake_peers["storage"].predictions[-1]["corrected_label"] = 4
+    fake_peers["storage"].predictions.append({**fake_peers["storage"].predictions[-1], "id": 999, "run": 5})
     live = engineer.get("/api/models/1/errors", {"source": "live", "true": 4, "predicted": mine["digit"]}).json()
     assert live["count"] == 1 and live["cell"]["items"][0]["prediction"] == mine["id"]
     assert live["cell"]["items"][0]["overlay_png"]
@@ -128,6 +129,8 @@ def test_chosen_digits_go_to_the_review_queue_with_one_label_all_or_none(api_as,
     assert sent.status_code == 201 and sent.json()["created"] == 2
     queued = fake_peers["storage"].samples
     assert [(s["label"], s["user"], s["status"], s["image"]) for s in queued] == [(4, "engineer", "pending", i) for i in images]
+    short = engineer.post("/api/samples/batch", {"label": 4, "images": images + ["AAAA"]}, format="json").json()
+    assert list(short["error"]["details"]) == ["images[2]"], "named as the caller sent it"
     for bad in ({"label": 4, "images": images + ["AAAA"]}, {"label": 10, "images": images}, {"label": 4, "images": []},
                 {"label": 4, "images": images * 51}, {"label": "4\x00", "images": images}):
         assert engineer.post("/api/samples/batch", bad, format="json").status_code == 400
@@ -146,6 +149,13 @@ def test_the_error_browser_page_opens_a_cell_and_sends_two_digits_to_review(clie
     assert "2 digits sent to the" in sent and [s["label"] for s in fake_peers["storage"].samples] == [4, 4]
     refused = client.post("/models/1/errors/review", {"label": "4"}).content.decode()
     assert "Tick at least one digit" in refused and len(fake_peers["storage"].samples) == 2
+    client.force_login(users["viewer"])
+    client.post("/recognize", {"image_data": "data:image/png;base64,iVBORw0KGgo="}, HTTP_HX_REQUEST="true")
+    fake_peers["storage"].predictions[-1]["corrected_label"] = 4
+    client.force_login(users["engineer"])
+    digit = fake_peers["storage"].predictions[-1]["digit"]
+    live = client.get(f"/models/1/errors?source=live&true=4&predicted={digit}", HTTP_HX_REQUEST="true").content.decode()
+    assert "already in the" in live and 'name="image"' not in live, "a correction is in the queue already"
     fake_peers["ml"].down = True
     assert "ml_svc" in client.get("/models/1/errors").content.decode()
 

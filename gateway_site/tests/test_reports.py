@@ -12,6 +12,7 @@ import pytest
 
 from gateway_site.reports import charts, render, services
 from kit.contracts import example, storage
+from kit.errors import AppError, PeerUnavailable
 from tests.support import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -244,17 +245,17 @@ def test_each_most_confident_mistake_shows_why_the_model_was_sure(api_as, versio
     html = api_as("viewer").get("/api/models/7/report.html").content.decode()
     assert html.count('alt="why ') == 12 and "Beside each digit, why the model was sure" in html
     mistakes = version["metrics"]["confident_mistakes"]
-    assert fake_peers["ml"].explained == [(m["image"], 7, m["predicted"]) for m in mistakes], "its answer, by v7"
+    assert fake_peers["ml"].overlaid == [(7, [m["image"] for m in mistakes], None)], "v7's own answers, in one call"
     assert fake_peers["storage"].reports, "a whole report is kept"
 
 
-def test_a_report_without_its_explanations_shows_the_mistakes_and_is_not_kept(api_as, version, fake_peers):
+@pytest.mark.parametrize("failure", [PeerUnavailable("ml_svc", "connection refused or reset"),
+                                     AppError("overloaded", "ml_svc is busy", status=503)])
+def test_a_report_without_its_explanations_shows_the_mistakes_and_is_not_kept(api_as, version, fake_peers, failure):
     def down(**kwargs):
-        from kit.errors import PeerUnavailable
+        raise failure
 
-        raise PeerUnavailable("ml_svc", "connection refused or reset")
-
-    fake_peers["ml"].explain = down
+    fake_peers["ml"].overlays = down
     html = api_as("viewer").get("/api/models/7/report.html").content.decode()
     assert 'alt="why ' not in html and html.count('alt="true ') == 12
     assert fake_peers["storage"].reports == {}

@@ -4,7 +4,6 @@ evaluation judges), the digits in one of its cells, and why the version answered
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 
 import numpy as np
 
@@ -12,23 +11,26 @@ from kit.errors import AppError
 from ml_svc import peers
 from ml_svc.evaluation import dataset_split, held_out_dataset_id, image_b64, predict_proba
 from ml_svc.explain import explain
+from ml_svc.remembered import Remembered
 from ml_svc.serving import model_cache, version_info
 
 CELL_LIMIT = 48  # digits a cell answers at most, the most confident first
 OVERLAYS_LIMIT = 48
-KEPT = 4  # (version, dataset, part) judged and remembered per process: versions and datasets never change
+KEPT = 2  # (version, dataset, part) judged and remembered per process: versions and datasets never change
 PARTS = ("held-out", "all")
-_kept: OrderedDict[tuple[int, int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
-_lock = threading.Lock()
+_kept: Remembered[tuple[int, int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = Remembered(KEPT)
+_judging = threading.Lock()  # one judgement at a time: clicks on several cells at once load the dataset once
 
 
 def _judged(version_id: int, dataset_id: int, part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(images, labels, the version's probabilities) on the dataset's part."""
     key = (version_id, dataset_id, part)
-    with _lock:
-        if key in _kept:
-            _kept.move_to_end(key)
-            return _kept[key]
+    with _judging:
+        return _kept.get(key) or _kept.put(key, _judge(key))
+
+
+def _judge(key: tuple[int, int, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    version_id, dataset_id, part = key
     loaded = model_cache().version(version_id)
     storage = peers.storage()
     if part == "held-out":
@@ -36,12 +38,7 @@ def _judged(version_id: int, dataset_id: int, part: str) -> tuple[np.ndarray, np
         images, labels = split.val_images, split.val_labels
     else:
         images, labels = storage.dataset_arrays(dataset_id)
-    judged = (images, labels.astype(np.int64), predict_proba(loaded.module, images))
-    with _lock:
-        _kept[key] = judged
-        while len(_kept) > KEPT:
-            _kept.popitem(last=False)
-    return judged
+    return images, labels.astype(np.int64), predict_proba(loaded.module, images)
 
 
 def confusion_cell(*, version_id: int, dataset_id: int | None, part: str, true: int | None, predicted: int | None,
@@ -75,7 +72,7 @@ def overlays(*, model_id: int, images: list[str], target: int | None) -> list[di
         raise AppError("invalid", f"at most {OVERLAYS_LIMIT} images at a time", details={"images": len(images)})
     answers = []
     for image in images:
-        explanation = explain(image_b64=image, model_id=model_id, target=target)
+        explanation = explain(image_b64=image, model_id=model_id, target=target, with_nearest=False)
         answers.append({"digit": explanation["digit"], "target": explanation["target"],
                         "overlay_png": explanation["overlay_png"]})
     return answers

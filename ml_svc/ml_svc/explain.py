@@ -16,8 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import threading
-from collections import OrderedDict
+import logging
 
 import numpy as np
 import torch
@@ -26,13 +25,14 @@ from PIL import Image
 from kit.errors import AppError
 from ml_svc.nearest import nearest
 from ml_svc.preprocessing import MNIST_MEAN, MNIST_STD
+from ml_svc.remembered import Remembered
 from ml_svc.serving import model_cache
 
 STEPS = 64
 SCALE = 8  # the overlay's pixels per input pixel
 KEPT = 256  # explanations remembered per process
-_kept: OrderedDict[tuple[int, int, str], dict] = OrderedDict()
-_lock = threading.Lock()
+_kept: Remembered[tuple[int, int, str, bool], dict] = Remembered(KEPT)
+logger = logging.getLogger(__name__)
 
 
 def normalised(images: np.ndarray) -> torch.Tensor:
@@ -71,9 +71,10 @@ def overlay_png(image: np.ndarray, attribution: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def explain(*, image_b64: str, model_id: int, target: int | None = None) -> dict:
+def explain(*, image_b64: str, model_id: int, target: int | None = None, with_nearest: bool = True) -> dict:
     """The attribution of `target` (default: the version's answer) for a canonical 28x28 image (base64 of its 784
-    bytes, as every prediction answers `image`), by version `model_id`."""
+    bytes, as every prediction answers `image`), by version `model_id`, and (`with_nearest`) its nearest training
+    digits: None where the version has no index, or where reading it failed (that answer is not remembered)."""
     try:
         raw = base64.b64decode(image_b64, validate=True)
     except (ValueError, TypeError):
@@ -83,11 +84,10 @@ def explain(*, image_b64: str, model_id: int, target: int | None = None) -> dict
                        details={"image": f"{len(raw)} bytes"})
     if target is not None and (isinstance(target, bool) or not isinstance(target, int) or not 0 <= target <= 9):
         raise AppError("invalid", "target must be a digit 0-9.", details={"target": "not a digit"})
-    key = (model_id, -1 if target is None else target, hashlib.sha256(raw).hexdigest())
-    with _lock:
-        if key in _kept:
-            _kept.move_to_end(key)
-            return _kept[key]
+    key = (model_id, -1 if target is None else target, hashlib.sha256(raw).hexdigest(), with_nearest)
+    remembered = _kept.get(key)
+    if remembered is not None:
+        return remembered
     loaded = model_cache().version(model_id)
     image = np.frombuffer(raw, np.uint8).reshape(28, 28)
     with torch.no_grad():
@@ -101,10 +101,13 @@ def explain(*, image_b64: str, model_id: int, target: int | None = None) -> dict
         "attribution": [[round(float(v), 6) for v in row] for row in attribution],
         "completeness": {"sum": round(float(attribution.sum()), 6), "explained": round(explained, 6)},
         "overlay_png": base64.b64encode(overlay_png(image, attribution)).decode(),
-        "nearest": nearest(loaded.module, loaded.version, image),
+        "nearest": None,
     }
-    with _lock:
-        _kept[key] = result
-        while len(_kept) > KEPT:
-            _kept.popitem(last=False)
-    return result
+    whole = True
+    if with_nearest:
+        try:
+            result["nearest"] = nearest(loaded.module, loaded.version, image)
+        except AppError as exc:  # the attribution stands on its own; the examples are asked for again next time
+            logger.warning("v%s: no nearest examples: %s", model_id, exc.message)
+            whole = False
+    return _kept.put(key, result) if whole else result

@@ -294,9 +294,12 @@ def train_body(reporter: RunReporter, run: dict) -> dict:
         metrics["comparison"] = _comparison(production, model, data)
     if params.get("sweep"):  # stored with the version: which sweep and trial it came from
         metrics["sweep"] = {"run": params["sweep"]["run"], "trial": params["sweep"]["trial"]}
+    # Nearest examples are shown to every viewer: never from a dataset of users' accepted drawings.
+    users_drawings = persistently(lambda: peers.storage().get_dataset(params["dataset_id"]),
+                                  what="reading the dataset")["source"] == "user"
     version = _register(model, run, {
         "architecture": architecture.name, "hyperparameters": hp, "dataset_ids": [params["dataset_id"]], "metrics": metrics,
-    }, trained_on=(data.train_images, data.train_labels))
+    }, trained_on=None if users_drawings else (data.train_images, data.train_labels))
     return {"model_version_id": version["id"], "accuracy": metrics["accuracy"]}
 
 
@@ -308,15 +311,22 @@ def fine_tune_body(reporter: RunReporter, run: dict) -> dict:
     architecture = get_architecture(base["architecture"])
     tuning = validate_values(FINE_TUNE_HYPERPARAMETERS, params.get("hyperparameters"))
     user_images, user_labels = peers.collector().user_samples()
+    data = dataset_split(storage, held_out_dataset_id(base))
+    # A held-out digit sent to review (the error browser) would judge the fine-tune on what it was trained on.
+    held_out = {image.tobytes() for image in data.val_images}
+    kept = np.array([image.tobytes() not in held_out for image in user_images], dtype=bool)
+    excluded = int(len(user_labels) - kept.sum())
+    user_images, user_labels = user_images[kept], user_labels[kept]
     if len(user_labels) == 0:
-        raise AppError("no_user_samples", "There are no accepted user samples to fine-tune on.")
-    reporter.progress(0.02, f"{len(user_labels)} accepted user samples")
+        raise AppError("no_user_samples", "There are no accepted user samples to fine-tune on"
+                       + (f" ({excluded} are held-out digits of v{base['id']}, which judge it)." if excluded else "."))
+    reporter.progress(0.02, f"{len(user_labels)} accepted user samples"
+                      + (f" ({excluded} held-out digits left out)" if excluded else ""))
     user_dataset = storage.create_dataset(
         imagepack.pack(user_images, user_labels), name="user-accepted", source="user", split="train",
         created_by=run["created_by"], parents=[held_out_dataset_id(base)],
         meta={"lineage": {"source": "user", "split": "train", "first": int(len(user_labels)), "of": int(len(user_labels))}},
     )
-    data = dataset_split(storage, held_out_dataset_id(base))
     rng = np.random.default_rng(tuning["seed"])
     replay = rng.choice(len(data.train_labels), size=min(tuning["replay_size"], len(data.train_labels)), replace=False)
     images = np.concatenate([np.repeat(user_images, tuning["user_repeats"], axis=0), data.train_images[replay]])
@@ -329,14 +339,14 @@ def fine_tune_body(reporter: RunReporter, run: dict) -> dict:
     metrics["comparison"] = _comparison(production, model, data)
     metrics["user_samples"] = {
         "count": int(len(user_labels)),
+        "held_out_left_out": excluded,
         "accuracy_before": float((predict_proba(production.module, user_images).argmax(1) == user_labels).mean()),
         "accuracy_after": float((predict_proba(model, user_images).argmax(1) == user_labels).mean()),
     }
     version = _register(model, run, {
         "architecture": architecture.name, "hyperparameters": hp, "dataset_ids": [user_dataset["id"], data.dataset_id],
         "metrics": metrics, "base_version_id": base["id"],
-    }, trained_on=(np.concatenate([user_images, data.train_images[replay]]),
-                   np.concatenate([user_labels, data.train_labels[replay]])))
+    }, trained_on=(data.train_images[replay], data.train_labels[replay]))  # not users' drawings: every viewer sees them
     storage.set_alias("candidate", model_version_id=version["id"], actor=run["created_by"],
                       reason=f"fine-tune of v{base['id']} on {len(user_labels)} user samples")
     return {"model_version_id": version["id"], "accuracy": metrics["accuracy"],
@@ -406,21 +416,29 @@ def _comparison(production: LoadedModel, model: nn.Module, data: SplitData) -> d
     return {"against": production.info, **compare(before, after, data.val_images, data.val_labels)}
 
 
-def _register(model, run: dict, fields: dict, *, trained_on: tuple[np.ndarray, np.ndarray]) -> dict:
-    """Store the weights and the index of the digits it was `trained_on` (images, labels) for nearest examples,
-    then the version; the blobs of a version that fails to register are removed."""
+def _register(model, run: dict, fields: dict, *, trained_on: tuple[np.ndarray, np.ndarray] | None) -> dict:
+    """Store the weights and the index of the digits it was `trained_on` (images, labels; None: no nearest
+    examples) for nearest examples, then the version; the blobs of a version that fails to register are removed.
+    A version whose index cannot be built is registered without one."""
     storage = peers.storage()
     weights = weights_to_bytes(model)
-    index = nearest.index_bytes(model, *trained_on)
-    blob = persistently(lambda: storage.put_blob(weights), what="storing the weights")
-    index_blob = persistently(lambda: storage.put_blob(index), what="storing the nearest-examples index")
-    payload = {**fields, "weights_sha256": blob["sha256"], "nearest_index_sha256": index_blob["sha256"],
-               "parameter_count": parameter_count(model), "created_by": run["created_by"], "run_id": run["id"]}
+    index = None
+    if trained_on is not None:
+        try:
+            index = nearest.index_bytes(model, *trained_on)
+        except AppError as exc:
+            logger.warning("run %s: no nearest-examples index: %s", run["id"], exc.message)
+    stored: list[str] = []
     try:
+        stored.append(persistently(lambda: storage.put_blob(weights), what="storing the weights")["sha256"])
+        if index is not None:
+            stored.append(persistently(lambda: storage.put_blob(index), what="storing the nearest-examples index")["sha256"])
+        payload = {**fields, "weights_sha256": stored[0], "nearest_index_sha256": stored[1] if index is not None else None,
+                   "parameter_count": parameter_count(model), "created_by": run["created_by"], "run_id": run["id"]}
         # storage answers a repeated registration of the same run and weights with the version it already made
         return persistently(lambda: storage.create_model_version(payload), what="registering the version")
     except AppError:
-        for sha256 in (blob["sha256"], index_blob["sha256"]):  # no orphan blobs for a version that does not exist
+        for sha256 in stored:  # no orphan blobs for a version that does not exist
             storage.delete_blob(sha256)
         raise
 

@@ -5,7 +5,7 @@ The index is built once per version when it is registered (`index_bytes`, from t
 stored as a blob with the version; an explanation then only embeds the one input and compares it with the index.
 A layer wider than DIMENSIONS is reduced by a fixed random projection (Johnson-Lindenstrauss: cosine similarities
 are kept to within a few hundredths), so an index holds at most LIMIT digits of DIMENSIONS float16 numbers and their
-784 pixels, zlib-compressed in safetensors (no pickle): about 2 MB for the default 4,500 training digits. Indexes
+784 pixels, zlib-compressed in safetensors (no pickle): 1.2-1.8 MB for the default 4,500 training digits. Indexes
 are verified against their SHA-256 like weights, and a few are remembered per process.
 """
 
@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
 import zlib
-from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -26,14 +24,14 @@ from torch import nn
 from kit.errors import AppError
 from ml_svc import peers
 from ml_svc.preprocessing import MNIST_MEAN, MNIST_STD
+from ml_svc.remembered import Remembered
 
 LIMIT = 6000  # digits an index holds at most (an even sample of a larger training set)
 DIMENSIONS = 128  # a wider penultimate layer is projected down to this many numbers
 SHOWN = 5  # nearest examples an explanation shows
 KEPT = 4  # indexes remembered per process
 BATCH = 512
-_kept: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
-_lock = threading.Lock()
+_kept: Remembered[str, dict[str, np.ndarray]] = Remembered(KEPT)
 
 
 def _trunk(module: nn.Module) -> nn.Module:
@@ -77,20 +75,15 @@ def index_bytes(module: nn.Module, images: np.ndarray, labels: np.ndarray, seed:
 
 
 def _index(sha256: str) -> dict[str, np.ndarray]:
-    with _lock:
-        if sha256 in _kept:
-            _kept.move_to_end(sha256)
-            return _kept[sha256]
+    remembered = _kept.get(sha256)
+    if remembered is not None:
+        return remembered
     data = peers.storage().get_blob(sha256)
     if hashlib.sha256(data).hexdigest() != sha256:
         raise AppError("index_rejected", "the nearest-examples index does not match its registered hash", status=500)
     arrays = load_arrays(zlib.decompress(data))
     arrays["embeddings"] = arrays["embeddings"].astype(np.float32)
-    with _lock:
-        _kept[sha256] = arrays
-        while len(_kept) > KEPT:
-            _kept.popitem(last=False)
-    return arrays
+    return _kept.put(sha256, arrays)
 
 
 def nearest(module: nn.Module, version: dict, image: np.ndarray, k: int = SHOWN) -> list[dict] | None:

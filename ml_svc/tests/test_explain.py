@@ -152,3 +152,19 @@ def test_the_error_browser_opens_a_confusion_cell_of_the_held_out_digits_with_ov
         assert refused.status_code == 400 and list(bad) == list(refused.json()["error"]["details"]), refused.content
     too_many = api.post("/overlays", {"model_id": version_id, "images": ["x"] * 49}, content_type="application/json")
     assert too_many.status_code == 400
+
+
+def test_an_explanation_stands_when_its_nearest_examples_cannot_be_read(storage, collector, monkeypatch):
+    from tests.test_jobs import collected
+
+    dataset_id = collected(storage, collector)
+    run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
+                                                  "hyperparameters": {"epochs": 1, "width": 8}}, created_by="eve")
+    version_id = jobs.run_scenario(run["id"], jobs.train_body)["model_version_id"]
+    serving.model_cache().version(version_id)  # loaded while storage answered
+    image = base64.b64encode(official_test_set()[0][5].tobytes()).decode()
+    storage.down = True
+    answer = explain.explain(image_b64=image, model_id=version_id)
+    assert answer["nearest"] is None and answer["overlay_png"]
+    storage.down = False
+    assert len(explain.explain(image_b64=image, model_id=version_id)["nearest"]) == 5, "asked again, not remembered"

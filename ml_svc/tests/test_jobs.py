@@ -1,9 +1,11 @@
+import zlib
+
 import numpy as np
 import pytest
 
 from kit import imagepack
 from kit.errors import AppError, PeerUnavailable
-from ml_svc import jobs
+from ml_svc import jobs, nearest
 from ml_svc.jobs import collect_body, run_scenario, train_body
 
 
@@ -129,7 +131,9 @@ def test_fine_tuning_learns_user_samples_compares_with_production_and_becomes_ca
     images, labels = digits
     # Users keep correcting inverted-looking sevens: a style the base data never showed.
     user_images = np.ascontiguousarray(images[3500:3540, ::-1, :])
-    storage.accepted = (user_images, np.full(40, 7, np.uint8))
+    held_out = jobs.dataset_split(storage, storage.versions[base_id]["metrics"]["split"]["dataset_id"]).val_images[:3]
+    # ... and three of the base's held-out digits, sent to review from the error browser
+    storage.accepted = (np.concatenate([user_images, held_out]), np.full(43, 7, np.uint8))
     run = storage.create_run(kind="fine-tune", params={"base_model_id": base_id, "hyperparameters": {"epochs": 3}}, created_by="eve")
     result = run_scenario(run["id"], jobs.fine_tune_body)
     assert result is not None, storage.get_run(run["id"])["error"]
@@ -142,6 +146,10 @@ def test_fine_tuning_learns_user_samples_compares_with_production_and_becomes_ca
     assert all("image" in s for s in comparison["fixed"] + comparison["broken"])
     user = version["metrics"]["user_samples"]
     assert user["count"] == 40 and user["accuracy_after"] > user["accuracy_before"]
+    assert user["held_out_left_out"] == 3, "digits that judge the fine-tune never train it"
+    index = nearest.load_arrays(zlib.decompress(storage.blobs[version["nearest_index_sha256"]]))["images"]
+    drawn = {image.tobytes() for image in user_images}
+    assert len(index) == 2000 and not any(row.tobytes() in drawn for row in index), "no user's drawing is shown to others"
     assert storage.aliases["candidate"] == version["id"] and storage.aliases["production"] == base_id
     assert ("candidate", version["id"], "eve") == storage.ledger[-1][:3]
 

@@ -142,3 +142,27 @@ def test_a_batch_sent_to_review_is_stored_all_or_none(api):
         refused = api.post("/samples/bulk", {"samples": bad}, content_type="application/json")
         assert refused.status_code == 400, refused.content
     assert Sample.objects.count() == 2, "a refused batch stores nothing"
+
+
+def test_live_predictions_nobody_labelled_least_sure_first_and_the_error_cells(api, record_prediction, model_version):
+    def answered(confidence: float, digit: int = 1) -> dict:
+        probabilities = [(1 - confidence) / 9] * 10
+        probabilities[digit] = confidence
+        return record_prediction(image_b64=image_b64(int(confidence * 100)), digit=digit, probabilities=probabilities,
+                                 model_version_id=model_version["id"], latency_ms=1, user="ann")
+
+    sure, unsure, middling = answered(0.99), answered(0.41), answered(0.7)
+    scored = answered(0.2)
+    Prediction.objects.filter(pk=scored["id"]).update(run=api.post(
+        "/runs", {"kind": "infer", "params": {}, "created_by": "ann"}, content_type="application/json").json()["id"])
+    listing = api.get("/predictions", {"corrected": "false", "live": "true", "order": "uncertainty"}).json()
+    assert [p["id"] for p in listing["results"]] == [unsure["id"], middling["id"], sure["id"]]
+    feedback(api, middling["id"], 4)
+    feedback(api, scored["id"], 4)
+    errors = api.get(f"/models/{model_version['id']}/errors", {"true": 4, "predicted": 1}).json()
+    assert errors["count"] == 1 and [i["prediction"] for i in errors["cell"]["items"]] == [middling["id"]], "live only"
+    for params in ({"order": "random"}, {"order": "uncertainty\x00"}):
+        assert api.get("/predictions", params).status_code == 400
+    for params in ({"true": 10, "predicted": 1}, {"true": "٤", "predicted": 1}, {"limit": 49}, {"limit": 0}):
+        assert api.get(f"/models/{model_version['id']}/errors", params).status_code == 400, params
+    assert api.get("/models/999999/errors").status_code == 404

@@ -623,9 +623,7 @@ def model_errors(request, version_id: int):
     """The error browser: the version's confusion matrix from its held-out digits, an evaluation or corrected live
     predictions, and one cell's digits (the most confident first), each with why the version answered it."""
     query = request.query_params
-    cell = {name: None if query.get(name) in (None, "") else ascii_int(query[name], field=name, minimum=0, maximum=9)
-            for name in ("true", "predicted")}
-    return Response(errors.error_cell(version_id, source=query.get("source"), **cell))
+    return Response(errors.error_cell(version_id, source=query.get("source"), **errors.cell_numbers(query)))
 
 
 @answers(GET=storage.Drift)

@@ -38,18 +38,16 @@ def model_report(version_id: int, kind: str) -> bytes:
 
 
 def mistake_overlays(version_id: int, mistakes: list[dict]) -> tuple[dict[int, str], str | None]:
-    """Why the version was sure of each of its most confident mistakes: {index: overlay PNG (base64)}, and what
-    kept them from being made (ml_svc away), if anything."""
-    overlays = {}
-    for mistake in mistakes:
-        if "image" not in mistake:
-            continue
-        try:
-            explanation = peers.ml().explain(image=mistake["image"], model_id=version_id, target=mistake["predicted"])
-        except PeerUnavailable as exc:
-            return {}, exc.message
-        except AppError as exc:  # a version ml_svc cannot load: the report still shows the mistakes themselves
-            logger.warning("no explanation for v%s's mistake %s: %s", version_id, mistake.get("index"), exc.message)
+    """Why the version was sure of each of its most confident mistakes (its own answer: the mistake's `predicted`):
+    {index: overlay PNG (base64)}, and what kept them from being made, if anything."""
+    shown = [m for m in mistakes if "image" in m]
+    if not shown:
+        return {}, None
+    try:
+        answers = peers.ml().overlays(model_id=version_id, images=[m["image"] for m in shown])["overlays"]
+    except AppError as exc:
+        if exc.status < 500:  # a version ml_svc refuses to explain: the report shows the mistakes alone, for good
+            logger.warning("no explanations for v%s's mistakes: %s", version_id, exc.message)
             return {}, None
-        overlays[mistake["index"]] = explanation["overlay_png"]
-    return overlays, None
+        return {}, exc.message  # ml_svc away or overloaded: not kept, the next request tries again
+    return {m["index"]: answer["overlay_png"] for m, answer in zip(shown, answers, strict=True)}, None

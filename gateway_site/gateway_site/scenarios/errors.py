@@ -25,11 +25,22 @@ def parse_source(raw: str | None) -> tuple[str, int | None]:
     raise AppError("invalid", f"source must be {SOURCES_HELP}.", details={"source": text[:100]})
 
 
+def cell_numbers(query) -> dict:
+    """`true` and `predicted` of a query (a cell), each a digit in ASCII or None."""
+    return {name: None if query.get(name) in (None, "") else ascii_int(query[name], field=name, minimum=0, maximum=9)
+            for name in ("true", "predicted")}
+
+
 def _evaluation_dataset(version_id: int, evaluation_id: int) -> int:
-    for evaluation in peers.storage().evaluations(version_id, page_size=100)["results"]:
-        if evaluation["id"] == evaluation_id:
-            return evaluation["dataset"]
-    raise AppError("not_found", f"v{version_id} has no evaluation {evaluation_id}", status=404)
+    page = 1
+    while True:
+        listing = peers.storage().evaluations(version_id, page=page, page_size=100)
+        for evaluation in listing["results"]:
+            if evaluation["id"] == evaluation_id:
+                return evaluation["dataset"]
+        if not listing.get("next"):
+            raise AppError("not_found", f"v{version_id} has no evaluation {evaluation_id}", status=404)
+        page += 1
 
 
 def error_cell(version_id: int, *, source: str | None, true: int | None, predicted: int | None) -> dict:
@@ -64,7 +75,15 @@ def send_to_review(*, username: str, label: int, images: list[str]) -> dict:
     if len(images) > SEND_LIMIT:
         raise AppError("invalid", f"At most {SEND_LIMIT} images at a time.", details={"images": len(images)})
     limits.charge(username, "uploads", len(images))
-    created = peers.storage().create_samples([{"image_b64": image, "label": label, "user": username} for image in images])
+    try:
+        created = peers.storage().create_samples([{"image_b64": image, "label": label, "user": username}
+                                                  for image in images])
+    except AppError as exc:  # storage names `samples[n].image_b64`; the caller sent `images[n]`
+        if exc.status >= 500 or not isinstance(exc.details, dict):
+            raise
+        raise AppError(exc.code, "Each image must be the base64 of 784 bytes (a cell's `image`).", status=exc.status,
+                       details={key.replace("samples", "images").replace(".image_b64", ""): value
+                                for key, value in exc.details.items()}) from None
     audit(actor=username, action="sample.send-to-review", target=f"samples:{created['created']}",
           details={"label": label, "samples": [s["id"] for s in created["samples"]]})
     return created

@@ -127,10 +127,10 @@ ERROR_ITEMS_LIMIT = 48
 
 
 def live_errors(*, version_id: int, true: int | None, predicted: int | None, limit: int) -> dict:
-    """A version's live predictions that people corrected, as a confusion matrix (rows: the corrected label,
+    """A version's live predictions (not scored from a file) that people corrected, as a confusion matrix (rows: the corrected label,
     columns: its answer), and those of one cell, the most confident first."""
     model_version_get(version_id=version_id)
-    corrected = Prediction.objects.filter(model_version_id=version_id, corrected_label__isnull=False)
+    corrected = Prediction.objects.filter(model_version_id=version_id, corrected_label__isnull=False, run__isnull=True)
     matrix = [[0] * 10 for _ in range(10)]
     for row in corrected.values("corrected_label", "digit").annotate(count=Count("id")).order_by():
         matrix[row["corrected_label"]][row["digit"]] = row["count"]

@@ -78,15 +78,10 @@ def compare(request):
     return render(request, "web/compare.html", context)
 
 
-def _cell_numbers(query) -> dict:
-    return {name: None if query.get(name) in (None, "") else ascii_int(query[name], field=name, minimum=0, maximum=9)
-            for name in ("true", "predicted")}
-
-
 def _error_view(version_id: int, query) -> dict:
     """The error browser's matrix (and cell) as pages show them; what went wrong instead, if anything."""
     try:
-        view = errors.error_cell(version_id, source=query.get("source"), **_cell_numbers(query))
+        view = errors.error_cell(version_id, source=query.get("source"), **errors.cell_numbers(query))
     except AppError as exc:
         if exc.status >= 500 and not isinstance(exc, PeerUnavailable):
             raise
