@@ -431,7 +431,8 @@ class FakeStorage(Peer):
     def evaluations(self, version_id, **filters):
         self._check()
         self.get_model_version(version_id)
-        return page([e for e in self.evaluation_rows if e["model_version"] == version_id])
+        return page([e for e in self.evaluation_rows if e["model_version"] == version_id], filters.get("page", 1),
+                    filters.get("page_size", 50))
 
     def alias_ledger(self, **filters):
         self._check()

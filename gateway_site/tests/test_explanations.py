@@ -101,13 +101,14 @@ def test_the_error_browser_answers_a_cell_with_overlays_from_each_source(api_as,
     assert body["matrix"][4][9] == 2 and body["cell"] is None and body["source"] == "held-out"
     cell = check(engineer.get("/api/models/1/errors", {"true": 4, "predicted": 9}).json(), gateway.ErrorCell)["cell"]
     assert (cell["true"], cell["predicted"], cell["count"]) == (4, 9, 2) and all(i["overlay_png"] for i in cell["items"])
-    fake_peers["storage"].evaluation_rows = [example(storage.Evaluation, id=7, model_version=1, dataset=3)]
+    fake_peers["storage"].evaluation_rows = [example(storage.Evaluation, id=200 - n, model_version=1, dataset=3 if n == 193 else 2)
+                                             for n in range(195)]  # evaluation 7 on the second page of 100
     asked = []
     real = fake_peers["ml"].errors
     fake_peers["ml"].errors = lambda *a, **k: asked.append((a, k)) or real(*a, **k)
     engineer.get("/api/models/1/errors", {"source": "evaluation:7", "true": 4, "predicted": 9})
     assert asked[-1][1]["dataset_id"] == 3 and asked[-1][1]["part"] == "all", "the evaluation's whole dataset"
-    for params, status in [({"source": "evaluation:8"}, 404), ({"source": "train"}, 400), ({"source": "evaluation:x"}, 400),
+    for params, status in [({"source": "evaluation:5"}, 404), ({"source": "train"}, 400), ({"source": "evaluation:x"}, 400),
                            ({"true": 4}, 400), ({"true": 10, "predicted": 1}, 400), ({"true": "٤", "predicted": 9}, 400)]:
         answer = engineer.get("/api/models/1/errors", params)
         assert answer.status_code == status, (params, answer.content)

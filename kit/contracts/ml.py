@@ -182,7 +182,8 @@ class NearestExample(TypedDict):
 class Explanation(TypedDict):
     """Why `model` answers `digit` for an image: the attribution of class `target` per pixel (28 rows of 28; positive
     pushed towards it), the input with the attribution over it as a PNG (base64), and the version's 5 training digits
-    nearest to it (None for a version registered before it had an index)."""
+    nearest to it (None: the version has no index (registered before them, trained on users' drawings, or one that
+    could not be built), or its index could not be read just then)."""
 
     model: VersionRef
     target: int

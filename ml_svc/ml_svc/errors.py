@@ -25,6 +25,9 @@ _judging = threading.Lock()  # one judgement at a time: clicks on several cells 
 def _judged(version_id: int, dataset_id: int, part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(images, labels, the version's probabilities) on the dataset's part."""
     key = (version_id, dataset_id, part)
+    judged = _kept.get(key)
+    if judged is not None:
+        return judged
     with _judging:
         return _kept.get(key) or _kept.put(key, _judge(key))
 

@@ -294,12 +294,9 @@ def train_body(reporter: RunReporter, run: dict) -> dict:
         metrics["comparison"] = _comparison(production, model, data)
     if params.get("sweep"):  # stored with the version: which sweep and trial it came from
         metrics["sweep"] = {"run": params["sweep"]["run"], "trial": params["sweep"]["trial"]}
-    # Nearest examples are shown to every viewer: never from a dataset of users' accepted drawings.
-    users_drawings = persistently(lambda: peers.storage().get_dataset(params["dataset_id"]),
-                                  what="reading the dataset")["source"] == "user"
     version = _register(model, run, {
         "architecture": architecture.name, "hyperparameters": hp, "dataset_ids": [params["dataset_id"]], "metrics": metrics,
-    }, trained_on=None if users_drawings else (data.train_images, data.train_labels))
+    }, trained_on=_shown_to_everyone(params["dataset_id"], data.train_images, data.train_labels))
     return {"model_version_id": version["id"], "accuracy": metrics["accuracy"]}
 
 
@@ -346,7 +343,7 @@ def fine_tune_body(reporter: RunReporter, run: dict) -> dict:
     version = _register(model, run, {
         "architecture": architecture.name, "hyperparameters": hp, "dataset_ids": [user_dataset["id"], data.dataset_id],
         "metrics": metrics, "base_version_id": base["id"],
-    }, trained_on=(data.train_images[replay], data.train_labels[replay]))  # not users' drawings: every viewer sees them
+    }, trained_on=_shown_to_everyone(data.dataset_id, data.train_images[replay], data.train_labels[replay]))
     storage.set_alias("candidate", model_version_id=version["id"], actor=run["created_by"],
                       reason=f"fine-tune of v{base['id']} on {len(user_labels)} user samples")
     return {"model_version_id": version["id"], "accuracy": metrics["accuracy"],
@@ -416,6 +413,15 @@ def _comparison(production: LoadedModel, model: nn.Module, data: SplitData) -> d
     return {"against": production.info, **compare(before, after, data.val_images, data.val_labels)}
 
 
+def _shown_to_everyone(dataset_id: int, images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Training digits a version's nearest examples may show (every viewer sees them): none of a dataset of users'
+    accepted drawings (a fine-tune's own samples are never passed here), and none at all rather than an empty index."""
+    if len(labels) == 0:
+        return None
+    source = persistently(lambda: peers.storage().get_dataset(dataset_id), what="reading the dataset")["source"]
+    return None if source == "user" else (images, labels)
+
+
 def _register(model, run: dict, fields: dict, *, trained_on: tuple[np.ndarray, np.ndarray] | None) -> dict:
     """Store the weights and the index of the digits it was `trained_on` (images, labels; None: no nearest
     examples) for nearest examples, then the version; the blobs of a version that fails to register are removed.
@@ -439,7 +445,10 @@ def _register(model, run: dict, fields: dict, *, trained_on: tuple[np.ndarray, n
         return persistently(lambda: storage.create_model_version(payload), what="registering the version")
     except AppError:
         for sha256 in stored:  # no orphan blobs for a version that does not exist
-            storage.delete_blob(sha256)
+            try:
+                storage.delete_blob(sha256)
+            except AppError as exc:  # storage away: the registration's own error is the one to report
+                logger.warning("run %s: blob %s left behind: %s", run["id"], sha256[:12], exc.message)
         raise
 
 

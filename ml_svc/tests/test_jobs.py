@@ -387,3 +387,21 @@ def test_a_run_tells_storage_it_is_alive_while_its_body_works_between_reports(st
     seen = len(beats)
     time.sleep(0.2)
     assert len(beats) == seen, "the heartbeat stops with the body"
+
+
+def test_nearest_examples_never_come_from_users_drawings_nor_from_nothing(storage, collector, digits, settings):
+    settings.ALIAS_REFRESH_S = 0.0
+    images, labels = digits
+    drawn = storage.create_dataset(imagepack.pack(images[:600], labels[:600]), name="user-accepted", source="user",
+                                   meta={"validation": {"fraction": 0.1, "seed": 0}})
+    run = storage.create_run(kind="train", params={"dataset_id": drawn["id"], "architecture": "cnn",
+                                                  "hyperparameters": {"epochs": 1, "width": 8}}, created_by="eve")
+    trained = storage.versions[run_scenario(run["id"], train_body)["model_version_id"]]
+    assert trained["nearest_index_sha256"] is None, "users' drawings are never shown to other viewers"
+    base_id = trained_production(storage, collector)
+    storage.accepted = (images[3500:3510].copy(), labels[3500:3510].copy())
+    run = storage.create_run(kind="fine-tune", params={"base_model_id": base_id, "hyperparameters": {
+        "epochs": 1, "replay_size": 0}}, created_by="eve")
+    result = run_scenario(run["id"], jobs.fine_tune_body)
+    assert result is not None, storage.get_run(run["id"])["error"]
+    assert storage.versions[result["model_version_id"]]["nearest_index_sha256"] is None, "nothing replayed: no index"

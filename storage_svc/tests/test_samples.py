@@ -157,8 +157,7 @@ def test_live_predictions_nobody_labelled_least_sure_first_and_the_error_cells(a
         "/runs", {"kind": "infer", "params": {}, "created_by": "ann"}, content_type="application/json").json()["id"])
     listing = api.get("/predictions", {"corrected": "false", "live": "true", "order": "uncertainty"}).json()
     assert [p["id"] for p in listing["results"]] == [unsure["id"], middling["id"], sure["id"]]
-    feedback(api, middling["id"], 4)
-    feedback(api, scored["id"], 4)
+    assert feedback(api, middling["id"], 4).status_code == feedback(api, scored["id"], 4).status_code == 201
     errors = api.get(f"/models/{model_version['id']}/errors", {"true": 4, "predicted": 1}).json()
     assert errors["count"] == 1 and [i["prediction"] for i in errors["cell"]["items"]] == [middling["id"]], "live only"
     for params in ({"order": "random"}, {"order": "uncertainty\x00"}):

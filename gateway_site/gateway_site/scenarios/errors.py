@@ -79,11 +79,13 @@ def send_to_review(*, username: str, label: int, images: list[str]) -> dict:
         created = peers.storage().create_samples([{"image_b64": image, "label": label, "user": username}
                                                   for image in images])
     except AppError as exc:  # storage names `samples[n].image_b64`; the caller sent `images[n]`
-        if exc.status >= 500 or not isinstance(exc.details, dict):
+        named = exc.details if isinstance(exc.details, dict) else {}
+        images_refused = {key.replace("samples", "images").removesuffix(".image_b64"): value
+                          for key, value in named.items() if key.endswith(".image_b64")}
+        if exc.status >= 500 or not images_refused:
             raise
         raise AppError(exc.code, "Each image must be the base64 of 784 bytes (a cell's `image`).", status=exc.status,
-                       details={key.replace("samples", "images").replace(".image_b64", ""): value
-                                for key, value in exc.details.items()}) from None
+                       details=images_refused) from None
     audit(actor=username, action="sample.send-to-review", target=f"samples:{created['created']}",
           details={"label": label, "samples": [s["id"] for s in created["samples"]]})
     return created
