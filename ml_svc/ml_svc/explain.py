@@ -24,7 +24,7 @@ from PIL import Image
 
 from kit.errors import AppError
 from ml_svc.nearest import nearest
-from ml_svc.preprocessing import MNIST_MEAN, MNIST_STD
+from ml_svc.preprocessing import to_model_input
 from ml_svc.remembered import Remembered
 from ml_svc.serving import model_cache
 
@@ -35,16 +35,12 @@ _kept: Remembered[tuple[int, int, str, bool], dict] = Remembered(KEPT)
 logger = logging.getLogger(__name__)
 
 
-def normalised(images: np.ndarray) -> torch.Tensor:
-    """Canonical uint8 images (N, 28, 28) as the network's input (N, 1, 28, 28)."""
-    return torch.from_numpy(((images.astype(np.float32) / 255.0 - MNIST_MEAN) / MNIST_STD)[:, None])
-
 
 def integrated_gradients(module: torch.nn.Module, image: np.ndarray, target: int, steps: int = STEPS) -> tuple[np.ndarray, float]:
     """(the 28x28 attribution of class `target` for a canonical uint8 image, the probability it explains: the
     input's minus the blank canvas's)."""
     module.eval()
-    x, blank = normalised(image[None]), normalised(np.zeros((1, 28, 28), np.uint8))
+    x, blank = to_model_input(image[None]), to_model_input(np.zeros((1, 28, 28), np.uint8))
     alphas = ((torch.arange(steps, dtype=torch.float32) + 0.5) / steps)[:, None, None, None]
     path = (blank + alphas * (x - blank)).requires_grad_(True)
     probability = torch.softmax(module(path), dim=1)[:, target]
@@ -91,7 +87,7 @@ def explain(*, image_b64: str, model_id: int, target: int | None = None, with_ne
     loaded = model_cache().version(model_id)
     image = np.frombuffer(raw, np.uint8).reshape(28, 28)
     with torch.no_grad():
-        probabilities = torch.softmax(loaded.module.eval()(normalised(image[None])), dim=1)[0].numpy()
+        probabilities = torch.softmax(loaded.module.eval()(to_model_input(image[None])), dim=1)[0].numpy()
     answer = int(probabilities.argmax())
     target = answer if target is None else target
     attribution, explained = integrated_gradients(loaded.module, image, target)

@@ -23,7 +23,7 @@ from torch import nn
 
 from kit.errors import AppError
 from ml_svc import peers
-from ml_svc.preprocessing import MNIST_MEAN, MNIST_STD
+from ml_svc.preprocessing import to_model_input
 from ml_svc.remembered import Remembered
 
 LIMIT = 6000  # digits an index holds at most (an even sample of a larger training set)
@@ -49,8 +49,7 @@ def embed(module: nn.Module, images: np.ndarray) -> np.ndarray:
     chunks = []
     with torch.no_grad():
         for start in range(0, len(images), BATCH):
-            chunk = images[start:start + BATCH].astype(np.float32) / 255.0
-            chunks.append(trunk(torch.from_numpy((chunk - MNIST_MEAN) / MNIST_STD)[:, None]).flatten(1).numpy())
+            chunks.append(trunk(to_model_input(images[start:start + BATCH])).flatten(1).numpy())
     features = np.concatenate(chunks).astype(np.float32)
     if features.shape[1] > DIMENSIONS:
         features = features @ projection(features.shape[1])

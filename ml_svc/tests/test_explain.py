@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from ml_svc import explain, jobs, serving
+from ml_svc.preprocessing import to_model_input
 from tests.test_serving import official_test_set, register_with_data, well_trained_weights  # noqa: F401 -- a fixture
 
 FAITHFULNESS_DIGITS, DELETED = 200, 78  # 10 % of 784 pixels
@@ -22,7 +23,7 @@ def version(storage, digits, well_trained_weights):  # noqa: F811
 
 def probabilities(module, images: np.ndarray) -> np.ndarray:
     with torch.no_grad():
-        return torch.softmax(module(explain.normalised(images)), dim=1).numpy()
+        return torch.softmax(module(to_model_input(images)), dim=1).numpy()
 
 
 def test_the_attributions_add_up_to_what_they_explain(version):
