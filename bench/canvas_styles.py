@@ -1,16 +1,20 @@
 """Official MNIST test digits re-drawn as a browser canvas delivers them, and how well a model reads them.
 
     .venv/bin/python bench/train_benchmark.py --hold-out --hp '{"time_budget_s": 45}' --save /tmp/first.pt
-    .venv/bin/python bench/canvas_styles.py /tmp/first.pt [--count 3000 --seed 0]
+    .venv/bin/python bench/canvas_styles.py /tmp/first.pt [--count 2700 --seed 0 --page-pens 12,16,20,24,28]
 
-Each digit's strokes are thinned to their centre line and drawn again as a pen draws them on the Recognize page's
-280x280 canvas: round caps and joins, a pen 5 %, 11 % (as MNIST's strokes) or 18 % as wide as the digit is high,
-anti-aliased edges, at a random place and a random height (a third to all of the canvas), in one of three
-backgrounds: transparent ink (`canvas.toDataURL()`), dark ink on white, light ink on black. The same digits as plain
-MNIST images are scored beside them, so every figure has its reference from the same run.
+Each digit is traced as a person tracing it on the Recognize page's 280x280 canvas would: its centre lines (found on
+the digit enlarged 4 times, so they are smooth as a pen's path) drawn with a round pen of one width, 5 %, 11 % (as
+MNIST's strokes) or 18 % of the digit's height, where the original filled an area (a loop inked solid) the pen
+filling it too; anti-aliased, at a random place and a random height (a third to all of the canvas). Each tracing is
+sent in the three backgrounds a browser can deliver: transparent ink (`canvas.toDataURL()`), dark ink on white,
+light ink on black, so styles are compared on the same drawings. `--page-pens` also traces digits with the page's
+pen widths in canvas pixels (at random heights, so a small digit gets a relatively thick stroke), to choose the
+page's default pen.
 
-Printed: accuracy of the served variants (float32, and int8 as ml_svc quantises it) on the plain digits and per
-style, per size band and per stroke width, with the CPU.
+Printed, with the CPU: accuracy of the served variants (float32, and int8 as ml_svc quantises it) on the same digits
+as plain MNIST images, and on the canvas per style, size band, stroke width and page pen, each with its distance in
+points from the plain accuracy of the same digits.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ STYLES = ("transparent", "dark on white", "light on black")
 STROKES = {"thin (5 %)": 0.05, "medium (11 %)": 0.11, "thick (18 %)": 0.18}
 SIZE_BANDS = {"small (1/3-1/2)": (1 / 3, 1 / 2), "medium (1/2-3/4)": (1 / 2, 3 / 4), "large (3/4-1)": (3 / 4, 1.0)}
 SUPERSAMPLE = 4
+UPSCALE = 4
+BLOB = 1.6  # a centre line this many times as far from the edge as usual runs through a filled area
 INK = 17  # the page's pen colour, #111
 
 
@@ -71,13 +77,34 @@ def thinned(digit: np.ndarray, level: int = 96) -> np.ndarray:
             return image[1:-1, 1:-1]
 
 
-def draw(digit: np.ndarray, *, style: str, height_share: float, stroke: float, rng: np.random.Generator) -> bytes:
-    """`digit` (28x28, ink bright) drawn with a round pen `stroke` times as wide as its ink is high, the ink
-    `height_share` of the canvas high."""
-    skeleton = thinned(digit)
-    ys, xs = np.nonzero(skeleton)
+def half_widths(ink: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """How far each centre-line point (ys, xs) lies from the nearest pixel outside `ink`: half the stroke's width."""
+    outside = ~ink
+    edge = outside & (np.roll(ink, 1, 0) | np.roll(ink, -1, 0) | np.roll(ink, 1, 1) | np.roll(ink, -1, 1))
+    ey, ex = np.nonzero(edge)
+    if len(ey) == 0:
+        return np.ones(len(ys))
+    distances = np.empty(len(ys))
+    for start in range(0, len(ys), 256):
+        dy = ys[start:start + 256, None] - ey[None]
+        dx = xs[start:start + 256, None] - ex[None]
+        distances[start:start + 256] = np.sqrt(dy * dy + dx * dx).min(1)
+    return distances
+
+
+def coverage(digit: np.ndarray, *, height_share: float, stroke: float, rng: np.random.Generator) -> np.ndarray:
+    """How much of each pixel of the 280x280 canvas a round pen covers (0-1) tracing `digit` (28x28, ink bright)
+    `stroke` times as wide as the ink is high, the ink `height_share` of the canvas high, at a random place."""
+    # The centre lines are found on the digit enlarged UPSCALE times (smooth, as a pen moves), not on its pixels.
+    large = np.asarray(Image.fromarray(digit).resize((28 * UPSCALE, 28 * UPSCALE), Image.Resampling.BICUBIC))
+    ys, xs = np.nonzero(thinned(large))
     if len(ys) == 0:
-        ys, xs = np.nonzero(digit >= digit.max() / 2)
+        ys, xs = np.nonzero(large >= large.max() / 2)
+    widths = half_widths(large >= 96, ys, xs)
+    # A pen stroke is as wide everywhere, except where the writer filled an area (a loop inked solid): there the
+    # pen goes over it until it is as filled, in proportion.
+    typical = float(np.median(widths))
+    swell = np.where(widths > BLOB * typical, widths / typical, 1.0)
     top, left = ys.min(), xs.min()
     span_y, span_x = ys.max() - top + 1, xs.max() - left + 1
     pen = max(3, round(stroke * height_share * CANVAS))
@@ -87,23 +114,27 @@ def draw(digit: np.ndarray, *, style: str, height_share: float, stroke: float, r
     origin_x = rng.uniform(0, CANVAS - width_px) + pen / 2
     origin_y = rng.uniform(0, CANVAS - height_px) + pen / 2
     s = SUPERSAMPLE
-    coverage = Image.new("L", (CANVAS * s, CANVAS * s), 0)
-    pencil = ImageDraw.Draw(coverage)
+    covered = Image.new("L", (CANVAS * s, CANVAS * s), 0)
+    pencil = ImageDraw.Draw(covered)
 
     def at(y: int, x: int) -> tuple[float, float]:
         return ((origin_x + (x - left + 0.5) * scale) * s, (origin_y + (y - top + 0.5) * scale) * s)
 
-    radius = pen * s / 2
     points = set(zip(ys.tolist(), xs.tolist(), strict=True))
-    for y, x in points:
+    for y, x, grow in zip(ys.tolist(), xs.tolist(), swell.tolist(), strict=True):
         cx, cy = at(y, x)
+        radius = pen * s / 2 * grow
         pencil.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=255)
         for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
             if (y + dy, x + dx) in points:
                 pencil.line((at(y, x), at(y + dy, x + dx)), fill=255, width=pen * s)
-    alpha = np.asarray(coverage.resize((CANVAS, CANVAS), Image.Resampling.BOX), dtype=np.float32) / 255.0
+    return np.asarray(covered.resize((CANVAS, CANVAS), Image.Resampling.BOX), dtype=np.float32) / 255.0
+
+
+def encoded(alpha: np.ndarray, style: str) -> bytes:
+    """The canvas whose ink covers `alpha`, as the PNG a browser sends in `style`."""
     if style == "transparent":
-        rgba = np.zeros((CANVAS, CANVAS, 4), dtype=np.uint8)
+        rgba = np.zeros((*alpha.shape, 4), dtype=np.uint8)
         rgba[..., :3] = INK
         rgba[..., 3] = np.round(alpha * 255).astype(np.uint8)
         image = Image.fromarray(rgba, "RGBA")
@@ -118,24 +149,47 @@ def draw(digit: np.ndarray, *, style: str, height_share: float, stroke: float, r
     return out.getvalue()
 
 
+def draw(digit: np.ndarray, *, style: str, height_share: float, stroke: float, rng: np.random.Generator) -> bytes:
+    """`digit` traced on the canvas (`coverage`) and sent in `style`."""
+    return encoded(coverage(digit, height_share=height_share, stroke=stroke, rng=rng), style)
+
+
 def canvas_digits(images: np.ndarray, labels: np.ndarray, *, count: int, seed: int = 0) -> list[CanvasDigit]:
-    """`count` digits of the set, each drawn once in a style, size band and stroke width chosen in turn (every
-    combination equally often), at random places and heights within the band (a fixed seed: the same set each run)."""
+    """`count` digits of the set, each traced once at a size band and stroke width chosen in turn (every pair
+    equally often; a random height within the band, a random place) and sent in each of the three styles, so
+    styles are compared on the same drawings (a fixed seed: the same set each run)."""
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(images), size=min(count, len(images)), replace=False)
     bands = list(SIZE_BANDS.items())
     drawn = []
     for n, index in enumerate(chosen):
-        style = STYLES[n % 3]
-        band, (low, high) = bands[(n // 3) % 3]
-        stroke, share = list(STROKES.items())[(n // 9) % 3]
-        png = draw(images[index], style=style, height_share=rng.uniform(low, high), stroke=share, rng=rng)
-        drawn.append(CanvasDigit(png, int(labels[index]), style, band, stroke, int(index)))
+        band, (low, high) = bands[n % 3]
+        stroke, share = list(STROKES.items())[(n // 3) % 3]
+        alpha = coverage(images[index], height_share=rng.uniform(low, high), stroke=share, rng=rng)
+        drawn.extend(CanvasDigit(encoded(alpha, style), int(labels[index]), style, band, stroke, int(index))
+                     for style in STYLES)
     return drawn
 
 
-def _accuracy(right: list[bool]) -> str:
-    return f"{100 * np.mean(right):.2f} %" if right else "-"
+def _cell(right: np.ndarray, plain_right: np.ndarray) -> str:
+    """Accuracy of a group and its gap to the same digits as plain MNIST images, in points."""
+    return f"{100 * right.mean():.2f} % ({100 * (right.mean() - plain_right.mean()):+.2f})"
+
+
+def page_pen_digits(images: np.ndarray, labels: np.ndarray, *, pens: list[int], count: int, seed: int
+                    ) -> list[tuple[int, int, bytes]]:
+    """(pen width in canvas pixels, index, PNG): `count` digits traced with each of the Recognize page's pen widths
+    as transparent ink, each at a random height (a third to all of the canvas) and place."""
+    rng = np.random.default_rng(seed + 1)
+    chosen = rng.choice(len(images), size=min(count, len(images)), replace=False)
+    traced = []
+    for index in chosen:
+        share = rng.uniform(1 / 3, 1.0)
+        for pen in pens:
+            alpha = coverage(images[index], height_share=share, stroke=pen / (share * CANVAS),
+                             rng=np.random.default_rng([seed, int(index)]))
+            traced.append((pen, int(index), encoded(alpha, "transparent")))
+    return traced
 
 
 def main() -> None:
@@ -151,8 +205,12 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path, help="a file saved by bench/train_benchmark.py --save")
-    parser.add_argument("--count", type=int, default=3000, help="digits drawn (a multiple of 27 is balanced)")
+    parser.add_argument("--count", type=int, default=2700, help="drawings, each sent in the three styles "
+                        "(a multiple of 9 is balanced)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--page-pens", type=lambda text: [int(v) for v in text.split(",")], default=[],
+                        help="also: accuracy with each of these pen widths of the page (canvas pixels), e.g. 12,20,28")
+    parser.add_argument("--page-count", type=int, default=600, help="digits traced with each page pen")
     args = parser.parse_args()
     torch.set_num_threads(1)
     saved = torch.load(args.model, weights_only=True)
@@ -166,24 +224,32 @@ def main() -> None:
     drawn = np.stack([canonical_from_bytes(d.png) for d in digits])
     truth = np.array([d.label for d in digits])
     print(f"CPU: {cpu.describe()}")
-    print(f"model: {saved['architecture']} {saved['hyperparameters']}; {len(digits)} official test digits, seed {args.seed}")
+    print(f"model: {saved['architecture']} {saved['hyperparameters']}; {len(digits) // 3} official test digits "
+          f"traced once and sent in 3 styles, seed {args.seed}. Cells: accuracy (points from the same digits as "
+          "plain MNIST images)")
     groups: dict[str, list[int]] = defaultdict(list)
     for n, d in enumerate(digits):
-        for key in (f"style: {d.style}", f"size: {d.size_band}", f"pen: {d.stroke}"):
+        for key in ("canvas, all", f"style: {d.style}", f"size: {d.size_band}", f"pen: {d.stroke}"):
             groups[key].append(n)
-    rows: dict[str, list[str]] = {"plain MNIST, the same digits": [], "canvas, all": [],
-                                  "canvas, same answer as float32": []}
-    rows.update({key: [] for key in sorted(groups)})
-    reference = session_probabilities(variants["float32"], drawn).argmax(1)
+    rows: dict[str, list[str]] = {"plain MNIST, the same digits": []}
+    rows.update({key: [] for key in groups})
     for session in variants.values():
         plain_right = session_probabilities(session, plain).argmax(1) == truth
-        answers = session_probabilities(session, drawn).argmax(1)
-        drawn_right = answers == truth
-        rows["canvas, same answer as float32"].append(_accuracy(list(answers == reference)))
-        rows["plain MNIST, the same digits"].append(_accuracy(list(plain_right)))
-        rows["canvas, all"].append(_accuracy(list(drawn_right)))
+        drawn_right = session_probabilities(session, drawn).argmax(1) == truth
+        rows["plain MNIST, the same digits"].append(f"{100 * plain_right.mean():.2f} %")
         for key, members in groups.items():
-            rows[key].append(_accuracy([bool(drawn_right[n]) for n in members]))
+            rows[key].append(_cell(drawn_right[members], plain_right[members]))
+    if args.page_pens:
+        traced = page_pen_digits(images, labels, pens=args.page_pens, count=args.page_count, seed=args.seed)
+        indices = np.array([index for _, index, _ in traced])
+        page = np.stack([canonical_from_bytes(png) for _, _, png in traced])
+        for session in variants.values():
+            plain_right = session_probabilities(session, np.stack([canonical_from_pixels(images[i]) for i in indices])
+                                                ).argmax(1) == labels[indices]
+            right = session_probabilities(session, page).argmax(1) == labels[indices]
+            for pen in args.page_pens:
+                members = [n for n, (p, _, _) in enumerate(traced) if p == pen]
+                rows.setdefault(f"page pen {pen} px", []).append(_cell(right[members], plain_right[members]))
     print("| digits | " + " | ".join(variants) + " |\n|---|" + "---|" * len(variants))
     for key, cells in rows.items():
         print(f"| {key} | " + " | ".join(cells) + " |")

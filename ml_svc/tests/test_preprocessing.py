@@ -146,6 +146,11 @@ def test_canvas_style_digits_are_drawn_at_their_size_band_in_their_style(officia
         assert image.mode == {"transparent": "RGBA", "dark on white": "L", "light on black": "L"}[d.style]
         ink = np.asarray(image)[..., 3] if image.mode == "RGBA" else np.asarray(image)
         ink = 255 - ink if d.style == "dark on white" else ink
-        rows = np.flatnonzero((ink > 128).any(axis=1))
+        rows, cols = np.flatnonzero((ink > 128).any(axis=1)), np.flatnonzero((ink > 128).any(axis=0))
         low, high = SIZE_BANDS[d.size_band]
-        assert low - 0.05 <= (rows[-1] - rows[0] + 1) / CANVAS <= high + 0.02, d
+        height, width = (rows[-1] - rows[0] + 1) / CANVAS, (cols[-1] - cols[0] + 1) / CANVAS
+        # As high as its band asks, unless the digit is so wide that it already fills the canvas's width.
+        assert low - 0.05 <= height or width >= 0.9, d
+        assert height <= high + 0.02, d
+    for n in range(0, len(drawn), 3):
+        assert len({(d.index, d.size_band, d.stroke) for d in drawn[n:n + 3]}) == 1, "one drawing, three styles"
