@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ml_svc import strokes
 from ml_svc.evaluation import evaluate
 from ml_svc.preprocessing import to_model_input
 
@@ -118,8 +119,10 @@ def _resize_one_cycle(scheduler: torch.optim.lr_scheduler.OneCycleLR, total_step
     phases[1]["end_step"] = total_steps - 1
 
 
-def _step_function(model: nn.Module, optimizer: torch.optim.Optimizer, hp: dict, generator: torch.Generator):
-    """One optimiser step on a batch -> (summed loss, correct count)."""
+def _step_function(model: nn.Module, optimizer: torch.optim.Optimizer, hp: dict, generator: torch.Generator,
+                   pen: strokes.Retracer | None = None):
+    """One optimiser step on a batch (and the batch's positions in the training set) -> (summed loss, correct
+    count)."""
     # bfloat16 matmuls and convolutions (weights and optimiser stay float32) in channels-last layout, oneDNN's
     # fast path; serving and evaluation run the same weights in float32.
     bfloat16 = bool(hp.get("mixed_precision")) and native_bfloat16()
@@ -127,8 +130,10 @@ def _step_function(model: nn.Module, optimizer: torch.optim.Optimizer, hp: dict,
     model.to(memory_format=memory_format)
     model.train()
 
-    def step(batch_x: torch.Tensor, batch_y: torch.Tensor) -> tuple[float, int]:
+    def step(batch_x: torch.Tensor, batch_y: torch.Tensor, index: torch.Tensor) -> tuple[float, int]:
         if hp["augment"]:
+            if pen is not None:
+                batch_x = pen.retrace(batch_x, index, generator)
             batch_x = augment(batch_x, generator)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
             logits = model(batch_x.contiguous(memory_format=memory_format)).float()
@@ -209,7 +214,8 @@ class Schedule:
         return min((now - self.started) / self.budget_s, cap)
 
 
-def train_epoch(step: Callable[[torch.Tensor, torch.Tensor], tuple[float, int]], x: torch.Tensor, y: torch.Tensor,
+def train_epoch(step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[float, int]], x: torch.Tensor,
+                y: torch.Tensor,
                 *, batch_size: int, generator: torch.Generator, schedule: Schedule,
                 on_progress: ProgressCallback, progress_every_s: float) -> dict:
     """One pass over (x, y) in a random order, or fewer steps where the schedule ends first: its loss, accuracy and
@@ -219,7 +225,7 @@ def train_epoch(step: Callable[[torch.Tensor, torch.Tensor], tuple[float, int]],
     last_report = time.perf_counter()
     for position in range(schedule.steps_per_epoch):
         index = order[position * batch_size : (position + 1) * batch_size]
-        batch_loss, batch_correct = step(x[index], y[index])
+        batch_loss, batch_correct = step(x[index], y[index], index)
         loss_sum, correct, seen = loss_sum + batch_loss, correct + batch_correct, seen + len(index)
         now = time.perf_counter()
         schedule.stepped(now)
@@ -244,13 +250,18 @@ def train(
     time_budget_s: float | None = None,
 ) -> list[dict]:
     """Train in place with AdamW and a one-cycle schedule (`Schedule`); returns one report per epoch."""
+    started = time.perf_counter()
     torch.manual_seed(hp["seed"])
     generator = torch.Generator().manual_seed(hp["seed"])
+    # Canvas-pen tracings are part of the augmentation; finding the centre lines counts against a time budget.
+    pen = strokes.Retracer(images, generator) if hp["augment"] else None
+    if time_budget_s:
+        time_budget_s = max(time_budget_s - (time.perf_counter() - started), 1.0)
     x = to_model_input(images)
     y = torch.tensor(np.asarray(labels), dtype=torch.long)
     batch_size = int(hp["batch_size"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp["learning_rate"], weight_decay=hp["weight_decay"])
-    step = _step_function(model, optimizer, hp, generator)
+    step = _step_function(model, optimizer, hp, generator, pen)
     schedule = Schedule(optimizer, max_lr=hp["learning_rate"], steps_per_epoch=math.ceil(len(y) / batch_size),
                         epochs=int(hp["epochs"]), budget_s=float(time_budget_s or 0),
                         eval_batches=math.ceil(len(val_labels) / batch_size) if val_labels is not None else 0)

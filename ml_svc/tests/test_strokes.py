@@ -1,0 +1,97 @@
+"""Training digits traced again with a canvas pen (ml_svc/strokes.py): what the augmentation shows the network."""
+
+import numpy as np
+import pytest
+import torch
+
+from bench.canvas_styles import draw
+from bench.train_benchmark import MNIST_TEST, idx
+from kit.preprocessing import canonical_from_bytes
+from ml_svc import strokes
+from ml_svc.preprocessing import to_model_input
+
+
+@pytest.fixture(scope="module")
+def official_digits() -> np.ndarray:
+    return idx(MNIST_TEST / "t10k-images-idx3-ubyte.gz")[:64]
+
+
+def parts(image: np.ndarray, steps=((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))) -> int:
+    """Connected pieces of a bool image (8-neighbourhood unless `steps` says otherwise)."""
+    seen = np.zeros_like(image, dtype=bool)
+    count = 0
+    for start in zip(*np.nonzero(image), strict=True):
+        if seen[start]:
+            continue
+        count += 1
+        stack = [start]
+        seen[start] = True
+        while stack:
+            y, x = stack.pop()
+            for dy, dx in steps:
+                ny, nx = y + dy, x + dx
+                if 0 <= ny < image.shape[0] and 0 <= nx < image.shape[1] and image[ny, nx] and not seen[ny, nx]:
+                    seen[ny, nx] = True
+                    stack.append((ny, nx))
+    return count
+
+
+def ring(thickness: float) -> np.ndarray:
+    """A zero: a ring `thickness` px wide, 28x28, ink bright."""
+    ys, xs = np.indices((28, 28))
+    distance = np.hypot((ys - 13.5) / 1.3, xs - 13.5)
+    return (np.clip(thickness / 2 + 0.5 - np.abs(distance - 6), 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("thickness", [2.0, 4.0, 6.0])
+def test_a_centre_line_is_one_closed_pixel_wide_curve_whatever_the_stroke(thickness):
+    line = strokes.centre_lines(ring(thickness)[None])[0].numpy()
+    assert parts(line) == 1, "the stroke stays one piece"
+    # Its background, 4-connected (a diagonal step of the curve is no gap), is the outside and the hole.
+    assert parts(~line, steps=((-1, 0), (1, 0), (0, -1), (0, 1))) == 2, "the zero keeps its hole"
+    # One pixel wide: no 2x2 square of it is all ink.
+    assert not (line[:-1, :-1] & line[1:, :-1] & line[:-1, 1:] & line[1:, 1:]).any()
+
+
+def test_the_same_digit_thin_or_thick_has_nearly_the_same_centre_line(official_digits):
+    """What the pen traces does not depend on how wide the digit's own strokes were."""
+    for n, digit in enumerate(official_digits[:16]):
+        thin, thick = (canonical_from_bytes(draw(digit, style="light on black", height_share=0.8, stroke=stroke,
+                                                 rng=np.random.default_rng(n))) for stroke in (0.05, 0.18))
+        lines = strokes.centre_lines(np.stack([thin, thick])).numpy()
+        near_thin = torch.nn.functional.max_pool2d(torch.from_numpy(lines[0:1]).float()[None], 9, 1, 4)[0, 0] > 0
+        assert (lines[1] & ~near_thin.numpy()).sum() <= 0.1 * lines[1].sum(), f"digit {n}"
+
+
+def test_traced_digits_are_network_input_with_wider_ink_for_wider_pens(official_digits):
+    lines = strokes.centre_lines(official_digits[:32])
+    ink = []
+    for pen in strokes.PENS:
+        original = strokes.PENS
+        strokes.PENS = (pen,)
+        try:
+            x = strokes.traced(lines, torch.Generator().manual_seed(0))
+        finally:
+            strokes.PENS = original
+        assert x.shape == (32, 1, 28, 28)
+        assert torch.allclose(x.amin(dim=(1, 2, 3)), to_model_input(np.zeros((1, 28, 28), np.uint8)).min())
+        assert torch.allclose(x.amax(dim=(1, 2, 3)), to_model_input(np.full((1, 28, 28), 255, np.uint8)).max())
+        ink.append(float(x.mean()))
+    assert ink == sorted(ink) and ink[0] < ink[-1], ink
+
+
+def test_a_retracer_traces_about_half_of_each_batch_and_leaves_the_rest(official_digits, monkeypatch):
+    monkeypatch.setattr(strokes, "LIMIT", 40)  # a larger set: only this many digits get centre lines
+    generator = torch.Generator().manual_seed(0)
+    pen = strokes.Retracer(official_digits, generator)
+    assert len(pen.lines) == 40
+    index = torch.arange(64)
+    batch = to_model_input(official_digits)
+    changed = torch.zeros(64, dtype=torch.bool)
+    for _ in range(20):
+        traced = pen.retrace(batch, index, generator)
+        changed |= (traced != batch).flatten(1).any(1)
+        assert torch.equal(batch, to_model_input(official_digits)), "the training set itself is left as it was"
+    assert torch.equal(changed, pen.row >= 0), "exactly the digits with centre lines are ever traced"
+    once = (pen.retrace(batch, index, torch.Generator().manual_seed(1)) != batch).flatten(1).any(1)
+    assert 0.25 * 40 <= int(once.sum()) <= 0.75 * 40
