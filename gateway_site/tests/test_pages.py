@@ -25,6 +25,10 @@ def test_the_recognize_page_has_a_canvas_and_the_user(browser):
     page = browser.get("/").content.decode()
     assert '<canvas id="pad"' in page and "viewer" in page and "Log out" in page
     assert re.search(r'<script [^>]*src="/static/django_htmx/htmx[\w.-]*\.js"', page), "htmx is served locally"
+    # The pen bench/canvas_styles.py --page-pens reads best: 16 px on the 280 px canvas; past 24 px small digits
+    # close up (a 4 becomes a 9) and accuracy falls.
+    assert '<canvas id="pad" width="280" height="280"' in page
+    assert re.search(r'<input id="pen" type="range" min="8" max="24" value="16">', page)
 
 
 def test_a_drawn_digit_gets_an_answer_fragment_with_what_the_model_saw(browser, fake_peers):
