@@ -176,7 +176,7 @@ def _cell(right: np.ndarray, plain_right: np.ndarray) -> str:
     return f"{100 * right.mean():.2f} % ({100 * (right.mean() - plain_right.mean()):+.2f})"
 
 
-def page_pen_digits(images: np.ndarray, labels: np.ndarray, *, pens: list[int], count: int, seed: int
+def page_pen_digits(images: np.ndarray, *, pens: list[int], count: int, seed: int
                     ) -> list[tuple[int, int, bytes]]:
     """(pen width in canvas pixels, index, PNG): `count` digits traced with each of the Recognize page's pen widths
     as transparent ink, each at a random height (a third to all of the canvas) and place."""
@@ -240,7 +240,7 @@ def main() -> None:
         for key, members in groups.items():
             rows[key].append(_cell(drawn_right[members], plain_right[members]))
     if args.page_pens:
-        traced = page_pen_digits(images, labels, pens=args.page_pens, count=args.page_count, seed=args.seed)
+        traced = page_pen_digits(images, pens=args.page_pens, count=args.page_count, seed=args.seed)
         indices = np.array([index for _, index, _ in traced])
         page = np.stack([canonical_from_bytes(png) for _, _, png in traced])
         for session in variants.values():

@@ -24,7 +24,7 @@ from collector_svc.sources.mnist5k import Mnist5kSource  # noqa: E402
 from kit.config import load_config  # noqa: E402
 from ml_svc.architectures import get_architecture, validate_hyperparameters  # noqa: E402
 from ml_svc.evaluation import evaluate, stratified_split  # noqa: E402
-from ml_svc.training import train  # noqa: E402
+from ml_svc.training import canvas_pen, fit_to_budget, train  # noqa: E402
 
 MNIST_TEST = ROOT.parent / "shared" / "datasets" / "mnist-t10k"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -52,12 +52,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=lambda text: [int(v) for v in text.split(",")], default=[0],
                         help="comma-separated seeds, one training each (default: 0)")
+    parser.add_argument("--first-start", action="store_true",
+                        help="with a time budget: leave the width and batch size to the budget, as the platform's "
+                        "first model does (ml_svc.training.fit_to_budget)")
     parser.add_argument("--save", type=Path, help="keep the (last seed's) trained weights in this file (torch.save), "
                         "e.g. for bench/serving_model.py")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     architecture = get_architecture(args.architecture)
-    hp = validate_hyperparameters(architecture, json.loads(args.hp))
+    asked = json.loads(args.hp)
+    hp = validate_hyperparameters(architecture, asked)
     images, labels, test_images, test_labels = load(args.data)
     if args.hold_out:
         keep, _ = stratified_split(labels, 0.1, 0)
@@ -65,9 +69,14 @@ def main() -> None:
     results = []
     for seed in args.seeds:
         run_hp = {**hp, "seed": seed}
-        model = architecture.build(run_hp)
         started = time.perf_counter()
-        reports = train(model, images, labels, run_hp, on_progress=lambda f, e: None, time_budget_s=hp["time_budget_s"])
+        # As a worker does: the canvas-pen centre lines and the width's fitting are paid from the time budget.
+        pen = canvas_pen(images, run_hp, handwritten=args.data == "mnist-5k")
+        if args.first_start and hp["time_budget_s"]:
+            fit_to_budget(architecture, run_hp, asked, images, labels, hp["time_budget_s"], pen)
+        budget = max(hp["time_budget_s"] - (time.perf_counter() - started), 1.0) if hp["time_budget_s"] else None
+        model = architecture.build(run_hp)
+        reports = train(model, images, labels, run_hp, on_progress=lambda f, e: None, time_budget_s=budget, pen=pen)
         seconds = time.perf_counter() - started
         accuracy = evaluate(model, test_images, test_labels)["accuracy"]
         results.append((accuracy, seconds))

@@ -22,7 +22,7 @@ from torch import nn
 
 from kit import imagepack
 from kit.errors import AppError, PeerUnavailable
-from ml_svc import nearest, peers, sweeps
+from ml_svc import nearest, peers, strokes, sweeps
 from ml_svc.architectures import (
     FINE_TUNE_HYPERPARAMETERS,
     get_architecture,
@@ -42,7 +42,7 @@ from ml_svc.evaluation import (
     stratified_split,
 )
 from ml_svc.serving import LoadedModel, load_model_version, model_cache
-from ml_svc.training import BUDGET_BATCH_SIZE, TrainingCancelled, train, widest_that_fits
+from ml_svc.training import TrainingCancelled, canvas_pen, fit_to_budget, train
 from ml_svc.weights import weights_to_bytes
 
 logger = logging.getLogger(__name__)
@@ -273,14 +273,19 @@ def train_body(reporter: RunReporter, run: dict) -> dict:
     def budget_left() -> float:
         return hp["time_budget_s"] - (time.monotonic() - started) - FINISH_RESERVE_S
 
+    # Found before the width is fitted, so a time budget pays for it and the probe times steps that trace.
+    pen = canvas_pen(data.train_images, hp, handwritten=_handwritten(params["dataset_id"]))
     budget = 0.0
     if hp["time_budget_s"]:
-        _fit_to_budget(reporter, architecture, hp, params.get("hyperparameters") or {}, data, budget_left())
+        fit_to_budget(architecture, hp, params.get("hyperparameters") or {}, data.train_images, data.train_labels,
+                      budget_left(), pen, on_probe=lambda width: reporter.progress(
+                          0.01, f"timing width {width} on this CPU for the budget"))
         budget = max(budget_left(), 1.0)
     model = architecture.build(hp)
     try:
         epochs, seconds = _train_with_progress(reporter, model, data.train_images, data.train_labels, hp, data,
-                                               time_budget_s=budget or None, on_epoch=sweeps.pruning_check(run))
+                                               time_budget_s=budget or None, on_epoch=sweeps.pruning_check(run),
+                                               pen=pen)
     except sweeps.TrialPruned as pruned:  # a sweep's trial stopped early: it ends, with no version
         reporter.progress(0.99, str(pruned))
         last = reporter.epochs[-1] if reporter.epochs else {}
@@ -330,7 +335,8 @@ def fine_tune_body(reporter: RunReporter, run: dict) -> dict:
     labels = np.concatenate([np.repeat(user_labels, tuning["user_repeats"]), data.train_labels[replay]])
     model = load_model_version(base).module
     hp = {**base["hyperparameters"], **tuning, "time_budget_s": 0}  # a fine-tune runs its epochs
-    epochs, seconds = _train_with_progress(reporter, model, images, labels, hp, data)
+    pen = canvas_pen(images, hp, handwritten=_handwritten(data.dataset_id))
+    epochs, seconds = _train_with_progress(reporter, model, images, labels, hp, data, pen=pen)
     metrics = _metrics(reporter, model, data, epochs, seconds, trained_on=epochs[-1]["images_seen"])
     production = persistently(lambda: model_cache().production(warm=False), what="loading the production model")
     metrics["comparison"] = _comparison(production, model, data)
@@ -350,21 +356,8 @@ def fine_tune_body(reporter: RunReporter, run: dict) -> dict:
             "accuracy_delta": metrics["comparison"]["accuracy"]["delta"]}
 
 
-def _fit_to_budget(reporter, architecture, hp: dict, given: dict, data: SplitData, budget_s: float) -> None:
-    """What the user left to the platform, chosen for a short schedule on this CPU: the batch size, and the widest
-    of the declared width, 3/4 and 1/2 of it that still trains enough epochs within the budget."""
-    if "batch_size" not in given:
-        hp["batch_size"] = BUDGET_BATCH_SIZE
-    if "width" in hp and "width" not in given:
-        spec = next(h for h in architecture.all_hyperparameters() if h.name == "width")
-        widths = sorted({max(int(spec.default * share), int(spec.minimum)) for share in (1.0, 0.75, 0.5)}, reverse=True)
-        hp["width"] = widest_that_fits(
-            widths, lambda width: architecture.build({**hp, "width": width}), data.train_images, data.train_labels, hp,
-            budget_s, on_probe=lambda width: reporter.progress(0.01, f"timing width {width} on this CPU for the budget"))
-
-
 def _train_with_progress(reporter, model, images, labels, hp, data: SplitData, time_budget_s: float | None = None,
-                         on_epoch: Callable[[dict], None] | None = None):
+                         on_epoch: Callable[[dict], None] | None = None, pen: strokes.Retracer | None = None):
     """`on_epoch`: called with each epoch's report once it is recorded (a sweep's trial may stop there)."""
     started = time.perf_counter()
 
@@ -379,7 +372,7 @@ def _train_with_progress(reporter, model, images, labels, hp, data: SplitData, t
             on_epoch(epoch)
 
     epochs = train(model, images, labels, hp, on_progress=on_progress, val_images=data.val_images,
-                   val_labels=data.val_labels, time_budget_s=time_budget_s)
+                   val_labels=data.val_labels, time_budget_s=time_budget_s, pen=pen)
     return epochs, time.perf_counter() - started
 
 
@@ -411,6 +404,12 @@ def _comparison(production: LoadedModel, model: nn.Module, data: SplitData) -> d
     """The new version against production on the held-out digits, as ml_svc's `/compare` would answer."""
     before, after = predict_proba(production.module, data.val_images), predict_proba(model, data.val_images)
     return {"against": production.info, **compare(before, after, data.val_images, data.val_labels)}
+
+
+def _handwritten(dataset_id: int) -> bool:
+    """Whether a dataset's images are handwriting a canvas pen may trace (strokes.py), from its source."""
+    source = persistently(lambda: peers.storage().get_dataset(dataset_id), what="reading the dataset")["source"]
+    return source not in strokes.NOT_HANDWRITING
 
 
 def _shown_to_everyone(dataset_id: int, images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

@@ -3,8 +3,9 @@ with a round pen of one width throughout, thin to thick, anti-aliased.
 
 MNIST's strokes come from scanned pen-and-paper digits: their width swells and thins along the stroke. A digit
 drawn on the Recognize page is one width everywhere and smooth, which a network trained on scans reads less well
-(bench/canvas_styles.py). `centre_lines` thins each training digit once, at twice its resolution; `traced`
-draws a batch of them again with random pen widths, cheaply enough to do on every training step.
+(bench/canvas_styles.py). `centre_lines` thins a training set's digits (up to LIMIT of them) once, at twice their
+resolution; `traced` draws a batch of them again with random pen widths, cheaply enough for every training step.
+Only handwriting is traced: a dataset from a source in NOT_HANDWRITING (clothes) is not.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ INK_LEVEL = 96 / 255  # ink at least this strong is part of a stroke
 CHUNK = 1024
 SHARE = 0.5  # of a training batch's digits traced with a canvas pen
 LIMIT = 10_000  # digits of a training set given centre lines (a larger set: this many of them, at random)
-# Pen widths, in dilations of the centre line at twice the resolution: 1 to 4 give strokes about 1.5 to 4.5 px wide
-# in the 28x28 image (MNIST's are 2-3 px).
+# Pen widths, in dilations of the centre line at twice the resolution: 1, 2, 3 draw strokes about 1.5, 2.5 and
+# 3.5 px wide in the 28x28 image (MNIST's are 2-3 px); wider ones fill small loops.
 PENS = (1, 2, 3)
+NOT_HANDWRITING = frozenset({"fashion-mnist"})
 
 
 def _removable(step: int) -> torch.Tensor:
@@ -106,18 +108,21 @@ def _cross(x: torch.Tensor) -> torch.Tensor:
 
 class Retracer:
     """The centre lines of (up to LIMIT of) a training set's digits, to trace SHARE of each batch with a canvas
-    pen."""
+    pen: in a larger set each digit that has them is traced more often, so that SHARE holds as far as it can."""
 
     def __init__(self, images: np.ndarray, generator: torch.Generator):
         chosen = torch.randperm(len(images), generator=generator)[:LIMIT].sort().values
-        self.row = torch.full((len(images),), -1, dtype=torch.long)
-        self.row[chosen] = torch.arange(len(chosen))
         self.lines = centre_lines(np.asarray(images)[chosen.numpy()])
+        self.row = torch.full((len(images),), -1, dtype=torch.long)
+        drawn = self.lines.flatten(1).any(1)  # a digit too faint or small to leave a centre line is not traced
+        self.row[chosen[drawn]] = torch.arange(len(chosen))[drawn]
+        self.chance = min(1.0, SHARE * len(images) / max(int(drawn.sum()), 1))
 
     def retrace(self, batch: torch.Tensor, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """`batch` (normalised input of the training digits at `index`) with SHARE of its digits traced again."""
+        """`batch` (normalised input of the training digits at `index`) with about SHARE of its digits traced
+        again."""
         rows = self.row[index]
-        picked = (torch.rand(len(index), generator=generator) < SHARE) & (rows >= 0)
+        picked = (torch.rand(len(index), generator=generator) < self.chance) & (rows >= 0)
         if not bool(picked.any()):
             return batch
         batch = batch.clone()

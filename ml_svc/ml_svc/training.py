@@ -71,19 +71,28 @@ def _pct_start(total_steps: int) -> float:
     return 0.3 if total_steps == 4 else 0.25
 
 
-def measure_seconds_per_step(model: nn.Module, images: np.ndarray, labels: np.ndarray, hp: dict) -> float:
+def canvas_pen(images: np.ndarray, hp: dict, *, handwritten: bool) -> strokes.Retracer | None:
+    """The centre lines `train` traces digits along with a canvas pen, where the augmentation is on and the images
+    are handwriting (not, say, Fashion-MNIST's clothes); None: no tracing."""
+    if not (hp.get("augment") and handwritten and len(images)):
+        return None
+    return strokes.Retracer(images, torch.Generator().manual_seed(hp["seed"]))
+
+
+def measure_seconds_per_step(model: nn.Module, images: np.ndarray, labels: np.ndarray, hp: dict,
+                             pen: strokes.Retracer | None = None) -> float:
     """What one optimiser step of `model` costs on this CPU, timed on a throwaway copy."""
     probe = copy.deepcopy(model)
     x, y = to_model_input(images), torch.tensor(np.asarray(labels), dtype=torch.long)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=hp["learning_rate"] / ONE_CYCLE_DIV_FACTOR)
     generator = torch.Generator().manual_seed(hp["seed"])
-    step = _step_function(probe, optimizer, hp, generator)
+    step = _step_function(probe, optimizer, hp, generator, pen)
     started = time.perf_counter()
     for done in range(WARMUP_STEPS + PROBE_STEPS):
         if done == WARMUP_STEPS:
             started = time.perf_counter()
         index = torch.randint(len(y), (min(int(hp["batch_size"]), len(y)),), generator=generator)
-        step(x[index], y[index])
+        step(x[index], y[index], index)
     return (time.perf_counter() - started) / PROBE_STEPS
 
 
@@ -96,14 +105,29 @@ MIN_EPOCHS_IN_BUDGET = 8
 BUDGET_BATCH_SIZE = 64
 
 
+def fit_to_budget(architecture, hp: dict, given: dict, images: np.ndarray, labels: np.ndarray, budget_s: float,
+                  pen: strokes.Retracer | None = None, on_probe: Callable[[int], None] = lambda width: None) -> None:
+    """What the user left to the platform (`given`: the hyperparameters they asked for), chosen in `hp` for a short
+    schedule on this CPU: the batch size, and the widest of the declared width, 3/4 and 1/2 of it that still trains
+    enough epochs within the budget."""
+    if "batch_size" not in given:
+        hp["batch_size"] = BUDGET_BATCH_SIZE
+    if "width" in hp and "width" not in given:
+        spec = next(h for h in architecture.all_hyperparameters() if h.name == "width")
+        widths = sorted({max(int(spec.default * share), int(spec.minimum)) for share in (1.0, 0.75, 0.5)}, reverse=True)
+        hp["width"] = widest_that_fits(widths, lambda width: architecture.build({**hp, "width": width}), images, labels,
+                                       hp, budget_s, on_probe=on_probe, pen=pen)
+
+
 def widest_that_fits(widths: list[int], build: Callable[[int], nn.Module], images: np.ndarray, labels: np.ndarray,
-                     hp: dict, budget_s: float, on_probe: Callable[[int], None] = lambda width: None) -> int:
+                     hp: dict, budget_s: float, on_probe: Callable[[int], None] = lambda width: None,
+                     pen: strokes.Retracer | None = None) -> int:
     """The first of `widths` (widest first) whose model trains MIN_EPOCHS_IN_BUDGET epochs in `budget_s` here;
     `on_probe(width)` is called before each is timed (a heartbeat: a busy CPU makes the timing slow)."""
     steps_per_epoch = math.ceil(len(labels) / int(hp["batch_size"]))
     for width in widths[:-1]:
         on_probe(width)
-        pace = measure_seconds_per_step(build(width), images, labels, hp)
+        pace = measure_seconds_per_step(build(width), images, labels, hp, pen)
         if planned_steps(budget_s=budget_s, seconds_per_step=pace, steps_per_epoch=steps_per_epoch,
                          eval_seconds=0.0) >= MIN_EPOCHS_IN_BUDGET * steps_per_epoch:
             return width
@@ -248,15 +272,12 @@ def train(
     val_images: np.ndarray | None = None,
     val_labels: np.ndarray | None = None,
     time_budget_s: float | None = None,
+    pen: strokes.Retracer | None = None,
 ) -> list[dict]:
-    """Train in place with AdamW and a one-cycle schedule (`Schedule`); returns one report per epoch."""
-    started = time.perf_counter()
+    """Train in place with AdamW and a one-cycle schedule (`Schedule`); returns one report per epoch. `pen`
+    (`canvas_pen`): the augmentation also traces digits with a canvas pen."""
     torch.manual_seed(hp["seed"])
     generator = torch.Generator().manual_seed(hp["seed"])
-    # Canvas-pen tracings are part of the augmentation; finding the centre lines counts against a time budget.
-    pen = strokes.Retracer(images, generator) if hp["augment"] else None
-    if time_budget_s:
-        time_budget_s = max(time_budget_s - (time.perf_counter() - started), 1.0)
     x = to_model_input(images)
     y = torch.tensor(np.asarray(labels), dtype=torch.long)
     batch_size = int(hp["batch_size"])

@@ -92,7 +92,7 @@ def test_a_budgeted_training_run_fits_batch_and_width_to_this_cpu_and_records_th
     collect = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 5000, "max_samples": 1000},
                                  created_by="eve")
     dataset_id = run_scenario(collect["id"], collect_body)["dataset_id"]
-    monkeypatch.setattr(jobs, "widest_that_fits", lambda widths, *a, **k: widths[-1])
+    monkeypatch.setattr(training, "widest_that_fits", lambda widths, *a, **k: widths[-1])
     run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn-dense",
                                                   "hyperparameters": {"time_budget_s": 8}}, created_by="eve")
     result = run_scenario(run["id"], train_body)
@@ -109,7 +109,7 @@ def test_what_the_user_asked_for_is_kept_within_a_budget(storage, collector, mon
     collect = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 5000, "max_samples": 600},
                                  created_by="eve")
     dataset_id = run_scenario(collect["id"], collect_body)["dataset_id"]
-    monkeypatch.setattr(jobs, "widest_that_fits", lambda *a, **k: pytest.fail("the width was given"))
+    monkeypatch.setattr(training, "widest_that_fits", lambda *a, **k: pytest.fail("the width was given"))
     run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
                                                   "hyperparameters": {"time_budget_s": 3, "width": 8, "batch_size": 32}},
                              created_by="eve")
@@ -121,3 +121,32 @@ def test_what_the_user_asked_for_is_kept_within_a_budget(storage, collector, mon
 def test_a_budget_over_one_to_three_steps_an_epoch_still_ends(monkeypatch, digits, images):
     reports = budgeted_run(monkeypatch, digits, step_cost=0.1, budget_s=5, images=images)
     assert 4.0 <= reports[-1]["seconds"] <= 6.0 and reports[-1]["eta_s"] == 0.0
+
+
+def test_the_pace_probe_times_real_steps_that_trace_digits(digits):
+    """The width is chosen from steps as training takes them: with the canvas pen's tracing."""
+    data, labels = digits
+    architecture = get_architecture("cnn")
+    hp = validate_hyperparameters(architecture, {"batch_size": 32, "width": 8})
+    pen = training.canvas_pen(data[:256], hp, handwritten=True)
+    traced = []
+    original = pen.retrace
+    pen.retrace = lambda *a: traced.append(1) or original(*a)
+    seconds = training.measure_seconds_per_step(architecture.build(hp), data[:256], labels[:256], hp, pen)
+    assert 0 < seconds < 5 and len(traced) == training.WARMUP_STEPS + training.PROBE_STEPS
+
+
+@pytest.mark.parametrize(("source", "traced"), [("mnist-5k", True), ("fashion-mnist", False)])
+def test_only_handwriting_is_traced_with_a_canvas_pen(storage, collector, monkeypatch, source, traced):
+    collect = storage.create_run(kind="collect", params={"source": "mnist-5k", "batch_size": 5000, "max_samples": 300},
+                                 created_by="eve")
+    dataset_id = run_scenario(collect["id"], collect_body)["dataset_id"]
+    storage.dataset_rows[dataset_id]["source"] = source  # the same images, as if they were clothes
+    pens = []
+    real = training.canvas_pen
+    monkeypatch.setattr(jobs, "canvas_pen", lambda *a, **k: pens.append(real(*a, **k)) or pens[-1])
+    run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
+                                                  "hyperparameters": {"epochs": 1, "width": 8}}, created_by="eve")
+    run_scenario(run["id"], train_body)
+    assert storage.get_run(run["id"])["status"] == "succeeded"
+    assert (pens[0] is not None) == traced
