@@ -61,6 +61,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     architecture = get_architecture(args.architecture)
     asked = json.loads(args.hp)
+    if args.first_start and not asked.get("time_budget_s"):
+        parser.error("--first-start needs a time budget: --hp '{\"time_budget_s\": 45}'")
     hp = validate_hyperparameters(architecture, asked)
     images, labels, test_images, test_labels = load(args.data)
     if args.hold_out:

@@ -274,7 +274,9 @@ def train_body(reporter: RunReporter, run: dict) -> dict:
         return hp["time_budget_s"] - (time.monotonic() - started) - FINISH_RESERVE_S
 
     # Found before the width is fitted, so a time budget pays for it and the probe times steps that trace.
-    pen = canvas_pen(data.train_images, hp, handwritten=_handwritten(params["dataset_id"]))
+    if hp["augment"]:
+        reporter.progress(0.01, f"finding the centre lines of {len(data.train_labels):,} digits for the canvas pen")
+    pen = canvas_pen(data.train_images, hp, handwritten=hp["augment"] and _handwritten(params["dataset_id"]))
     budget = 0.0
     if hp["time_budget_s"]:
         fit_to_budget(architecture, hp, params.get("hyperparameters") or {}, data.train_images, data.train_labels,
@@ -335,7 +337,7 @@ def fine_tune_body(reporter: RunReporter, run: dict) -> dict:
     labels = np.concatenate([np.repeat(user_labels, tuning["user_repeats"]), data.train_labels[replay]])
     model = load_model_version(base).module
     hp = {**base["hyperparameters"], **tuning, "time_budget_s": 0}  # a fine-tune runs its epochs
-    pen = canvas_pen(images, hp, handwritten=_handwritten(data.dataset_id))
+    pen = canvas_pen(images, hp, handwritten=hp["augment"] and _handwritten(data.dataset_id))
     epochs, seconds = _train_with_progress(reporter, model, images, labels, hp, data, pen=pen)
     metrics = _metrics(reporter, model, data, epochs, seconds, trained_on=epochs[-1]["images_seen"])
     production = persistently(lambda: model_cache().production(warm=False), what="loading the production model")

@@ -20,6 +20,7 @@ UPSCALE = 2
 INK_LEVEL = 96 / 255  # ink at least this strong is part of a stroke
 CHUNK = 1024
 SHARE = 0.5  # of a training batch's digits traced with a canvas pen
+MOST = 0.75  # at most this share of a traceable digit's appearances traced (a set over LIMIT: fewer than SHARE)
 LIMIT = 10_000  # digits of a training set given centre lines (a larger set: this many of them, at random)
 # Pen widths, in dilations of the centre line at twice the resolution: 1, 2, 3 draw strokes about 1.5, 2.5 and
 # 3.5 px wide in the 28x28 image (MNIST's are 2-3 px); wider ones fill small loops.
@@ -108,7 +109,8 @@ def _cross(x: torch.Tensor) -> torch.Tensor:
 
 class Retracer:
     """The centre lines of (up to LIMIT of) a training set's digits, to trace SHARE of each batch with a canvas
-    pen: in a larger set each digit that has them is traced more often, so that SHARE holds as far as it can."""
+    pen: in a larger set each digit that has them is traced more often (up to MOST of its appearances, so it is
+    still seen as scanned), so that SHARE holds as far as that allows."""
 
     def __init__(self, images: np.ndarray, generator: torch.Generator):
         chosen = torch.randperm(len(images), generator=generator)[:LIMIT].sort().values
@@ -116,7 +118,7 @@ class Retracer:
         self.row = torch.full((len(images),), -1, dtype=torch.long)
         drawn = self.lines.flatten(1).any(1)  # a digit too faint or small to leave a centre line is not traced
         self.row[chosen[drawn]] = torch.arange(len(chosen))[drawn]
-        self.chance = min(1.0, SHARE * len(images) / max(int(drawn.sum()), 1))
+        self.chance = min(MOST, SHARE * len(images) / max(int(drawn.sum()), 1))
 
     def retrace(self, batch: torch.Tensor, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """`batch` (normalised input of the training digits at `index`) with about SHARE of its digits traced

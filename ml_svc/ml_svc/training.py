@@ -82,6 +82,8 @@ def canvas_pen(images: np.ndarray, hp: dict, *, handwritten: bool) -> strokes.Re
 def measure_seconds_per_step(model: nn.Module, images: np.ndarray, labels: np.ndarray, hp: dict,
                              pen: strokes.Retracer | None = None) -> float:
     """What one optimiser step of `model` costs on this CPU, timed on a throwaway copy."""
+    if pen is not None and len(pen.row) != len(images):
+        raise ValueError("the canvas pen was made for another set of images")
     probe = copy.deepcopy(model)
     x, y = to_model_input(images), torch.tensor(np.asarray(labels), dtype=torch.long)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=hp["learning_rate"] / ONE_CYCLE_DIV_FACTOR)
@@ -276,6 +278,8 @@ def train(
 ) -> list[dict]:
     """Train in place with AdamW and a one-cycle schedule (`Schedule`); returns one report per epoch. `pen`
     (`canvas_pen`): the augmentation also traces digits with a canvas pen."""
+    if pen is not None and len(pen.row) != len(images):
+        raise ValueError("the canvas pen was made for another set of images")
     torch.manual_seed(hp["seed"])
     generator = torch.Generator().manual_seed(hp["seed"])
     x = to_model_input(images)

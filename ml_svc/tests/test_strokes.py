@@ -96,14 +96,17 @@ def test_a_retracer_traces_about_half_of_each_batch_and_leaves_the_rest(official
     digits = official_digits
     generator = torch.Generator().manual_seed(0)
     pen = strokes.Retracer(digits, generator)
-    assert len(pen.lines) == 20 and pen.chance == 1.0, "64 digits, 20 traceable: each of them every time for half"
+    assert len(pen.lines) == 20 and pen.chance == strokes.MOST, "64 digits, 20 traceable: those 3 times in 4"
     index = torch.arange(64)
     batch = to_model_input(digits)
+    ever = torch.zeros(64, dtype=torch.bool)
+    for _ in range(10):
+        ever |= (pen.retrace(batch, index, generator) != batch).flatten(1).any(1)
+    assert torch.equal(ever, pen.row >= 0), "exactly the digits with centre lines are ever traced"
     traced = pen.retrace(batch, index, generator)
     changed = (traced != batch).flatten(1).any(1)
     assert torch.equal(batch, to_model_input(digits)), "the training set itself is left as it was"
-    assert torch.equal(changed, pen.row >= 0), "exactly the digits with centre lines are traced"
-    assert int(changed.sum()) == 20
+    assert 10 <= int(changed.sum()) <= 19, "about 3 in 4 of them at a time, never all"
     # Each tracing is of its own digit: it overlaps its original well, and better than the other digits of the
     # batch (but for look-alikes: two 1s overlap as well as a 1 and its tracing).
     ink, originals = traced[:, 0] > 0, batch[:, 0] > 0
@@ -112,7 +115,7 @@ def test_a_retracer_traces_about_half_of_each_batch_and_leaves_the_rest(official
         overlap = (ink[n] & originals).flatten(1).sum(1).float() / (ink[n] | originals).flatten(1).sum(1)
         assert overlap[n] >= 0.4, f"digit {n} was traced as another"
         best += int(overlap.argmax()) == n
-    assert best >= 16
+    assert best >= 0.8 * int(changed.sum())
 
 
 def test_in_a_small_set_about_half_of_each_batch_is_traced(official_digits):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ml_svc import jobs, training
+from ml_svc import strokes, training
 from ml_svc.architectures import get_architecture, validate_hyperparameters
 from ml_svc.jobs import collect_body, run_scenario, train_body
 from ml_svc.training import BUDGET_BATCH_SIZE, ONE_CYCLE_DIV_FACTOR, planned_steps, train
@@ -142,11 +142,13 @@ def test_only_handwriting_is_traced_with_a_canvas_pen(storage, collector, monkey
                                  created_by="eve")
     dataset_id = run_scenario(collect["id"], collect_body)["dataset_id"]
     storage.dataset_rows[dataset_id]["source"] = source  # the same images, as if they were clothes
-    pens = []
-    real = training.canvas_pen
-    monkeypatch.setattr(jobs, "canvas_pen", lambda *a, **k: pens.append(real(*a, **k)) or pens[-1])
+    traced_batches = []
+    real = strokes.Retracer.retrace
+    monkeypatch.setattr(strokes.Retracer, "retrace", lambda *a: traced_batches.append(1) or real(*a))
+    # A time budget with the width left open: the probe's steps and the training's both trace handwriting.
     run = storage.create_run(kind="train", params={"dataset_id": dataset_id, "architecture": "cnn",
-                                                  "hyperparameters": {"epochs": 1, "width": 8}}, created_by="eve")
+                                                  "hyperparameters": {"time_budget_s": 4}}, created_by="eve")
     run_scenario(run["id"], train_body)
     assert storage.get_run(run["id"])["status"] == "succeeded"
-    assert (pens[0] is not None) == traced
+    probes = training.WARMUP_STEPS + training.PROBE_STEPS
+    assert len(traced_batches) > probes if traced else not traced_batches
