@@ -14,7 +14,12 @@ SERVICE_NAME, DEBUG, ALLOWED_HOSTS, SECRET_KEY, SERVICE_TOKEN, LOGGING, DATA_UPL
 
 
 DATABASES = {"default": database_settings(CONFIG.text("database_url"))}
+BLOB_BACKEND = CONFIG.choice("blob_backend", ("local", "s3"))
 BLOB_DIR = CONFIG.path("blob_dir")
+S3_ENDPOINT_URL = CONFIG.text("s3_endpoint_url")
+S3_BUCKET = CONFIG.text("s3_bucket")
+S3_REGION = CONFIG.text("s3_region")
+S3_TIMEOUT_S = CONFIG.number("s3_timeout_s")
 PAGE_SIZE = CONFIG.integer("page_size")
 RUN_HEARTBEAT_TIMEOUT_S = CONFIG.integer("run_heartbeat_timeout_s")
 RUN_QUEUE_TIMEOUT_S = CONFIG.integer("run_queue_timeout_s")

@@ -1,7 +1,13 @@
+import os
+import socket
+import uuid
+from pathlib import Path
+
 import pytest
 from django.db import connection
 
 from kit import imagepack
+from storage_svc.registry import blobs, drift
 from tests.support import make_pack
 
 
@@ -13,10 +19,71 @@ def _real_postgresql(django_db_setup, django_db_blocker):
             pytest.exit("storage tests need PostgreSQL: run `make test` or set DATABASE_URL", returncode=2)
 
 
-@pytest.fixture(autouse=True)
-def blob_dir(settings, tmp_path):
+@pytest.fixture(scope="session")
+def s3_server():
+    """A local S3-compatible server (moto's server mode) on loopback, and credentials for it."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    saved = {key: os.environ.get(key) for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ.update(AWS_ACCESS_KEY_ID="test-key", AWS_SECRET_ACCESS_KEY="test-secret")
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+class StoredBlobs:
+    """What the configured blob store holds, read around storage_svc (to check it, or to damage it)."""
+
+    def __init__(self, backend: str, root: Path):
+        self.backend, self.root = backend, root
+
+    def raw(self, sha256: str) -> bytes | None:
+        return blobs.store().get(sha256)
+
+    def exists(self, sha256: str) -> bool:
+        return blobs.store().exists(sha256)
+
+    def tamper(self, sha256: str, data: bytes) -> None:
+        store = blobs.store()
+        if self.backend == "s3":
+            store.client.put_object(Bucket=store.bucket, Key=blobs.key_of(sha256), Body=data)
+        else:
+            store.path(sha256).write_bytes(data)
+
+    def keys(self) -> list[str]:
+        """Every stored object or file, half-written ones included."""
+        store = blobs.store()
+        if self.backend == "s3":
+            listed = store.client.list_objects_v2(Bucket=store.bucket).get("Contents", [])
+            return [item["Key"] for item in listed]
+        return [str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file()]
+
+
+@pytest.fixture(autouse=True, params=["local", "s3"])
+def stored_blobs(request, settings, tmp_path):
+    """Every storage test runs on both blob stores: files, and an S3 bucket of its own."""
     settings.BLOB_DIR = tmp_path / "blobs"
-    return settings.BLOB_DIR
+    settings.BLOB_BACKEND = request.param
+    if request.param == "s3":
+        settings.S3_ENDPOINT_URL = request.getfixturevalue("s3_server")
+        settings.S3_BUCKET = f"test-{uuid.uuid4().hex[:16]}"
+        blobs.store().client.create_bucket(Bucket=settings.S3_BUCKET)
+    return StoredBlobs(request.param, settings.BLOB_DIR)
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_drift():
+    """Production's drift is remembered for a minute per process: each test starts without another's."""
+    drift._today[:] = [float("-inf"), None]
 
 
 @pytest.fixture

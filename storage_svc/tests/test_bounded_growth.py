@@ -12,7 +12,6 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from storage_svc.registry import services
-from storage_svc.registry.blobs import blob_path
 from storage_svc.registry.models import Blob, Prediction, Report, Sample
 
 pytestmark = pytest.mark.django_db
@@ -45,14 +44,14 @@ def test_only_each_users_newest_drawings_keep_their_bytes(api, record_prediction
     assert Prediction.objects.count() == 6, "older predictions stay; only their drawing's bytes go"
 
 
-def test_a_newer_report_of_a_version_replaces_the_old_one_and_its_file(api, model_version):
+def test_a_newer_report_of_a_version_replaces_the_old_one_and_its_file(api, model_version, stored_blobs):
     url = f"/models/{model_version['id']}/report?kind=pdf&input_sha256="
     assert api.put(url + "a" * 64, data=b"%PDF old", content_type="application/octet-stream").status_code == 200
     old_blob = Report.objects.get().blob_id
-    assert blob_path(old_blob).exists()
+    assert stored_blobs.exists(old_blob)
     assert api.put(url + "b" * 64, data=b"%PDF new", content_type="application/octet-stream").status_code == 200
     assert list(Report.objects.values_list("input_sha256", flat=True)) == ["b" * 64]
-    assert not Blob.objects.filter(pk=old_blob).exists() and not blob_path(old_blob).exists()
+    assert not Blob.objects.filter(pk=old_blob).exists() and not stored_blobs.exists(old_blob)
     assert api.get(url + "b" * 64).content == b"%PDF new"
     html = api.put(f"/models/{model_version['id']}/report?kind=html&input_sha256={'c' * 64}", data=b"<html>",
                    content_type="application/octet-stream")

@@ -25,14 +25,14 @@ def test_it_stores_a_dataset_with_checksum_and_class_counts(api):
     assert body["created_by"] == "alice"
 
 
-def test_it_stores_the_same_pixels_once_when_collected_twice(api, blob_dir):
+def test_it_stores_the_same_pixels_once_when_collected_twice(api, stored_blobs):
     data = make_pack(30)
     first = post_pack(api, data).json()
     second = post_pack(api, data).json()
     assert first["id"] != second["id"]
     assert first["sha256"] == second["sha256"]
     assert Blob.objects.count() == 1
-    assert len([p for p in blob_dir.rglob("*") if p.is_file()]) == 1
+    assert len(stored_blobs.keys()) == 1
 
 
 def test_it_returns_the_exact_pixels_it_stored(api):

@@ -20,7 +20,7 @@ from kit import imagepack
 from kit.errors import AppError
 from kit.metrics import RUNS
 from storage_svc.registry import events
-from storage_svc.registry.blobs import blob_path, write_blob_file
+from storage_svc.registry.blobs import delete_blob_file, write_blob_file
 from storage_svc.registry.models import (
     Alias,
     AliasChange,
@@ -50,7 +50,7 @@ def blob_delete_unreferenced(*, sha256: str) -> bool:
     if blob is None or any(refs.exists() for refs in (blob.datasets, blob.model_versions, blob.nearest_indexes, blob.reports)):
         return False
     blob.delete()
-    blob_path(sha256).unlink(missing_ok=True)
+    delete_blob_file(sha256)
     return True
 
 
