@@ -1,5 +1,4 @@
 import os
-import socket
 import uuid
 from pathlib import Path
 
@@ -24,14 +23,12 @@ def s3_server():
     """A local S3-compatible server (moto's server mode) on loopback, and credentials for it."""
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     saved = {key: os.environ.get(key) for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     os.environ.update(AWS_ACCESS_KEY_ID="test-key", AWS_SECRET_ACCESS_KEY="test-secret")
-    yield f"http://127.0.0.1:{port}"
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
     server.stop()
     for key, value in saved.items():
         if value is None:
@@ -51,6 +48,10 @@ class StoredBlobs:
 
     def exists(self, sha256: str) -> bool:
         return blobs.store().exists(sha256)
+
+    def remove(self, sha256: str) -> None:
+        """The bytes lost behind storage_svc's back (the row stays)."""
+        blobs.store().delete(sha256)
 
     def tamper(self, sha256: str, data: bytes) -> None:
         store = blobs.store()
@@ -77,7 +78,8 @@ def stored_blobs(request, settings, tmp_path):
         settings.S3_ENDPOINT_URL = request.getfixturevalue("s3_server")
         settings.S3_BUCKET = f"test-{uuid.uuid4().hex[:16]}"
         blobs.store().client.create_bucket(Bucket=settings.S3_BUCKET)
-    return StoredBlobs(request.param, settings.BLOB_DIR)
+    yield StoredBlobs(request.param, settings.BLOB_DIR)
+    blobs._s3.cache_clear()  # no client (and its connection) kept per test's bucket
 
 
 @pytest.fixture(autouse=True)

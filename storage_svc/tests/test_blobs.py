@@ -62,3 +62,32 @@ def test_an_unreachable_object_store_is_a_clear_503(api, settings, stored_blobs)
     for answer in (api.get(f"/blobs/{sha}"), api.put("/blobs", data=b"more", content_type="application/octet-stream")):
         assert answer.status_code == 503
         assert answer.json()["error"]["code"] == "blob_store_unavailable"
+
+
+def test_a_recorded_blob_whose_bytes_are_gone_is_a_clear_500(api, stored_blobs):
+    sha = api.put("/blobs", data=b"soon lost", content_type="application/octet-stream").json()["sha256"]
+    stored_blobs.remove(sha)
+    answer = api.get(f"/blobs/{sha}")
+    assert answer.status_code == 500 and answer.json()["error"]["code"] == "blob_missing"
+
+
+def test_a_store_that_refuses_storage_is_a_500_naming_the_configuration(api, settings, stored_blobs):
+    if stored_blobs.backend != "s3":
+        pytest.skip("only the S3 store has a bucket to get wrong")
+    settings.S3_BUCKET = "no-such-bucket-here"
+    answer = api.put("/blobs", data=b"weights", content_type="application/octet-stream")
+    assert answer.status_code == 500 and answer.json()["error"]["code"] == "blob_store_misconfigured"
+    assert "bucket" in answer.json()["error"]["message"]
+
+
+def test_a_blob_stays_recorded_when_the_store_cannot_delete_it(api, settings, stored_blobs):
+    if stored_blobs.backend != "s3":
+        pytest.skip("only the S3 store can be unreachable")
+    orphan = api.put("/blobs", data=b"orphan", content_type="application/octet-stream").json()["sha256"]
+    endpoint = settings.S3_ENDPOINT_URL
+    settings.S3_ENDPOINT_URL, settings.S3_TIMEOUT_S = "http://127.0.0.1:9", 1.0
+    assert api.delete(f"/blobs/{orphan}").status_code == 503
+    settings.S3_ENDPOINT_URL = endpoint
+    assert api.get(f"/blobs/{orphan}").content == b"orphan", "nothing was lost: ask again"
+    assert api.delete(f"/blobs/{orphan}").json() == {"deleted": True}
+    assert not stored_blobs.exists(orphan)

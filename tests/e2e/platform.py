@@ -61,7 +61,7 @@ class Platform:
             SERVICE_TOKEN=secrets.token_urlsafe(32),
             DEMO_PASSWORD=self.demo_password,
             STORAGE_DATABASE_URL=self.databases["storage"],
-            STORAGE_BLOB_DIR=str(self.workdir / "blobs"),
+            STORAGE_BLOB_BACKEND="local", STORAGE_BLOB_DIR=str(self.workdir / "blobs"),
             ML_DATABASE_URL=self.databases["ml"],
             GATEWAY_DATABASE_URL=self.databases["gateway"],
             ML_STORAGE_URL=self.url("storage"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -20,12 +21,14 @@ from django.conf import settings
 
 from kit.errors import AppError
 
+logger = logging.getLogger(__name__)
+
 
 class BlobCorrupted(AppError):
     def __init__(self, sha256: str):
         super().__init__(
             "blob_corrupted",
-            f"blob {sha256} does not match its hash on disk",
+            f"blob {sha256} does not match its hash in the blob store",
             status=500,
             details={"sha256": sha256},
         )
@@ -40,6 +43,12 @@ class BlobMissing(AppError):
 class BlobStoreUnavailable(AppError):
     def __init__(self, why: str):
         super().__init__("blob_store_unavailable", f"The blob store cannot be reached: {why}", status=503)
+
+
+class BlobStoreMisconfigured(AppError):
+    def __init__(self, why: str):
+        super().__init__("blob_store_misconfigured", f"The blob store refuses storage_svc: {why} (check the bucket, "
+                         "endpoint and credentials)", status=500)
 
 
 def key_of(sha256: str) -> str:
@@ -95,30 +104,50 @@ class S3Blobs:
         self.bucket = bucket
         self.client = boto3.client(
             "s3", endpoint_url=endpoint_url or None, region_name=region or None,
-            config=Config(connect_timeout=timeout_s, read_timeout=timeout_s, retries={"max_attempts": 2},
-                          s3={"addressing_style": "path"}))
+            # One attempt, each of connect and read bounded: an unreachable store answers 503 within about twice
+            # timeout_s, not after retries that would hold a storage worker.
+            config=Config(connect_timeout=timeout_s, read_timeout=timeout_s,
+                          retries={"total_max_attempts": 1, "mode": "standard"}, s3={"addressing_style": "path"}))
 
-    def _call(self, method: str, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError
+    def _call(self, method: str, read=lambda answer: answer, **kwargs):
+        """The client's `method` on this bucket, `read` from its answer (a body is read here too); a missing key
+        is None, a store out of reach a 503, a store that refuses (credentials, bucket) a 500."""
+        from botocore.exceptions import (
+            ClientError,
+            ConnectionError,
+            HTTPClientError,
+            IncompleteReadError,
+            ResponseStreamingError,
+        )
 
         try:
-            return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
+            return read(getattr(self.client, method)(Bucket=self.bucket, **kwargs))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+            code = error.response.get("Error", {}).get("Code", "error")
+            if code in {"NoSuchKey", "404", "NotFound"}:
                 return None
-            raise BlobStoreUnavailable(f"{method}: {error.response.get('Error', {}).get('Code', 'error')}") from None
-        except BotoCoreError as error:
-            raise BlobStoreUnavailable(f"{method}: {type(error).__name__}") from None
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            logger.warning("blob store %s failed: %s", method, error)
+            if status >= 500 or code in {"SlowDown", "RequestTimeout", "ServiceUnavailable"}:
+                raise BlobStoreUnavailable(f"{method}: {code}") from error
+            raise BlobStoreMisconfigured(f"{method}: {code}") from error
+        except (ConnectionError, HTTPClientError, IncompleteReadError, ResponseStreamingError) as error:
+            logger.warning("blob store %s failed: %s", method, error)
+            raise BlobStoreUnavailable(f"{method}: {type(error).__name__}") from error
+        except Exception as error:  # botocore's other errors: no credentials, a bad parameter, a checksum
+            if type(error).__module__.startswith("botocore"):
+                logger.warning("blob store %s failed: %s", method, error)
+                raise BlobStoreMisconfigured(f"{method}: {type(error).__name__}") from error
+            raise
 
     def put(self, sha256: str, data: bytes) -> None:
-        if self.exists(sha256):
-            return
+        # Content-addressed: writing the same key again writes the same bytes, so no look first (which a policy
+        # without s3:ListBucket would answer 403).
         self._call("put_object", Key=key_of(sha256), Body=data,
                    ChecksumSHA256=_base64(hashlib.sha256(data).digest()))
 
     def get(self, sha256: str) -> bytes | None:
-        answer = self._call("get_object", Key=key_of(sha256))
-        return None if answer is None else answer["Body"].read()
+        return self._call("get_object", read=lambda answer: answer["Body"].read(), Key=key_of(sha256))
 
     def delete(self, sha256: str) -> None:
         self._call("delete_object", Key=key_of(sha256))

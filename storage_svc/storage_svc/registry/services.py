@@ -44,13 +44,15 @@ def blob_store(*, data: bytes) -> Blob:
     return blob
 
 
+@transaction.atomic
 def blob_delete_unreferenced(*, sha256: str) -> bool:
-    """Delete a blob that nothing refers to (e.g. weights of a run that then failed, a superseded report)."""
-    blob = Blob.objects.filter(pk=sha256).first()
+    """Delete a blob that nothing refers to (e.g. weights of a run that then failed, a superseded report). The row
+    goes only once its bytes are gone: a store that fails keeps both, and the delete can be asked again."""
+    blob = Blob.objects.select_for_update().filter(pk=sha256).first()
     if blob is None or any(refs.exists() for refs in (blob.datasets, blob.model_versions, blob.nearest_indexes, blob.reports)):
         return False
-    blob.delete()
     delete_blob_file(sha256)
+    blob.delete()
     return True
 
 
