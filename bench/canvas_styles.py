@@ -27,9 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "ml_svc"), str(ROOT / "collector_svc")]
+
+from ml_svc.strokes import thin  # noqa: E402
 
 CANVAS = 280
 STYLES = ("transparent", "dark on white", "light on black")
@@ -53,28 +57,9 @@ class CanvasDigit:
 
 
 def thinned(digit: np.ndarray, level: int = 96) -> np.ndarray:
-    """The centre lines of a 28x28 digit's strokes (Zhang-Suen thinning of its ink above `level`), as a bool map."""
-    image = np.pad(digit >= level, 1)
-    while True:
-        changed = False
-        for step in (0, 1):
-            p = image
-            n = [np.roll(np.roll(p, dy, 0), dx, 1) for dy, dx in
-                 ((1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1))]
-            # n[0..7] = P2..P9 clockwise from north (np.roll by +1 brings the north neighbour down).
-            count = sum(x.astype(np.int8) for x in n)
-            ring = n + [n[0]]
-            transitions = sum((~ring[i] & ring[i + 1]).astype(np.int8) for i in range(8))
-            if step == 0:
-                gone = ~(n[0] & n[2] & n[4]) & ~(n[2] & n[4] & n[6])
-            else:
-                gone = ~(n[0] & n[2] & n[6]) & ~(n[0] & n[4] & n[6])
-            remove = p & (count >= 2) & (count <= 6) & (transitions == 1) & gone
-            if remove.any():
-                image = p & ~remove
-                changed = True
-        if not changed:
-            return image[1:-1, 1:-1]
+    """The centre lines of a digit's strokes (its ink at least `level`), one pixel wide, as a bool map: the
+    training's own thinning (ml_svc/strokes.py)."""
+    return thin(torch.from_numpy(np.asarray(digit) >= level)[None])[0].numpy()
 
 
 def half_widths(ink: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -193,9 +178,6 @@ def page_pen_digits(images: np.ndarray, *, pens: list[int], count: int, seed: in
 
 
 def main() -> None:
-    sys.path[:0] = [str(ROOT), str(ROOT / "ml_svc"), str(ROOT / "collector_svc")]
-    import torch
-
     from bench import cpu
     from bench.train_benchmark import MNIST_TEST, idx
     from collector_svc.sources.mnist5k import Mnist5kSource

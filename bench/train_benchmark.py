@@ -73,7 +73,7 @@ def main() -> None:
         run_hp = {**hp, "seed": seed}
         started = time.perf_counter()
         # As a worker does: the canvas-pen centre lines and the width's fitting are paid from the time budget.
-        pen = canvas_pen(images, run_hp, handwritten=args.data == "mnist-5k")
+        pen = canvas_pen(images, run_hp, source=args.data)
         if args.first_start and hp["time_budget_s"]:
             fit_to_budget(architecture, run_hp, asked, images, labels, hp["time_budget_s"], pen)
         budget = max(hp["time_budget_s"] - (time.perf_counter() - started), 1.0) if hp["time_budget_s"] else None

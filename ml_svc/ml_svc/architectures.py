@@ -51,14 +51,16 @@ class HyperParameter:
         }
 
 
+AUGMENT_HELP = ("random small rotations, shifts and scalings; handwriting also traced again with a round canvas pen "
+                "of random width (half of each batch; a set over 10,000 digits: less)")
+
 # Every architecture trains with these; each may add its own.
 TRAINING_HYPERPARAMETERS = (
     HyperParameter("epochs", int, 25, 1, 200, "passes over the training data"),
     HyperParameter("batch_size", int, 128, 8, 1024, "images per optimiser step"),
     HyperParameter("learning_rate", float, 0.006, 1e-5, 1.0, "peak learning rate (one-cycle schedule)"),
     HyperParameter("weight_decay", float, 0.0005, 0.0, 0.1, "AdamW weight decay"),
-    HyperParameter("augment", bool, True, help="random small rotations, shifts and scalings; handwriting also traced again with a round "
-                   "canvas pen of random width (half of each batch; a set over 10,000 digits: less)"),
+    HyperParameter("augment", bool, True, help=AUGMENT_HELP),
     HyperParameter("mixed_precision", bool, True,
                    help="bfloat16 arithmetic where the CPU has it natively (AVX512-BF16 or AMX): ~1.8x faster"),
     HyperParameter("seed", int, 0, 0, 2**31 - 1, "random seed"),
@@ -73,8 +75,7 @@ FINE_TUNE_HYPERPARAMETERS = (
     HyperParameter("batch_size", int, 64, 8, 1024, "images per optimiser step"),
     HyperParameter("learning_rate", float, 0.0005, 1e-6, 0.1, "peak learning rate, lower than for training"),
     HyperParameter("weight_decay", float, 0.0005, 0.0, 0.1, "AdamW weight decay"),
-    HyperParameter("augment", bool, True, help="random small rotations, shifts and scalings; handwriting also traced again with a round "
-                   "canvas pen of random width (half of each batch; a set over 10,000 digits: less)"),
+    HyperParameter("augment", bool, True, help=AUGMENT_HELP),
     HyperParameter("replay_size", int, 2000, 0, 100000, "base training images replayed so old skills stay"),
     HyperParameter("user_repeats", int, 5, 1, 100, "how often each user sample appears per epoch"),
     HyperParameter("seed", int, 0, 0, 2**31 - 1, "random seed"),

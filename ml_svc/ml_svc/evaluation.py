@@ -94,6 +94,7 @@ class SplitData:
     val_labels: np.ndarray
     fraction: float
     seed: int
+    source: str = ""  # where the dataset came from (its collector source, `upload` or `user`)
 
     @property
     def info(self) -> dict:
@@ -108,7 +109,8 @@ def dataset_split(storage, dataset_id: int) -> SplitData:
     recorded = dataset.get("meta", {}).get("validation", {})
     fraction, seed = recorded.get("fraction", 0.1), recorded.get("seed", 0)
     train_idx, val_idx = stratified_split(labels, fraction, seed)
-    return SplitData(dataset_id, images[train_idx], labels[train_idx], images[val_idx], labels[val_idx], fraction, seed)
+    return SplitData(dataset_id, images[train_idx], labels[train_idx], images[val_idx], labels[val_idx], fraction, seed,
+                     dataset.get("source", ""))
 
 
 def held_out_dataset_id(version: dict) -> int:

@@ -274,9 +274,8 @@ def train_body(reporter: RunReporter, run: dict) -> dict:
         return hp["time_budget_s"] - (time.monotonic() - started) - FINISH_RESERVE_S
 
     # Found before the width is fitted, so a time budget pays for it and the probe times steps that trace.
-    if hp["augment"]:
-        reporter.progress(0.01, f"finding the centre lines of {len(data.train_labels):,} digits for the canvas pen")
-    pen = canvas_pen(data.train_images, hp, handwritten=hp["augment"] and _handwritten(params["dataset_id"]))
+    pen = canvas_pen(data.train_images, hp, source=data.source, on_start=lambda count: reporter.progress(
+        0.01, f"finding the centre lines of {count:,} digits for the canvas pen"))
     budget = 0.0
     if hp["time_budget_s"]:
         fit_to_budget(architecture, hp, params.get("hyperparameters") or {}, data.train_images, data.train_labels,
@@ -303,7 +302,7 @@ def train_body(reporter: RunReporter, run: dict) -> dict:
         metrics["sweep"] = {"run": params["sweep"]["run"], "trial": params["sweep"]["trial"]}
     version = _register(model, run, {
         "architecture": architecture.name, "hyperparameters": hp, "dataset_ids": [params["dataset_id"]], "metrics": metrics,
-    }, trained_on=_shown_to_everyone(params["dataset_id"], data.train_images, data.train_labels))
+    }, trained_on=_shown_to_everyone(data.source, data.train_images, data.train_labels))
     return {"model_version_id": version["id"], "accuracy": metrics["accuracy"]}
 
 
@@ -337,7 +336,7 @@ def fine_tune_body(reporter: RunReporter, run: dict) -> dict:
     labels = np.concatenate([np.repeat(user_labels, tuning["user_repeats"]), data.train_labels[replay]])
     model = load_model_version(base).module
     hp = {**base["hyperparameters"], **tuning, "time_budget_s": 0}  # a fine-tune runs its epochs
-    pen = canvas_pen(images, hp, handwritten=hp["augment"] and _handwritten(data.dataset_id))
+    pen = canvas_pen(images, hp, source=data.source)
     epochs, seconds = _train_with_progress(reporter, model, images, labels, hp, data, pen=pen)
     metrics = _metrics(reporter, model, data, epochs, seconds, trained_on=epochs[-1]["images_seen"])
     production = persistently(lambda: model_cache().production(warm=False), what="loading the production model")
@@ -351,7 +350,7 @@ def fine_tune_body(reporter: RunReporter, run: dict) -> dict:
     version = _register(model, run, {
         "architecture": architecture.name, "hyperparameters": hp, "dataset_ids": [user_dataset["id"], data.dataset_id],
         "metrics": metrics, "base_version_id": base["id"],
-    }, trained_on=_shown_to_everyone(data.dataset_id, data.train_images[replay], data.train_labels[replay]))
+    }, trained_on=_shown_to_everyone(data.source, data.train_images[replay], data.train_labels[replay]))
     storage.set_alias("candidate", model_version_id=version["id"], actor=run["created_by"],
                       reason=f"fine-tune of v{base['id']} on {len(user_labels)} user samples")
     return {"model_version_id": version["id"], "accuracy": metrics["accuracy"],
@@ -408,19 +407,11 @@ def _comparison(production: LoadedModel, model: nn.Module, data: SplitData) -> d
     return {"against": production.info, **compare(before, after, data.val_images, data.val_labels)}
 
 
-def _handwritten(dataset_id: int) -> bool:
-    """Whether a dataset's images are handwriting a canvas pen may trace (strokes.py), from its source."""
-    source = persistently(lambda: peers.storage().get_dataset(dataset_id), what="reading the dataset")["source"]
-    return source not in strokes.NOT_HANDWRITING
-
-
-def _shown_to_everyone(dataset_id: int, images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _shown_to_everyone(source: str, images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Training digits a version's nearest examples may show (every viewer sees them): none of a dataset of users'
-    accepted drawings (a fine-tune's own samples are never passed here), and none at all rather than an empty index."""
-    if len(labels) == 0:
-        return None
-    source = persistently(lambda: peers.storage().get_dataset(dataset_id), what="reading the dataset")["source"]
-    return None if source == "user" else (images, labels)
+    accepted drawings (`source` user; a fine-tune's own samples are never passed here), and none at all rather than
+    an empty index."""
+    return None if len(labels) == 0 or source == "user" else (images, labels)
 
 
 def _register(model, run: dict, fields: dict, *, trained_on: tuple[np.ndarray, np.ndarray] | None) -> dict:

@@ -59,7 +59,7 @@ def _codes(image: torch.Tensor) -> torch.Tensor:
     return code.long()
 
 
-def _thin(ink: torch.Tensor) -> torch.Tensor:
+def thin(ink: torch.Tensor) -> torch.Tensor:
     """Zhang-Suen thinning of a (N, H, W) bool batch: the strokes' centre lines, one pixel wide, connected."""
     image = ink.clone()
     while True:
@@ -79,7 +79,7 @@ def centre_lines(images: np.ndarray) -> torch.Tensor:
     for start in range(0, len(images), CHUNK):
         x = torch.from_numpy(np.ascontiguousarray(images[start:start + CHUNK], dtype=np.float32) / 255.0)[:, None]
         large = F.interpolate(x, scale_factor=UPSCALE, mode="bilinear", align_corners=False)[:, 0]
-        lines.append(_thin(large >= INK_LEVEL))
+        lines.append(thin(large >= INK_LEVEL))
     return torch.cat(lines) if lines else torch.zeros((0, 28 * UPSCALE, 28 * UPSCALE), dtype=torch.bool)
 
 
@@ -102,9 +102,8 @@ def _cross(x: torch.Tensor) -> torch.Tensor:
     """Dilation of a (N, 1, H, W) batch by the 3x3 cross."""
     padded = F.pad(x, (1, 1, 1, 1))
     h, w = x.shape[2], x.shape[3]
-    return torch.maximum(torch.maximum(torch.maximum(padded[:, :, 1:h + 1, 1:w + 1], padded[:, :, 0:h, 1:w + 1]),
-                                       torch.maximum(padded[:, :, 2:h + 2, 1:w + 1], padded[:, :, 1:h + 1, 0:w])),
-                         padded[:, :, 1:h + 1, 2:w + 2])
+    return torch.stack([padded[:, :, dy:dy + h, dx:dx + w] for dy, dx in ((1, 1), (0, 1), (2, 1), (1, 0), (1, 2))]
+                       ).amax(0)
 
 
 class Retracer:

@@ -71,19 +71,26 @@ def _pct_start(total_steps: int) -> float:
     return 0.3 if total_steps == 4 else 0.25
 
 
-def canvas_pen(images: np.ndarray, hp: dict, *, handwritten: bool) -> strokes.Retracer | None:
+def canvas_pen(images: np.ndarray, hp: dict, *, source: str,
+               on_start: Callable[[int], None] = lambda count: None) -> strokes.Retracer | None:
     """The centre lines `train` traces digits along with a canvas pen, where the augmentation is on and the images
-    are handwriting (not, say, Fashion-MNIST's clothes); None: no tracing."""
-    if not (hp.get("augment") and handwritten and len(images)):
+    are handwriting (a dataset `source` not in strokes.NOT_HANDWRITING); None: no tracing. `on_start(count)` is
+    called before the digits' centre lines are looked for (seconds for thousands)."""
+    if not (hp.get("augment") and source not in strokes.NOT_HANDWRITING and len(images)):
         return None
+    on_start(min(len(images), strokes.LIMIT))
     return strokes.Retracer(images, torch.Generator().manual_seed(hp["seed"]))
+
+
+def _check_pen(pen: strokes.Retracer | None, images: np.ndarray) -> None:
+    if pen is not None and len(pen.row) != len(images):
+        raise ValueError("the canvas pen was made for another set of images")
 
 
 def measure_seconds_per_step(model: nn.Module, images: np.ndarray, labels: np.ndarray, hp: dict,
                              pen: strokes.Retracer | None = None) -> float:
     """What one optimiser step of `model` costs on this CPU, timed on a throwaway copy."""
-    if pen is not None and len(pen.row) != len(images):
-        raise ValueError("the canvas pen was made for another set of images")
+    _check_pen(pen, images)
     probe = copy.deepcopy(model)
     x, y = to_model_input(images), torch.tensor(np.asarray(labels), dtype=torch.long)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=hp["learning_rate"] / ONE_CYCLE_DIV_FACTOR)
@@ -278,8 +285,7 @@ def train(
 ) -> list[dict]:
     """Train in place with AdamW and a one-cycle schedule (`Schedule`); returns one report per epoch. `pen`
     (`canvas_pen`): the augmentation also traces digits with a canvas pen."""
-    if pen is not None and len(pen.row) != len(images):
-        raise ValueError("the canvas pen was made for another set of images")
+    _check_pen(pen, images)
     torch.manual_seed(hp["seed"])
     generator = torch.Generator().manual_seed(hp["seed"])
     x = to_model_input(images)

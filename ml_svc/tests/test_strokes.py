@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.canvas_styles import draw, thinned
+from bench.canvas_styles import draw
 from bench.train_benchmark import MNIST_TEST, idx
 from kit.preprocessing import canonical_from_bytes
 from ml_svc import strokes
@@ -43,15 +43,13 @@ def ring(thickness: float) -> np.ndarray:
     return (np.clip(thickness / 2 + 0.5 - np.abs(distance - 6), 0, 1) * 255).astype(np.uint8)
 
 
-def test_the_thinning_agrees_with_the_benchmarks_own_to_the_pixel(official_digits):
-    """Two implementations of Zhang-Suen (the table-driven one here, the benchmark's direct one) on 50 digits."""
-    large = torch.nn.functional.interpolate(torch.from_numpy(official_digits[:50].astype(np.float32) / 255)[:, None],
-                                            scale_factor=2, mode="bilinear", align_corners=False)[:, 0]
-    ours = strokes.centre_lines(official_digits[:50]).numpy()
-    for n in range(50):
-        level = np.nextafter(np.float32(strokes.INK_LEVEL * 255), np.float32(0))  # the same pixels as >= INK_LEVEL
-        theirs = thinned((large[n].numpy() * 255).astype(np.float32), level=level)
-        assert np.array_equal(ours[n], theirs & (large[n].numpy() >= strokes.INK_LEVEL)), f"digit {n}"
+def test_a_bar_thins_to_its_middle_line_and_a_line_stays_as_it_is():
+    bar = torch.zeros((1, 20, 20), dtype=torch.bool)
+    bar[0, 3:17, 8:13] = True  # 5 px wide, 14 px high
+    line = strokes.thin(bar)[0]
+    columns = torch.nonzero(line)[:, 1]
+    assert set(columns.tolist()) <= {9, 10, 11} and int(line.sum()) >= 8, "the middle of the bar, most of its height"
+    assert torch.equal(strokes.thin(line[None])[0], line), "a centre line has nothing left to remove"
 
 
 @pytest.mark.parametrize("thickness", [2.0, 4.0, 6.0])

@@ -128,7 +128,7 @@ def test_the_pace_probe_times_real_steps_that_trace_digits(digits):
     data, labels = digits
     architecture = get_architecture("cnn")
     hp = validate_hyperparameters(architecture, {"batch_size": 32, "width": 8})
-    pen = training.canvas_pen(data[:256], hp, handwritten=True)
+    pen = training.canvas_pen(data[:256], hp, source="mnist-5k")
     traced = []
     original = pen.retrace
     pen.retrace = lambda *a: traced.append(1) or original(*a)

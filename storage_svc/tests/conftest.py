@@ -47,7 +47,7 @@ class StoredBlobs:
         return blobs.store().get(sha256)
 
     def exists(self, sha256: str) -> bool:
-        return blobs.store().exists(sha256)
+        return blobs.store().get(sha256) is not None
 
     def remove(self, sha256: str) -> None:
         """The bytes lost behind storage_svc's back (the row stays)."""

@@ -1,4 +1,5 @@
 import hashlib
+import socket
 
 import pytest
 
@@ -91,3 +92,21 @@ def test_a_blob_stays_recorded_when_the_store_cannot_delete_it(api, settings, st
     assert api.get(f"/blobs/{orphan}").content == b"orphan", "nothing was lost: ask again"
     assert api.delete(f"/blobs/{orphan}").json() == {"deleted": True}
     assert not stored_blobs.exists(orphan)
+
+
+def test_an_object_store_that_never_answers_is_a_503_within_its_timeout(api, settings, stored_blobs):
+    """A store that accepts the connection and then says nothing (overloaded, a black hole) holds a storage worker
+    no longer than one attempt's read timeout."""
+    if stored_blobs.backend != "s3":
+        pytest.skip("only the S3 store is a peer")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        settings.S3_ENDPOINT_URL = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        settings.S3_TIMEOUT_S = 0.5
+        answer = api.put("/blobs", data=b"weights", content_type="application/octet-stream")
+        assert answer.status_code == 503 and answer.json()["error"]["code"] == "blob_store_unavailable"
+        silent.settimeout(0.2)
+        silent.accept()[0].close()  # the one attempt's connection, waiting in the backlog
+        with pytest.raises(TimeoutError):
+            silent.accept()  # no second attempt

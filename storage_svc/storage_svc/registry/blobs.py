@@ -10,6 +10,7 @@ every read.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import logging
@@ -89,9 +90,6 @@ class LocalBlobs:
     def delete(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
 
-    def exists(self, sha256: str) -> bool:
-        return self.path(sha256).exists()
-
 
 class S3Blobs:
     """Blobs as objects of an S3-compatible bucket; credentials come from the environment (AWS_ACCESS_KEY_ID,
@@ -113,6 +111,7 @@ class S3Blobs:
         """The client's `method` on this bucket, `read` from its answer (a body is read here too); a missing key
         is None, a store out of reach a 503, a store that refuses (credentials, bucket) a 500."""
         from botocore.exceptions import (
+            BotoCoreError,
             ClientError,
             ConnectionError,
             HTTPClientError,
@@ -134,32 +133,21 @@ class S3Blobs:
         except (ConnectionError, HTTPClientError, IncompleteReadError, ResponseStreamingError) as error:
             logger.warning("blob store %s failed: %s", method, error)
             raise BlobStoreUnavailable(f"{method}: {type(error).__name__}") from error
-        except Exception as error:  # botocore's other errors: no credentials, a bad parameter, a checksum
-            if type(error).__module__.startswith("botocore"):
-                logger.warning("blob store %s failed: %s", method, error)
-                raise BlobStoreMisconfigured(f"{method}: {type(error).__name__}") from error
-            raise
+        except BotoCoreError as error:  # the others: no credentials, a bad parameter, a checksum
+            logger.warning("blob store %s failed: %s", method, error)
+            raise BlobStoreMisconfigured(f"{method}: {type(error).__name__}") from error
 
     def put(self, sha256: str, data: bytes) -> None:
         # Content-addressed: writing the same key again writes the same bytes, so no look first (which a policy
         # without s3:ListBucket would answer 403).
         self._call("put_object", Key=key_of(sha256), Body=data,
-                   ChecksumSHA256=_base64(hashlib.sha256(data).digest()))
+                   ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode())
 
     def get(self, sha256: str) -> bytes | None:
         return self._call("get_object", read=lambda answer: answer["Body"].read(), Key=key_of(sha256))
 
     def delete(self, sha256: str) -> None:
         self._call("delete_object", Key=key_of(sha256))
-
-    def exists(self, sha256: str) -> bool:
-        return self._call("head_object", Key=key_of(sha256)) is not None
-
-
-def _base64(digest: bytes) -> str:
-    import base64
-
-    return base64.b64encode(digest).decode()
 
 
 @functools.cache
