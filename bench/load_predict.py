@@ -246,7 +246,13 @@ def start(args) -> Platform | DefaultRun:
         platform = DefaultRun(workdir / "var", settings=ONE_USER)
         platform.wait_for_first_prediction()
         return platform
-    platform = Platform(workdir=workdir, workers=SERVING_WORKERS, settings=ONE_USER)
+    settings = dict(ONE_USER)
+    if args.trace:  # every service exports its spans to a receiver in this process that only counts them
+        from tests.e2e.cluster import Spans
+
+        args.spans = Spans(decode=False)
+        settings.update(OTEL_EXPORTER_OTLP_ENDPOINT=args.spans.endpoint)
+    platform = Platform(workdir=workdir, workers=SERVING_WORKERS, settings=settings)
     platform.start()
     platform.ensure_production_model()
     return platform
@@ -595,9 +601,14 @@ def main() -> None:
     parser.add_argument("--overload-connections", type=int, default=512)
     parser.add_argument("--default-run", action="store_true",
                         help="start the platform exactly as `make run` does (scripts/run_local.py, Procfile, first model)")
+    parser.add_argument("--trace", action="store_true",
+                        help="with tracing on: the services export their spans over OTLP to a receiver in this "
+                             "process that counts them (kit/tracing.py; not with --default-run)")
     parser.add_argument("--profile", choices=["ml", "gateway", "storage"],
                         help="also sample this service with py-spy and print where its time goes")
     args = parser.parse_args()
+    if args.trace and args.default_run:
+        parser.error("--trace starts the platform itself: not with --default-run")
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     platform = start(args)
@@ -606,6 +617,9 @@ def main() -> None:
          "compare": run_compare, "shadow": run_shadow, "explain": run_explain}[args.scenario](platform, args)
     finally:
         platform.stop()
+        if getattr(args, "spans", None) is not None:
+            print(f"  spans exported: {args.spans.exports:,} OTLP requests, {args.spans.bytes / 1e6:.1f} MB")
+            args.spans.stop()
 
 
 if __name__ == "__main__":

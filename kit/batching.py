@@ -25,6 +25,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from typing import Any
 
+from kit import tracing
 from kit.errors import AppError, PeerUnavailable
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,8 @@ class Batcher:
         self.max_wait_s = max_wait_s
         self.max_pending = max_pending
         self.retry_for_s = retry_for_s
-        self._pending: list[tuple[list[Any], list[Future], float]] = []  # (items, their futures, time handed in)
+        # (items, their futures, time handed in, the caller's trace context or None)
+        self._pending: list[tuple[list[Any], list[Future], float, Any]] = []
         self._waiting = 0  # items in _pending
         self._condition = threading.Condition()
         self._closing = False
@@ -69,7 +71,7 @@ class Batcher:
                 raise Overloaded(f"{self.name} is shutting down")
             if self._waiting and self._waiting + len(items) > self.max_pending:
                 raise Overloaded(f"{self._waiting} {self.name} items waiting")
-            self._pending.append((list(items), futures, time.monotonic()))
+            self._pending.append((list(items), futures, time.monotonic(), tracing.current_context()))
             self._waiting += len(items)
             self._condition.notify()
         deadline = time.monotonic() + timeout_s
@@ -94,7 +96,7 @@ class Batcher:
             self._condition.notify()
         self._thread.join(timeout_s)
 
-    def _take(self) -> list[tuple[list[Any], list[Future], float]] | None:
+    def _take(self) -> list[tuple[list[Any], list[Future], float, Any]] | None:
         with self._condition:
             while not self._pending and not self._closing:
                 self._condition.wait()
@@ -118,9 +120,16 @@ class Batcher:
         while (batch := self._take()) is not None:
             self._handle(batch)
 
-    def _handle(self, batch: list[tuple[list[Any], list[Future], float]]) -> None:
-        items = [item for entry_items, _, _ in batch for item in entry_items]
-        futures = [future for _, entry_futures, _ in batch for future in entry_futures]
+    def _handle(self, batch: list[tuple[list[Any], list[Future], float, Any]]) -> None:
+        if not tracing.on():
+            self._handle_batch(batch)
+            return
+        with tracing.batch_span(self.name, [entry[3] for entry in batch], sum(len(entry[0]) for entry in batch)):
+            self._handle_batch(batch)
+
+    def _handle_batch(self, batch: list[tuple[list[Any], list[Future], float, Any]]) -> None:
+        items = [item for entry in batch for item in entry[0]]
+        futures = [future for entry in batch for future in entry[1]]
         deadline = batch[0][2] + self.retry_for_s
         pause = 0.05
         while True:

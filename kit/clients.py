@@ -12,7 +12,7 @@ import orjson
 import requests
 import requests.adapters
 
-from kit import imagepack
+from kit import imagepack, tracing
 from kit.contracts import collector, ml, storage
 from kit.errors import AppError, PeerUnavailable
 from kit.requestlog import REQUEST_ID_HEADER, current_request_id
@@ -72,8 +72,22 @@ class ServiceClient:
         if request_id:
             all_headers[REQUEST_ID_HEADER] = request_id
         all_headers.update(headers or {})
-        attempts = 2 if idempotent else 1
-        url = self.base_url + path
+        span = tracing.client_span(self.service, method, path, all_headers)  # None unless tracing is on
+        try:
+            response = self._send(method, self.base_url + path, all_headers, 2 if idempotent else 1, timeout, kwargs)
+        except PeerUnavailable as exc:
+            tracing.end_client_span(span, error=exc.message)
+            raise
+        except BaseException as exc:  # e.g. a body cut short: the span ends all the same
+            tracing.end_client_span(span, error=type(exc).__name__)
+            raise
+        tracing.end_client_span(span, response.status_code)
+        if response.status_code >= 400:
+            raise self._peer_error(response)
+        return response
+
+    def _send(self, method: str, url: str, all_headers: dict, attempts: int, timeout: float | None,
+              kwargs: dict) -> requests.Response:
         for attempt in range(attempts):
             again = True
             try:
@@ -93,8 +107,6 @@ class ServiceClient:
                 reason = f"it answered {response.status_code}"
             if attempt == attempts - 1 or not again:
                 raise PeerUnavailable(self.service, reason)
-        if response.status_code >= 400:
-            raise self._peer_error(response)
         return response
 
     def _peer_error(self, response: requests.Response) -> AppError:

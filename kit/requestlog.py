@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 import orjson
 
+from kit import tracing
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
@@ -25,8 +27,9 @@ def current_request_id() -> str:
 
 @contextlib.contextmanager
 def request_id_bound(request_id: str) -> Iterator[None]:
-    """Within the block, log lines and calls to peers carry `request_id`."""
+    """Within the block, log lines and calls to peers carry `request_id` (and so does the request's span)."""
     token = _request_id.set(request_id)
+    tracing.tag_request(request_id)
     try:
         yield
     finally:
@@ -141,7 +144,9 @@ class RequestLogMiddleware:
 
 def log_access(*, request_id: str, method: str, path: str, query: str, status: int, latency_ms: float,
                caller: str | None, size: int | None, **fields) -> None:
-    """The one JSON access line of a request."""
+    """The one JSON access line of a request (with its trace's id when tracing is on)."""
+    if tracing.on():
+        fields["trace_id"] = tracing.trace_id()
     access_logger.info(
         "%s %s %s", method, path, status,
         extra={"fields": {

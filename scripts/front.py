@@ -32,10 +32,18 @@ def available() -> bool:
     return Path(NGINX).exists()
 
 
-def render(folder: Path, *, listen: str, upstream: str) -> Path:
-    """Write nginx.conf for a front listening on `listen` (port or address:port) before `upstream` (host:port)."""
+def upstream_servers(upstreams: list[str]) -> str:
+    """The template's GATEWAY_SERVERS: a `server` line per gateway replica (host:port). A replica that fails a
+    connection is skipped for 2 s (then tried again)."""
+    return " ".join(f"server {upstream} max_fails=1 fail_timeout=2s;" for upstream in upstreams)
+
+
+def render(folder: Path, *, listen: str, upstreams: list[str]) -> Path:
+    """Write nginx.conf for a front listening on `listen` (port or address:port) before the gateway replicas
+    `upstreams` (host:port each)."""
     folder.mkdir(parents=True, exist_ok=True)
-    values = {"PREFIX": str(folder), "FRONT_PORT": listen, "GATEWAY_UPSTREAM": upstream, "FRONT_MAX_BODY": max_body(),
+    values = {"PREFIX": str(folder), "FRONT_PORT": listen, "GATEWAY_SERVERS": upstream_servers(upstreams),
+              "FRONT_MAX_BODY": max_body(),
               "FRONT_UPLOAD_MAX_BODY": max_body("upload_max_bytes"),
               # run as root (a container, CI), nginx would hand its worker to `nobody`, who cannot write here
               "USER_LINE": "user root;" if os.geteuid() == 0 else ""}
@@ -57,7 +65,7 @@ def main() -> None:
     """The Procfile's `front`: render into $DIGITLAB_VAR/front and become nginx (honcho stops it like the rest)."""
     var = Path(os.environ.get("DIGITLAB_VAR", ROOT / "var"))
     conf = render(var / "front", listen=os.environ.get("GATEWAY_PORT", "8000"),
-                  upstream=f"127.0.0.1:{os.environ.get('GATEWAY_APP_PORT', '8010')}")
+                  upstreams=[f"127.0.0.1:{os.environ.get('GATEWAY_APP_PORT', '8010')}"])
     if not available():
         raise SystemExit(f"nginx is missing ({NGINX}): `make run` installs Debian's nginx")
     args = command(conf)

@@ -54,6 +54,25 @@ def server_command(folder: str, *, host: str, port: int, workers: int, threads: 
     raise ValueError(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
 
 
+# Replicas of a service start together and each migrates first: on PostgreSQL one at a time (a session advisory
+# lock, per database, let go when the process ends); the next finds nothing left to apply.
+MIGRATE_ONE_AT_A_TIME = """
+from django.core.management import call_command
+from django.db import connection
+if connection.vendor == "postgresql":
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [MIGRATION_LOCK])
+call_command("migrate", interactive=False, skip_checks=False)
+"""
+MIGRATION_LOCK = 0x44_4C_4D_49  # "DLMI"
+
+
+def migrate_command(folder: str) -> list[str]:
+    """The service's migrations, applied by one replica at a time."""
+    code = MIGRATE_ONE_AT_A_TIME.replace("MIGRATION_LOCK", str(MIGRATION_LOCK))
+    return [sys.executable, str(ROOT / folder / "manage.py"), "shell", "--no-startup", "--no-imports", "-c", code]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", help="the service's folder: storage_svc, collector_svc, ml_svc or gateway_site")
@@ -71,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(metrics, ignore_errors=True)
         Path(metrics).mkdir(parents=True, exist_ok=True)
     if args.migrate:
-        subprocess.run([sys.executable, str(ROOT / args.folder / "manage.py"), "migrate", "--no-input"], check=True)
+        subprocess.run(migrate_command(args.folder), check=True)
     # The application is imported from its folder (granian resolves the module from the current directory, as
     # gunicorn's --chdir does); the kit comes from the repository root.
     paths = [str(ROOT / args.folder), str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]

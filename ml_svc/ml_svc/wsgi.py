@@ -8,15 +8,17 @@ django_application = get_wsgi_application()
 
 from django.conf import settings  # noqa: E402
 
+from kit import tracing  # noqa: E402
 from kit.hotpath import HotPaths  # noqa: E402
 from kit.service_auth import hot_service_caller  # noqa: E402
 from ml_svc.views import hot_predict, hot_predict_batch  # noqa: E402
 
 # The prediction endpoints skip Django's machinery (kit/hotpath.py); everything else is the Django application.
-application = HotPaths(
+# Requests traced when an OTLP endpoint is configured (kit/tracing.py).
+application = tracing.traced_app(HotPaths(
     django_application, {("POST", "/predict"): hot_predict, ("POST", "/predict/batch"): hot_predict_batch}, service=settings.SERVICE_NAME,
     authenticate=hot_service_caller, max_body_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
-)
+), settings.SERVICE_NAME)
 
 
 

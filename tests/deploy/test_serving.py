@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 import shlex
-import sys
+import subprocess
 from pathlib import Path
 
+import psycopg2
 import pytest
 import yaml
 
-from scripts import serve
+from scripts import local_postgres, serve
 from tests.deploy.test_compose import STAGES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,9 +86,55 @@ def test_serve_resets_the_metrics_folder_migrates_when_asked_and_hands_over_to_t
     monkeypatch.chdir(tmp_path)
     serve.main(["gateway_site", "--bind", "127.0.0.1:8010", "--workers", "2", "--threads", "96"])
     assert stale.parent.is_dir() and not stale.exists()
-    assert ran == [[sys.executable, str(ROOT / "gateway_site" / "manage.py"), "migrate", "--no-input"]]
+    assert ran == [serve.migrate_command("gateway_site")]
     # from the service's folder, wherever it was started (granian resolves the module from there)
     assert executed == [(ROOT / "gateway_site", serve.server_command(
         "gateway_site", host="127.0.0.1", port=8010, workers=2, threads=96, server=serve.server_of("gateway_site")))]
     assert str(ROOT / "gateway_site") in serve.os.environ["PYTHONPATH"].split(":")
     assert serve.os.environ["DIGITLAB_SERVING"] == "1", "ml_svc readies its model as a serving process starts"
+
+
+def migrating_env(database: str, tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "STORAGE_DATABASE_URL": database,
+            "SECRET_KEY": secrets.token_urlsafe(40), "SERVICE_TOKEN": secrets.token_urlsafe(32),
+            "STORAGE_BLOB_BACKEND": "local", "STORAGE_BLOB_DIR": str(tmp_path / "blobs")}
+
+
+def test_a_replica_waits_to_migrate_while_another_holds_the_lock(tmp_path):
+    server = os.environ.get("DATABASE_URL", local_postgres.LOCAL_SERVER)
+    database = local_postgres.with_database(server, f"t_migrate_{secrets.token_hex(5)}")
+    local_postgres.ensure_databases(server, [database])
+    holder = psycopg2.connect(database)
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [serve.MIGRATION_LOCK])
+        replica = subprocess.Popen(serve.migrate_command("storage_svc"), env=migrating_env(database, tmp_path),
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        with pytest.raises(subprocess.TimeoutExpired):
+            replica.wait(timeout=4)  # it waits for the lock, however long the first replica's migrations take
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [serve.MIGRATION_LOCK])
+        output = replica.communicate(timeout=300)[0]
+        assert replica.returncode == 0 and "Applying" in output, output
+    finally:
+        holder.close()
+        local_postgres.drop_databases(server, [database])
+
+
+def test_replicas_starting_together_migrate_one_at_a_time(tmp_path):
+    """Two replicas of a service migrate a new database at once, as compose starts them: both succeed (without
+    the lock, the second fails creating a table the first has just made) and every migration is applied once."""
+    server = os.environ.get("DATABASE_URL", local_postgres.LOCAL_SERVER)
+    database = local_postgres.with_database(server, f"t_migrate_{secrets.token_hex(5)}")
+    local_postgres.ensure_databases(server, [database])
+    env = migrating_env(database, tmp_path)
+    try:
+        replicas = [subprocess.Popen(serve.migrate_command("storage_svc"), env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+        outputs = [replica.communicate(timeout=300)[0] for replica in replicas]
+        assert [replica.returncode for replica in replicas] == [0, 0], outputs
+        assert sum("Applying storage" in output or "Applying registry" in output for output in outputs) == 1, outputs
+        again = subprocess.run(serve.migrate_command("storage_svc"), env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0 and "No migrations to apply" in again.stdout
+    finally:
+        local_postgres.drop_databases(server, [database])

@@ -130,7 +130,7 @@ class Platform:
 
     def start_front(self) -> None:
         conf = front.render(self.workdir / "front", listen=f"127.0.0.1:{self.ports['gateway']}",
-                            upstream=f"127.0.0.1:{self.ports['gateway_app']}")
+                            upstreams=[f"127.0.0.1:{self.ports['gateway_app']}"])
         log = open(self.workdir / "logs" / "front.out", "ab")
         self.processes["front"] = subprocess.Popen(front.command(conf), stdout=log, stderr=subprocess.STDOUT,
                                                    start_new_session=True)
