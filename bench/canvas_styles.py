@@ -6,7 +6,8 @@
 Each digit is traced as a person tracing it on the Recognize page's 280x280 canvas would: its centre lines (found on
 the digit enlarged 4 times, so they are smooth as a pen's path) drawn with a round pen of one width, 5 %, 11 % (as
 MNIST's strokes) or 18 % of the digit's height, where the original filled an area (a loop inked solid) the pen
-filling it too; anti-aliased, at a random place and a random height (a third to all of the canvas). Each tracing is
+filling it as far as the original's, whatever its width; anti-aliased, at a random place and a random height (a
+third to all of the canvas). Each tracing is
 sent in the three backgrounds a browser can deliver: transparent ink (`canvas.toDataURL()`), dark ink on white,
 light ink on black, so styles are compared on the same drawings. `--page-pens` also traces digits with the page's
 pen widths in canvas pixels (at random heights, so a small digit gets a relatively thick stroke), to choose the
@@ -87,9 +88,9 @@ def coverage(digit: np.ndarray, *, height_share: float, stroke: float, rng: np.r
         ys, xs = np.nonzero(large >= large.max() / 2)
     widths = half_widths(large >= 96, ys, xs)
     # A pen stroke is as wide everywhere, except where the writer filled an area (a loop inked solid): there the
-    # pen goes over it until it is as filled, in proportion.
+    # pen goes over it until the area is as filled as in the original, whatever the pen's width.
     typical = float(np.median(widths))
-    swell = np.where(widths > BLOB * typical, widths / typical, 1.0)
+    filled = widths > BLOB * typical
     top, left = ys.min(), xs.min()
     span_y, span_x = ys.max() - top + 1, xs.max() - left + 1
     pen = max(3, round(stroke * height_share * CANVAS))
@@ -106,9 +107,9 @@ def coverage(digit: np.ndarray, *, height_share: float, stroke: float, rng: np.r
         return ((origin_x + (x - left + 0.5) * scale) * s, (origin_y + (y - top + 0.5) * scale) * s)
 
     points = set(zip(ys.tolist(), xs.tolist(), strict=True))
-    for y, x, grow in zip(ys.tolist(), xs.tolist(), swell.tolist(), strict=True):
+    for y, x, width, solid in zip(ys.tolist(), xs.tolist(), widths.tolist(), filled.tolist(), strict=True):
         cx, cy = at(y, x)
-        radius = pen * s / 2 * grow
+        radius = max(pen / 2, width * scale) * s if solid else pen * s / 2
         pencil.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=255)
         for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
             if (y + dy, x + dx) in points:

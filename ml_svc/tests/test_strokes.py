@@ -132,3 +132,20 @@ def test_a_digit_that_leaves_no_centre_line_is_never_traced_as_a_blank(official_
     assert pen.row.tolist() == [-1, 1]
     batch = to_model_input(np.stack([speck, official_digits[0]]))
     assert torch.equal(pen.retrace(batch, torch.arange(2), torch.Generator().manual_seed(0))[0], batch[0])
+
+
+@pytest.mark.parametrize("stroke", [0.05, 0.11, 0.18])
+def test_the_canvas_benchmark_fills_an_area_the_digit_inked_solid_whatever_the_pen(stroke):
+    """A 9 whose head is inked solid stays a 9 when the benchmark traces it (bench/canvas_styles.py): the head is
+    filled as far as the original's, not only swollen in proportion to the pen (a thin pen left a 1: the head a
+    third of the original's ink)."""
+    from kit.preprocessing import canonical_from_pixels
+
+    nine = np.zeros((28, 28), dtype=np.uint8)
+    rows, cols = np.mgrid[:28, :28]
+    nine[(rows - 9) ** 2 + (cols - 13) ** 2 <= 25] = 255
+    nine[9:24, 17:20] = 255
+    plain = canonical_from_pixels(nine)
+    traced = canonical_from_bytes(draw(nine, style="transparent", height_share=0.6, stroke=stroke,
+                                       rng=np.random.default_rng(0)))
+    assert (traced[:14] >= 128).sum() >= 0.8 * (plain[:14] >= 128).sum()
