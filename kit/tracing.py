@@ -1,4 +1,4 @@
-"""Traces across the services (OpenTelemetry): off unless an OTLP endpoint is configured, and then free of cost.
+"""Traces across the services (OpenTelemetry): off, and free, unless an OTLP endpoint is configured.
 
 With `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, each service's WSGI application
 is wrapped by `traced_app()`: every request is a server span, continued from the caller's W3C `traceparent`
@@ -9,7 +9,7 @@ OTLP/HTTP from a background thread (the SDK's `OTEL_EXPORTER_OTLP_*` and `OTEL_B
 never waits for the exporter. The access log line of a traced request names its trace (`trace_id`).
 
 Unset (the default), nothing here imports OpenTelemetry, wraps anything or adds a header: each hook is one test of
-a module global.
+a module global. On, OpenTelemetry's modules are imported once, by setup(), and kept in `_otel`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ import re
 import socket
 from collections.abc import Iterable
 from contextlib import contextmanager, nullcontext
+from types import SimpleNamespace
 from typing import Any
 
 _tracer = None  # the process's tracer once tracing is on
+_otel = SimpleNamespace()  # OpenTelemetry's API modules, imported by setup()
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 _ID = re.compile(r"/(?:\d+|[0-9a-fA-F]{16,})(?=/|$)")  # a number, or a hash (a blob's SHA-256)
 
@@ -45,9 +47,14 @@ def setup(service: str, exporter: Any = None) -> bool:
         return True
     if exporter is None and not configured():
         return False
+    from opentelemetry import context, propagate, trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    _otel.__dict__.update(context=context, propagate=propagate, trace=trace, SpanKind=SpanKind, Status=Status,
+                          StatusCode=StatusCode)
 
     # Replicas apart in the traces: this process, on this host (host.name may be given in OTEL_RESOURCE_ATTRIBUTES).
     provider = TracerProvider(resource=Resource.create({
@@ -90,35 +97,32 @@ def traced_app(app, service: str):
     """`app` itself when tracing is off; else `app` with a server span per request."""
     if not setup(service):
         return app
-    from opentelemetry import context, propagate, trace
-    from opentelemetry.trace import SpanKind, Status, StatusCode
-
     getter = _EnvironGetter()
 
     def application(environ, start_response):
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
-        span = _tracer.start_span(f"{method} {route(path)}", context=propagate.extract(environ, getter=getter),
-                                  kind=SpanKind.SERVER,
+        span = _tracer.start_span(f"{method} {route(path)}", context=_otel.propagate.extract(environ, getter=getter),
+                                  kind=_otel.SpanKind.SERVER,
                                   attributes={"http.request.method": method, "url.path": path})
 
         def recording_start_response(status, headers, exc_info=None):
             code = int(status.split(" ", 1)[0])
             span.set_attribute("http.response.status_code", code)
             if code >= 500:
-                span.set_status(Status(StatusCode.ERROR))
+                span.set_status(_otel.Status(_otel.StatusCode.ERROR))
             return start_response(status, headers, exc_info)
 
-        span_context = trace.set_span_in_context(span)
-        token = context.attach(span_context)
+        span_context = _otel.trace.set_span_in_context(span)
+        token = _otel.context.attach(span_context)
         try:
             result = app(environ, recording_start_response)
         except BaseException as exc:
             span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR))
+            span.set_status(_otel.Status(_otel.StatusCode.ERROR))
             span.end()
             raise
         finally:
-            context.detach(token)
+            _otel.context.detach(token)
         if isinstance(result, list):  # a body made already (the hot paths'): the server's fast path stays
             span.end()
             return result
@@ -135,17 +139,15 @@ class _EndsSpan:
         self.body, self.span, self.span_context = body, span, span_context
 
     def __iter__(self):
-        from opentelemetry import context
-
         parts = iter(self.body)
         while True:
-            token = context.attach(self.span_context)
+            token = _otel.context.attach(self.span_context)
             try:
                 part = next(parts)
             except StopIteration:
                 return
             finally:
-                context.detach(token)
+                _otel.context.detach(token)
             yield part
 
     def close(self) -> None:
@@ -159,18 +161,14 @@ class _EndsSpan:
 def tag_request(request_id: str) -> None:
     """Name the request id on the request's span (the logs name the trace: trace_id())."""
     if _tracer is not None:
-        from opentelemetry import trace
-
-        trace.get_current_span().set_attribute("digitlab.request_id", request_id)
+        _otel.trace.get_current_span().set_attribute("digitlab.request_id", request_id)
 
 
 def trace_id() -> str | None:
     """The current trace's id (32 hex digits), for the access log; None when off or outside a span."""
     if _tracer is None:
         return None
-    from opentelemetry import trace
-
-    span_context = trace.get_current_span().get_span_context()
+    span_context = _otel.trace.get_current_span().get_span_context()
     return f"{span_context.trace_id:032x}" if span_context.is_valid else None
 
 
@@ -179,24 +177,19 @@ def client_span(service: str, method: str, path: str, headers: dict[str, str]):
     End it with end_client_span()."""
     if _tracer is None:
         return None
-    from opentelemetry import propagate, trace
-    from opentelemetry.trace import SpanKind
-
-    span = _tracer.start_span(f"{method} {service} {route(path.split('?', 1)[0])}", kind=SpanKind.CLIENT,
+    span = _tracer.start_span(f"{method} {service} {route(path.split('?', 1)[0])}", kind=_otel.SpanKind.CLIENT,
                               attributes={"peer.service": service, "http.request.method": method})
-    propagate.inject(headers, context=trace.set_span_in_context(span))
+    _otel.propagate.inject(headers, context=_otel.trace.set_span_in_context(span))
     return span
 
 
 def end_client_span(span, status: int | None = None, error: str | None = None) -> None:
     if span is None:
         return
-    from opentelemetry.trace import Status, StatusCode
-
     if status is not None:
         span.set_attribute("http.response.status_code", status)
     if error is not None or (status is not None and status >= 500):
-        span.set_status(Status(StatusCode.ERROR, error))
+        span.set_status(_otel.Status(_otel.StatusCode.ERROR, error))
     span.end()
 
 
@@ -204,9 +197,7 @@ def current_context():
     """The caller's trace context, for work another thread does on its behalf (None when off)."""
     if _tracer is None:
         return None
-    from opentelemetry import context
-
-    return context.get_current()
+    return _otel.context.get_current()
 
 
 def batch_span(name: str, contexts: list, items: int):
@@ -219,9 +210,8 @@ def batch_span(name: str, contexts: list, items: int):
 
 @contextmanager
 def _batch_span(name: str, contexts: list, items: int):
-    from opentelemetry import trace
-
-    links = [trace.Link(trace.get_current_span(c).get_span_context()) for c in contexts[1:] if c is not None]
+    links = [_otel.trace.Link(_otel.trace.get_current_span(c).get_span_context()) for c in contexts[1:]
+             if c is not None]
     with _tracer.start_as_current_span(f"batch {name}", context=contexts[0], links=links,
                                        attributes={"digitlab.batch.items": items,
                                                    "digitlab.batch.callers": len(contexts)}):
@@ -252,13 +242,11 @@ def _wrap_connection(sender, connection, **kwargs) -> None:
 def _query_span(execute, sql, params, many, context):
     if _tracer is None:
         return execute(sql, params, many, context)
-    from opentelemetry.trace import SpanKind
-
     connection = context["connection"]
     words = sql.split(None, 1) if isinstance(sql, str) else []
     with _tracer.start_as_current_span(
         f"{words[0].upper() if words else 'SQL'} {connection.settings_dict.get('NAME') or connection.alias}",
-        kind=SpanKind.CLIENT,
+        kind=_otel.SpanKind.CLIENT,
         attributes={"db.system": connection.vendor, "db.namespace": str(connection.settings_dict.get("NAME") or ""),
                     "db.query.text": sql[:2000] if isinstance(sql, str) else ""},
     ):

@@ -56,21 +56,21 @@ def server_command(folder: str, *, host: str, port: int, workers: int, threads: 
 
 # Replicas of a service start together and each migrates first: on PostgreSQL one at a time (a session advisory
 # lock, per database, let go when the process ends); the next finds nothing left to apply.
-MIGRATE_ONE_AT_A_TIME = """
+MIGRATION_LOCK = 0x44_4C_4D_49  # "DLMI"
+MIGRATE_ONE_AT_A_TIME = f"""
 from django.core.management import call_command
 from django.db import connection
 if connection.vendor == "postgresql":
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [MIGRATION_LOCK])
+        cursor.execute("SELECT pg_advisory_lock({MIGRATION_LOCK})")
 call_command("migrate", interactive=False, skip_checks=False)
 """
-MIGRATION_LOCK = 0x44_4C_4D_49  # "DLMI"
 
 
 def migrate_command(folder: str) -> list[str]:
     """The service's migrations, applied by one replica at a time."""
-    code = MIGRATE_ONE_AT_A_TIME.replace("MIGRATION_LOCK", str(MIGRATION_LOCK))
-    return [sys.executable, str(ROOT / folder / "manage.py"), "shell", "--no-startup", "--no-imports", "-c", code]
+    return [sys.executable, str(ROOT / folder / "manage.py"), "shell", "--no-startup", "--no-imports", "-c",
+            MIGRATE_ONE_AT_A_TIME]
 
 
 def main(argv: list[str] | None = None) -> None:

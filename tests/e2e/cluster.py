@@ -7,23 +7,17 @@ host only. Every service exports its spans over OTLP to a receiver in the test p
 from __future__ import annotations
 
 import gzip
-import os
 import secrets
-import signal
-import subprocess
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
-from scripts import front
-from tests.e2e.platform import PYTHON, ROOT, SERVICES, Platform, free_port
+from tests.e2e.platform import Platform
 
 HOSTS = ("127.0.0.2", "127.0.0.3")
 REPLICATED = ("storage", "ml", "gateway")  # on every host; the collector on the first only
@@ -107,6 +101,7 @@ def moto_server():
 @dataclass
 class Cluster(Platform):
     hosts: tuple[str, ...] = HOSTS
+    threads: dict[str, int] = field(default_factory=lambda: {"gateway": 32})
     spans: Spans | None = None
     object_store: object = None
     bucket: str = field(default_factory=lambda: f"rehearsal-{secrets.token_hex(4)}")
@@ -118,51 +113,47 @@ class Cluster(Platform):
         return f"http://{host or self.hosts[0]}:{self.ports['gateway_app' if service == 'gateway' else service]}"
 
     def start(self) -> None:
-        self._create_database()
-        self.ports = {name: free_port() for name in (*SERVICES, "gateway_app")}
-        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         self.spans = Spans()
         self.object_store = moto_server()
-        store_host, store_port = self.object_store.get_host_and_port()
+        super().start()
+
+    def environment(self) -> dict[str, str]:
+        """The platform's, but: blobs in a bucket of the object store, tracing on, the hosts allowed, the first host's
+        peers (for manage()), ml_svc's default alias refresh (the promotion test counts on nothing faster)."""
         import boto3
 
+        host, port = self.object_store.get_host_and_port()
         credentials = {"AWS_ACCESS_KEY_ID": "rehearsal-key", "AWS_SECRET_ACCESS_KEY": "rehearsal-secret"}
-        boto3.client("s3", endpoint_url=f"http://{store_host}:{store_port}", region_name="us-east-1",
+        boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
                      aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
                      aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"]).create_bucket(Bucket=self.bucket)
+        env = super().environment()
+        for local_only in ("STORAGE_BLOB_DIR", "ML_ALIAS_REFRESH_S"):
+            env.pop(local_only)
         every_host = ",".join(("localhost", "127.0.0.1", *self.hosts))
-        self.env = dict(
-            os.environ, **credentials,
-            PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
-            SECRET_KEY=secrets.token_urlsafe(40), SERVICE_TOKEN=secrets.token_urlsafe(32),
-            DEMO_PASSWORD=self.demo_password,
-            STORAGE_DATABASE_URL=self.databases["storage"], ML_DATABASE_URL=self.databases["ml"],
-            GATEWAY_DATABASE_URL=self.databases["gateway"],
-            STORAGE_BLOB_BACKEND="s3", STORAGE_S3_ENDPOINT_URL=f"http://{store_host}:{store_port}",
-            STORAGE_S3_BUCKET=self.bucket, STORAGE_S3_REGION="us-east-1",
+        env.update(
+            credentials,
+            STORAGE_BLOB_BACKEND="s3", STORAGE_S3_ENDPOINT_URL=f"http://{host}:{port}", STORAGE_S3_BUCKET=self.bucket,
+            STORAGE_S3_REGION="us-east-1",
             STORAGE_ALLOWED_HOSTS=every_host, ML_ALLOWED_HOSTS=every_host, COLLECTOR_ALLOWED_HOSTS=every_host,
-            GATEWAY_ALLOWED_HOSTS=every_host,
-            COLLECTOR_MNIST_DIR=str(ROOT.parent / "shared" / "datasets" / "mnist-t10k"), COLLECTOR_MNIST_MIRRORS="",
-            COLLECTOR_DOWNLOAD_CACHE_DIR=str(self.workdir / "downloads"),
-            GATEWAY_RATE_LIMIT_PREDICTIONS="0",
+            GATEWAY_ALLOWED_HOSTS=every_host, GATEWAY_RATE_LIMIT_PREDICTIONS="0",
             OTEL_EXPORTER_OTLP_ENDPOINT=self.spans.endpoint, OTEL_BSP_SCHEDULE_DELAY="200",
+            **self.host_env(self.hosts[0]),
         )
-        self.env.update(self.host_env(self.hosts[0]))  # for manage(): the first host's peers
-        for service in ("storage_svc", "ml_svc", "gateway_site"):
-            self.manage(service, "migrate", "--no-input", "-v0")
-        self.manage("gateway_site", "seed_demo_accounts")
-        self.manage("gateway_site", "collectstatic", "--no-input", "-v0")
+        return env
+
+    def launch(self) -> None:
         self.start_replica("collector", self.hosts[0])
         for host in self.hosts:
             for name in REPLICATED:
                 self.start_replica(name, host)
             self.start_host_worker(host)
         self.start_host_worker(self.hosts[0], "ml_webhooks")
-        self.start_front()
+        self.start_front([f"{host}:{self.ports['gateway_app']}" for host in self.hosts])
         for host in self.hosts:
             for name in REPLICATED:
-                self.wait_ready(f"{name}@{host}")
-        self.wait_ready(f"collector@{self.hosts[0]}")
+                self.ready(f"{name}@{host}")
+        self.ready(f"collector@{self.hosts[0]}")
 
     def host_env(self, host: str) -> dict[str, str]:
         """What a process on `host` is told: its own host's storage and ml_svc; the one collector."""
@@ -172,55 +163,23 @@ class Cluster(Platform):
                 "GATEWAY_ML_URL": self.url("ml", host), "ML_COLLECTOR_URL": collector, "GATEWAY_COLLECTOR_URL": collector,
                 "OTEL_RESOURCE_ATTRIBUTES": f"host.name={host}"}
 
+    def _log_file(self, name: str, key: str) -> dict[str, str]:
+        service = "ml" if name.startswith("ml") else name
+        return {f"{service.upper()}_LOG_FILE": str(self.workdir / "logs" / f"{key}.jsonl")}
+
     def start_replica(self, name: str, host: str) -> None:
         key = f"{name}@{host}"
-        env = {**self.env, **self.host_env(host), f"{name.upper()}_LOG_FILE": str(self.workdir / "logs" / f"{key}.jsonl"),
-               "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "metrics" / key)}
-        port = self.ports["gateway_app" if name == "gateway" else name]
-        self.processes[key] = subprocess.Popen(
-            [PYTHON, str(ROOT / "scripts" / "serve.py"), SERVICES[name], "--workers", "1", "--bind", f"{host}:{port}",
-             "--threads", "32" if name == "gateway" else "1"],
-            env=env, stdout=open(self.workdir / "logs" / f"{key}.out", "ab"), stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.start_service(name, host=host, key=key, env={**self.env, **self.host_env(host), **self._log_file(name, key)})
 
     def start_host_worker(self, host: str, name: str = "ml_worker") -> None:
         key = f"{name}@{host}"
-        command = ["webhook_worker", "--interval", "0.2"] if name == "ml_webhooks" else [
-            "db_worker", "--interval", "0.2", "--no-reload", "--no-startup-delay", "--worker-id", f"worker-{host}"]
-        self.processes[key] = subprocess.Popen(
-            [PYTHON, str(ROOT / "ml_svc" / "manage.py"), *command],
-            env={**self.env, **self.host_env(host), "ML_LOG_FILE": str(self.workdir / "logs" / f"{key}.jsonl")},
-            stdout=open(self.workdir / "logs" / f"{key}.out", "ab"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        self.start_worker(name, key=key, env={**self.env, **self.host_env(host), **self._log_file(name, key)},
+                          worker_id=f"worker-{host}" if name == "ml_worker" else None)
 
-    def start_front(self) -> None:
-        port = self.ports["gateway_app"]
-        conf = front.render(self.workdir / "front", listen=f"127.0.0.1:{self.ports['gateway']}",
-                            upstreams=[f"{host}:{port}" for host in self.hosts])
-        self.processes["front"] = subprocess.Popen(
-            front.command(conf), stdout=open(self.workdir / "logs" / "front.out", "ab"), stderr=subprocess.STDOUT,
-            start_new_session=True)
-
-    def wait_ready(self, key: str, timeout_s: float = 60) -> None:
+    def ready(self, key: str) -> None:
+        """Until the process `key` (name@host) answers /ready on its host."""
         name, _, host = key.partition("@")
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.processes[key].poll() is not None:
-                raise RuntimeError(f"{key} exited; see {self.workdir}/logs/{key}.out")
-            try:
-                if requests.get(self.url(name, host) + "/ready", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        raise TimeoutError(f"{key} was not ready within {timeout_s} s")
-
-    def kill(self, key: str) -> None:
-        """The process group of `key`, at once (SIGKILL: no goodbye, as a host that loses power)."""
-        process = self.processes.pop(key)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
+        self.wait_ready(name, key=key, url=self.url(name, host))
 
     def stop(self) -> None:
         try:

@@ -51,9 +51,17 @@ class Platform:
         self._create_database()
         # "gateway" is the front (nginx, as in make run); the gateway's own server listens on "gateway_app"
         self.ports = {name: free_port() for name in (*SERVICES, "gateway_app")}
-        logs = self.workdir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        self.env = dict(
+        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        self.env = {**self.environment(), **self.settings}
+        for service in ("storage_svc", "ml_svc", "gateway_site"):
+            self.manage(service, "migrate", "--no-input", "-v0")
+        self.manage("gateway_site", "seed_demo_accounts")
+        self.manage("gateway_site", "collectstatic", "--no-input", "-v0")
+        self.launch()
+
+    def environment(self) -> dict[str, str]:
+        """What every process is told (before `settings`)."""
+        env = dict(
             os.environ,
             PYTHONPATH=str(ROOT),
             PYTHONUNBUFFERED="1",
@@ -77,12 +85,11 @@ class Platform:
             COLLECTOR_DOWNLOAD_CACHE_DIR=str(self.workdir / "downloads"),
         )
         for name in SERVICES:
-            self.env[f"{name.upper()}_LOG_FILE"] = str(logs / f"{name}.jsonl")
-        self.env.update(self.settings)
-        for service in ("storage_svc", "ml_svc", "gateway_site"):
-            self.manage(service, "migrate", "--no-input", "-v0")
-        self.manage("gateway_site", "seed_demo_accounts")
-        self.manage("gateway_site", "collectstatic", "--no-input", "-v0")
+            env[f"{name.upper()}_LOG_FILE"] = str(self.workdir / "logs" / f"{name}.jsonl")
+        return env
+
+    def launch(self) -> None:
+        """Every process, once the databases are ready; returns when the services answer."""
         for name in SERVICES:
             self.start_service(name)
         self.start_front()
@@ -115,47 +122,51 @@ class Platform:
             time.sleep(1)
         raise TimeoutError("no production model after the first-start job")
 
-    def start_service(self, name: str, workers: int | None = None) -> None:
-        workers = workers or self.workers.get(name, 1)
-        service = SERVICES[name]
-        log = open(self.workdir / "logs" / f"{name}.out", "ab")
-        metrics = self.workdir / "metrics" / name  # emptied by serve.py
-        self.processes[name] = subprocess.Popen(
-            [PYTHON, str(ROOT / "scripts" / "serve.py"), service, "--workers", str(workers),
-             "--bind", f"127.0.0.1:{self.ports['gateway_app' if name == 'gateway' else name]}",
-             "--threads", str(self.threads.get(name, 1))],
-            env={**self.env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+    def _spawn(self, key: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        """A process of the platform, known as `key`, in a process group of its own, its output in logs/<key>.out."""
+        self.processes[key] = subprocess.Popen(
+            argv, env=env or self.env, stdout=open(self.workdir / "logs" / f"{key}.out", "ab"),
+            stderr=subprocess.STDOUT, start_new_session=True,
         )
 
-    def start_front(self) -> None:
+    def start_service(self, name: str, workers: int | None = None, *, host: str = "127.0.0.1", key: str | None = None,
+                      env: dict[str, str] | None = None) -> None:
+        """`name`'s HTTP server on `host` (known as `key`, by default `name`; told `env`, by default self.env)."""
+        key = key or name
+        metrics = self.workdir / "metrics" / key  # emptied by serve.py
+        self._spawn(key, [
+            PYTHON, str(ROOT / "scripts" / "serve.py"), SERVICES[name], "--workers", str(workers or self.workers.get(name, 1)),
+            "--bind", f"{host}:{self.ports['gateway_app' if name == 'gateway' else name]}",
+            "--threads", str(self.threads.get(name, 1)),
+        ], {**(env or self.env), "PROMETHEUS_MULTIPROC_DIR": str(metrics)})
+
+    def start_front(self, upstreams: list[str] | None = None) -> None:
+        """nginx before the gateway replicas `upstreams` (host:port; by default the one gateway)."""
         conf = front.render(self.workdir / "front", listen=f"127.0.0.1:{self.ports['gateway']}",
-                            upstreams=[f"127.0.0.1:{self.ports['gateway_app']}"])
-        log = open(self.workdir / "logs" / "front.out", "ab")
-        self.processes["front"] = subprocess.Popen(front.command(conf), stdout=log, stderr=subprocess.STDOUT,
-                                                   start_new_session=True)
+                            upstreams=upstreams or [f"127.0.0.1:{self.ports['gateway_app']}"])
+        self._spawn("front", front.command(conf))
 
-    def start_worker(self, name: str = "ml_worker") -> None:
-        log = open(self.workdir / "logs" / f"{name}.out", "ab")
+    def start_worker(self, name: str = "ml_worker", *, key: str | None = None, env: dict[str, str] | None = None,
+                     worker_id: str | None = None) -> None:
         command = ["webhook_worker", "--interval", "0.2"] if name == "ml_webhooks" else [
-            "db_worker", "--interval", "0.2", "--no-reload", "--no-startup-delay"]
-        self.processes[name] = subprocess.Popen(
-            [PYTHON, str(ROOT / "ml_svc" / "manage.py"), *command],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+            "db_worker", "--interval", "0.2", "--no-reload", "--no-startup-delay",
+            *(["--worker-id", worker_id] if worker_id else [])]
+        self._spawn(key or name, [PYTHON, str(ROOT / "ml_svc" / "manage.py"), *command], env)
 
-    def wait_ready(self, name: str, timeout_s: float = 60) -> None:
+    def wait_ready(self, name: str, timeout_s: float = 60, *, key: str | None = None, url: str | None = None) -> None:
+        """Until `name` (the process `key`, by default `name`, at `url`, by default its own) answers /ready."""
+        key, url = key or name, url or self.url(name)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.processes[name].poll() is not None:
-                raise RuntimeError(f"{name} exited; see {self.workdir}/logs/{name}.out")
+            if self.processes[key].poll() is not None:
+                raise RuntimeError(f"{key} exited; see {self.workdir}/logs/{key}.out")
             try:
-                if requests.get(self.url(name) + "/ready", timeout=2).status_code == 200:
+                if requests.get(url + "/ready", timeout=2).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.3)
-        raise TimeoutError(f"{name} was not ready within {timeout_s} s")
+        raise TimeoutError(f"{key} was not ready within {timeout_s} s")
 
     def stop_service(self, name: str, sig: int = signal.SIGTERM) -> None:
         process = self.processes.pop(name)
