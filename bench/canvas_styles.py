@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/train_benchmark.py --hold-out --hp '{"time_budget_s": 45}' --save /tmp/first.pt
     .venv/bin/python bench/canvas_styles.py /tmp/first.pt [--count 2700 --seed 0 --page-pens 12,16,20,24,28]
+    .venv/bin/python bench/canvas_styles.py /tmp/first.pt /tmp/other.pt ... [--sheet /tmp/misread.png]
 
 Each digit is traced as a person tracing it on the Recognize page's 280x280 canvas would: its centre lines (found on
 the digit enlarged 4 times, so they are smooth as a pen's path) drawn with a round pen of one width, 5 %, 11 % (as
@@ -15,7 +16,10 @@ page's default pen.
 
 Printed, with the CPU: accuracy of the served variants (float32, and int8 as ml_svc quantises it) on the same digits
 as plain MNIST images, and on the canvas per style, size band, stroke width and page pen, each with its distance in
-points from the plain accuracy of the same digits.
+points from the plain accuracy of the same digits. Given several models (other seeds, data, widths), also the
+tracings every one of them reads wrongly, per pen, beside the same digits as plain images, and (`--sheet`) a
+picture of them beside their originals: what no model trained here reads is a limit of the tracing, not of one
+model.
 """
 
 from __future__ import annotations
@@ -178,47 +182,45 @@ def page_pen_digits(images: np.ndarray, *, pens: list[int], count: int, seed: in
     return traced
 
 
-def main() -> None:
-    from bench import cpu
-    from bench.train_benchmark import MNIST_TEST, idx
+def in_chunks(session, images: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """A session's probabilities for `images`, a chunk at a time (all 27,000 drawings of `--count 9000` at once
+    hold some 20 GB of activations)."""
+    from ml_svc.serving import session_probabilities
+
+    return np.concatenate([session_probabilities(session, images[start:start + chunk])
+                           for start in range(0, len(images), chunk)])
+
+
+def read(path: Path, digits: list[CanvasDigit], plain: np.ndarray, drawn: np.ndarray, images: np.ndarray,
+         labels: np.ndarray, args) -> np.ndarray:
+    """Print `path`'s model's table (float32 and int8, every group beside the same digits as plain MNIST images:
+    `plain` and `drawn` are both as canonical input); return which drawings its float32 variant reads rightly
+    (canvas, then plain: shape (2, len(digits)))."""
     from collector_svc.sources.mnist5k import Mnist5kSource
     from kit.preprocessing import canonical_from_bytes, canonical_from_pixels
     from ml_svc.architectures import get_architecture
-    from ml_svc.serving import onnx_bytes, quantised, session_of, session_probabilities
+    from ml_svc.serving import onnx_bytes, quantised, session_of
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", type=Path, help="a file saved by bench/train_benchmark.py --save")
-    parser.add_argument("--count", type=int, default=2700, help="drawings, each sent in the three styles "
-                        "(a multiple of 9 is balanced)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--page-pens", type=lambda text: [int(v) for v in text.split(",")], default=[],
-                        help="also: accuracy with each of these pen widths of the page (canvas pixels), e.g. 12,20,28")
-    parser.add_argument("--page-count", type=int, default=600, help="digits traced with each page pen")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    saved = torch.load(args.model, weights_only=True)
+    saved = torch.load(path, weights_only=True)
     module = get_architecture(saved["architecture"]).build(saved["hyperparameters"])
     module.load_state_dict(saved["state_dict"])
-    images, labels = idx(MNIST_TEST / "t10k-images-idx3-ubyte.gz"), idx(MNIST_TEST / "t10k-labels-idx1-ubyte.gz")
-    digits = canvas_digits(images, labels, count=args.count, seed=args.seed)
     model = onnx_bytes(module)
     variants = {"float32": session_of(model), "int8": session_of(quantised(model, Mnist5kSource().load_split("train")[0][:500]))}
-    plain = np.stack([canonical_from_pixels(images[d.index]) for d in digits])
-    drawn = np.stack([canonical_from_bytes(d.png) for d in digits])
     truth = np.array([d.label for d in digits])
-    print(f"CPU: {cpu.describe()}")
-    print(f"model: {saved['architecture']} {saved['hyperparameters']}; {len(digits) // 3} official test digits "
-          f"traced once and sent in 3 styles, seed {args.seed}. Cells: accuracy (points from the same digits as "
-          "plain MNIST images)")
+    print(f"\nmodel {path}: {saved['architecture']} {saved['hyperparameters']}; {len(digits) // 3} official test "
+          f"digits traced once and sent in 3 styles, seed {args.seed}. Cells: accuracy (points from the same digits "
+          "as plain MNIST images)")
     groups: dict[str, list[int]] = defaultdict(list)
     for n, d in enumerate(digits):
         for key in ("canvas, all", f"style: {d.style}", f"size: {d.size_band}", f"pen: {d.stroke}"):
             groups[key].append(n)
     rows: dict[str, list[str]] = {"plain MNIST, the same digits": []}
     rows.update({key: [] for key in groups})
+    read_right = []
     for session in variants.values():
-        plain_right = session_probabilities(session, plain).argmax(1) == truth
-        drawn_right = session_probabilities(session, drawn).argmax(1) == truth
+        plain_right = in_chunks(session, plain).argmax(1) == truth
+        drawn_right = in_chunks(session, drawn).argmax(1) == truth
+        read_right.append(np.stack([drawn_right, plain_right]))
         rows["plain MNIST, the same digits"].append(f"{100 * plain_right.mean():.2f} %")
         for key, members in groups.items():
             rows[key].append(_cell(drawn_right[members], plain_right[members]))
@@ -227,15 +229,77 @@ def main() -> None:
         indices = np.array([index for _, index, _ in traced])
         page = np.stack([canonical_from_bytes(png) for _, _, png in traced])
         for session in variants.values():
-            plain_right = session_probabilities(session, np.stack([canonical_from_pixels(images[i]) for i in indices])
+            plain_right = in_chunks(session, np.stack([canonical_from_pixels(images[i]) for i in indices])
                                                 ).argmax(1) == labels[indices]
-            right = session_probabilities(session, page).argmax(1) == labels[indices]
+            right = in_chunks(session, page).argmax(1) == labels[indices]
             for pen in args.page_pens:
                 members = [n for n, (p, _, _) in enumerate(traced) if p == pen]
                 rows.setdefault(f"page pen {pen} px", []).append(_cell(right[members], plain_right[members]))
     print("| digits | " + " | ".join(variants) + " |\n|---|" + "---|" * len(variants))
     for key, cells in rows.items():
         print(f"| {key} | " + " | ".join(cells) + " |")
+    return read_right[0]
+
+
+def every_model_wrong(right: np.ndarray, digits: list[CanvasDigit], images: np.ndarray, sheet: Path | None) -> None:
+    """With several models' float32 readings (`right`: models x (canvas, plain) x drawings): how many tracings every
+    model reads wrongly in every style, per pen, beside how many of the same digits every model misreads as plain
+    images; `sheet`: a PNG of the tracings every model misreads on the canvas and reads rightly as plain digits,
+    each beside its original, to judge by eye whether the tracing is still that digit."""
+    canvas_wrong = ~right[:, 0].reshape(len(right), -1, 3).any(2).any(0)  # every model, every style
+    plain_right = right[:, 1].reshape(len(right), -1, 3)[:, :, 0]
+    plain_wrong = ~plain_right.any(0)
+    traced = digits[::3]
+    print(f"\n{len(right)} models (float32): canvas accuracy {100 * right[:, 0].mean(1).min():.2f}-"
+          f"{100 * right[:, 0].mean(1).max():.2f} %, the same digits as plain images "
+          f"{100 * right[:, 1].mean(1).min():.2f}-{100 * right[:, 1].mean(1).max():.2f} %")
+    print("| read wrongly by every model | " + " | ".join(STROKES) + " | all |\n|---|" + "---|" * (len(STROKES) + 1))
+    for name, wrong in (("tracings, in every style", canvas_wrong), ("the same digits as plain images", plain_wrong)):
+        counts = [sum(bool(w) for w, d in zip(wrong, traced, strict=True) if d.stroke == stroke) for stroke in STROKES]
+        print(f"| {name} | " + " | ".join(str(c) for c in counts) + f" | {int(wrong.sum())} of {len(traced)} |")
+    if sheet is None:
+        return
+    shown = [d for d, c, p in zip(traced, canvas_wrong, plain_right.all(0), strict=True) if c and p]
+    tile = 140
+    page = Image.new("L", (4 * (2 * tile + 12), max(1, (len(shown) + 3) // 4) * (tile + 22)), 40)
+    pencil = ImageDraw.Draw(page)
+    for n, d in enumerate(shown):
+        x, y = (n % 4) * (2 * tile + 12), (n // 4) * (tile + 22)
+        page.paste(Image.fromarray(images[d.index]).resize((tile, tile), Image.Resampling.NEAREST), (x, y + 20))
+        page.paste(Image.open(io.BytesIO(d.png)).getchannel("A").resize((tile, tile), Image.Resampling.LANCZOS),
+                   (x + tile + 2, y + 20))
+        pencil.text((x + 2, y + 4), f"a {d.label}, {d.stroke} pen, {d.size_band}", fill=255)
+    page.save(sheet)
+    print(f"{len(shown)} tracings every model misreads, whose digits every model reads rightly as plain images: "
+          f"{sheet}")
+
+
+def main() -> None:
+    from bench import cpu
+    from bench.train_benchmark import MNIST_TEST, idx
+    from kit.preprocessing import canonical_from_bytes, canonical_from_pixels
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", type=Path, nargs="+", help="files saved by bench/train_benchmark.py --save; with "
+                        "several, also the tracings every one of them reads wrongly")
+    parser.add_argument("--count", type=int, default=2700, help="drawings, each sent in the three styles "
+                        "(a multiple of 9 is balanced)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--page-pens", type=lambda text: [int(v) for v in text.split(",")], default=[],
+                        help="also: accuracy with each of these pen widths of the page (canvas pixels), e.g. 12,20,28")
+    parser.add_argument("--page-count", type=int, default=600, help="digits traced with each page pen")
+    parser.add_argument("--sheet", type=Path, help="with several models: a PNG of the tracings every model reads "
+                        "wrongly (and rightly as plain digits), each beside its original")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    images, labels = idx(MNIST_TEST / "t10k-images-idx3-ubyte.gz"), idx(MNIST_TEST / "t10k-labels-idx1-ubyte.gz")
+    digits = canvas_digits(images, labels, count=args.count, seed=args.seed)
+    plain = np.stack([canonical_from_pixels(images[d.index]) for d in digits])
+    drawn = np.stack([canonical_from_bytes(d.png) for d in digits])
+    print(f"CPU: {cpu.describe()}")
+    right = np.stack([read(path, digits, plain, drawn, images, labels, args) for path in args.models])
+    if len(right) > 1:
+        every_model_wrong(right, digits, images, args.sheet)
 
 
 if __name__ == "__main__":

@@ -149,3 +149,30 @@ def test_the_canvas_benchmark_fills_an_area_the_digit_inked_solid_whatever_the_p
     traced = canonical_from_bytes(draw(nine, style="transparent", height_share=0.6, stroke=stroke,
                                        rng=np.random.default_rng(0)))
     assert (traced[:14] >= 128).sum() >= 0.8 * (plain[:14] >= 128).sum()
+
+
+def test_the_canvas_benchmark_counts_and_draws_the_tracings_every_model_misreads(official_digits, tmp_path, capsys):
+    """With several models, the benchmark names the tracings none of them reads (in any style), per pen, beside the
+    same digits as scans, and draws those whose scans every model reads beside their originals."""
+    from PIL import Image
+
+    from bench.canvas_styles import STROKES, canvas_digits, every_model_wrong
+
+    digits = canvas_digits(official_digits, np.arange(len(official_digits)) % 10, count=6, seed=0)
+    right = np.ones((2, 2, len(digits)), dtype=bool)  # models x (canvas, plain) x drawings (6 tracings x 3 styles)
+    right[:, 0, 0:3] = False  # tracing 0: every model misreads it in every style; its scan is read rightly
+    right[0, 0, 3:6] = False
+    right[1, 0, 3:5] = False  # tracing 1: the second model reads one of its styles rightly: not counted
+    right[:, :, 6:9] = False  # tracing 2: every model misreads it on the canvas and as a scan: counted, not drawn
+    every_model_wrong(right, digits, official_digits, tmp_path / "misread.png")
+    printed = capsys.readouterr().out
+    thin = list(STROKES)[0]
+    assert [d.stroke for d in digits[:9:3]] == [thin] * 3
+    assert "| tracings, in every style | 2 | 0 | 0 | 2 of 6 |" in printed
+    assert "| the same digits as plain images | 1 | 0 | 0 | 1 of 6 |" in printed
+    assert "canvas accuracy 50.00-55.56 %, the same digits as plain images 83.33-83.33 %" in printed
+    sheet = np.asarray(Image.open(tmp_path / "misread.png"))
+    assert sheet.shape[0] == 140 + 22, "one row: only tracing 0 is drawn"
+    original, drawing = sheet[20:160, 0:140], sheet[20:160, 142:282]
+    assert (original > 128).any() and (drawing > 128).any(), "the original and its tracing are both on the sheet"
+    assert not (sheet[20:160, 2 * 140 + 12:] > 128).any(), "nothing else is drawn"
