@@ -18,8 +18,8 @@ Printed, with the CPU: accuracy of the served variants (float32, and int8 as ml_
 as plain MNIST images, and on the canvas per style, size band, stroke width and page pen, each with its distance in
 points from the plain accuracy of the same digits. Given several models (other seeds, data, widths), also the
 tracings every one of them reads wrongly, per pen, beside the same digits as plain images, and (`--sheet`) a
-picture of them beside their originals: what no model trained here reads is a limit of the tracing, not of one
-model.
+picture of them beside their originals: what none of several differently trained models reads is more likely a
+limit of the tracing than of one model (a person looking at the picture decides).
 """
 
 from __future__ import annotations
@@ -184,20 +184,29 @@ def page_pen_digits(images: np.ndarray, *, pens: list[int], count: int, seed: in
 
 def in_chunks(session, images: np.ndarray, chunk: int = 1024) -> np.ndarray:
     """A session's probabilities for `images`, a chunk at a time (all 27,000 drawings of `--count 9000` at once
-    hold some 20 GB of activations)."""
+    took the 24 GB of a 2-core test machine in activations)."""
     from ml_svc.serving import session_probabilities
 
     return np.concatenate([session_probabilities(session, images[start:start + chunk])
                            for start in range(0, len(images), chunk)])
 
 
-def read(path: Path, digits: list[CanvasDigit], plain: np.ndarray, drawn: np.ndarray, images: np.ndarray,
-         labels: np.ndarray, args) -> np.ndarray:
+@dataclass(frozen=True)
+class PagePens:
+    """The digits traced with the page's pen widths (`page_pen_digits`), as canonical input beside their scans."""
+    pens: list[int]
+    pen: np.ndarray  # each drawing's pen width
+    label: np.ndarray
+    drawn: np.ndarray
+    plain: np.ndarray
+
+
+def read(path: Path, digits: list[CanvasDigit], plain: np.ndarray, drawn: np.ndarray, page: PagePens | None,
+         seed: int) -> np.ndarray:
     """Print `path`'s model's table (float32 and int8, every group beside the same digits as plain MNIST images:
-    `plain` and `drawn` are both as canonical input); return which drawings its float32 variant reads rightly
-    (canvas, then plain: shape (2, len(digits)))."""
+    `plain` and `drawn` are both as canonical input; `page`: also per page pen); return which drawings its float32
+    variant reads rightly (canvas, then plain: shape (2, len(digits)))."""
     from collector_svc.sources.mnist5k import Mnist5kSource
-    from kit.preprocessing import canonical_from_bytes, canonical_from_pixels
     from ml_svc.architectures import get_architecture
     from ml_svc.serving import onnx_bytes, quantised, session_of
 
@@ -208,7 +217,7 @@ def read(path: Path, digits: list[CanvasDigit], plain: np.ndarray, drawn: np.nda
     variants = {"float32": session_of(model), "int8": session_of(quantised(model, Mnist5kSource().load_split("train")[0][:500]))}
     truth = np.array([d.label for d in digits])
     print(f"\nmodel {path}: {saved['architecture']} {saved['hyperparameters']}; {len(digits) // 3} official test "
-          f"digits traced once and sent in 3 styles, seed {args.seed}. Cells: accuracy (points from the same digits "
+          f"digits traced once and sent in 3 styles, seed {seed}. Cells: accuracy (points from the same digits "
           "as plain MNIST images)")
     groups: dict[str, list[int]] = defaultdict(list)
     for n, d in enumerate(digits):
@@ -224,16 +233,12 @@ def read(path: Path, digits: list[CanvasDigit], plain: np.ndarray, drawn: np.nda
         rows["plain MNIST, the same digits"].append(f"{100 * plain_right.mean():.2f} %")
         for key, members in groups.items():
             rows[key].append(_cell(drawn_right[members], plain_right[members]))
-    if args.page_pens:
-        traced = page_pen_digits(images, pens=args.page_pens, count=args.page_count, seed=args.seed)
-        indices = np.array([index for _, index, _ in traced])
-        page = np.stack([canonical_from_bytes(png) for _, _, png in traced])
+    if page is not None:
         for session in variants.values():
-            plain_right = in_chunks(session, np.stack([canonical_from_pixels(images[i]) for i in indices])
-                                                ).argmax(1) == labels[indices]
-            right = in_chunks(session, page).argmax(1) == labels[indices]
-            for pen in args.page_pens:
-                members = [n for n, (p, _, _) in enumerate(traced) if p == pen]
+            plain_right = in_chunks(session, page.plain).argmax(1) == page.label
+            right = in_chunks(session, page.drawn).argmax(1) == page.label
+            for pen in page.pens:
+                members = page.pen == pen
                 rows.setdefault(f"page pen {pen} px", []).append(_cell(right[members], plain_right[members]))
     print("| digits | " + " | ".join(variants) + " |\n|---|" + "---|" * len(variants))
     for key, cells in rows.items():
@@ -291,13 +296,24 @@ def main() -> None:
     parser.add_argument("--sheet", type=Path, help="with several models: a PNG of the tracings every model reads "
                         "wrongly (and rightly as plain digits), each beside its original")
     args = parser.parse_args()
+    if missing := [str(path) for path in args.models if not path.is_file()]:
+        parser.error(f"no such model file: {', '.join(missing)}")
+    if args.sheet and len(args.models) < 2:
+        parser.error("--sheet draws what every one of several models misreads: give two models or more")
     torch.set_num_threads(1)
     images, labels = idx(MNIST_TEST / "t10k-images-idx3-ubyte.gz"), idx(MNIST_TEST / "t10k-labels-idx1-ubyte.gz")
     digits = canvas_digits(images, labels, count=args.count, seed=args.seed)
     plain = np.stack([canonical_from_pixels(images[d.index]) for d in digits])
     drawn = np.stack([canonical_from_bytes(d.png) for d in digits])
+    page = None
+    if args.page_pens:
+        traced = page_pen_digits(images, pens=args.page_pens, count=args.page_count, seed=args.seed)
+        indices = np.array([index for _, index, _ in traced])
+        page = PagePens(args.page_pens, np.array([pen for pen, _, _ in traced]), labels[indices],
+                        np.stack([canonical_from_bytes(png) for _, _, png in traced]),
+                        np.stack([canonical_from_pixels(images[i]) for i in indices]))
     print(f"CPU: {cpu.describe()}")
-    right = np.stack([read(path, digits, plain, drawn, images, labels, args) for path in args.models])
+    right = np.stack([read(path, digits, plain, drawn, page, args.seed) for path in args.models])
     if len(right) > 1:
         every_model_wrong(right, digits, images, args.sheet)
 
