@@ -182,15 +182,6 @@ def page_pen_digits(images: np.ndarray, *, pens: list[int], count: int, seed: in
     return traced
 
 
-def in_chunks(session, images: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """A session's probabilities for `images`, a chunk at a time (all 27,000 drawings of `--count 9000` at once
-    took the 24 GB of a 2-core test machine in activations)."""
-    from ml_svc.serving import session_probabilities
-
-    return np.concatenate([session_probabilities(session, images[start:start + chunk])
-                           for start in range(0, len(images), chunk)])
-
-
 @dataclass(frozen=True)
 class PagePens:
     """The digits traced with the page's pen widths (`page_pen_digits`), as canonical input beside their scans."""
@@ -202,19 +193,18 @@ class PagePens:
 
 
 def read(path: Path, digits: list[CanvasDigit], plain: np.ndarray, drawn: np.ndarray, page: PagePens | None,
-         seed: int) -> np.ndarray:
-    """Print `path`'s model's table (float32 and int8, every group beside the same digits as plain MNIST images:
-    `plain` and `drawn` are both as canonical input; `page`: also per page pen); return which drawings its float32
-    variant reads rightly (canvas, then plain: shape (2, len(digits)))."""
-    from collector_svc.sources.mnist5k import Mnist5kSource
+         calibration: np.ndarray, seed: int) -> np.ndarray:
+    """Print `path`'s model's table (float32, and int8 quantised on `calibration` as ml_svc does; every group beside
+    the same digits as plain MNIST images: `plain` and `drawn` are both as canonical input; `page`: also per page
+    pen); return which drawings its float32 variant reads rightly (canvas, then plain: shape (2, len(digits)))."""
     from ml_svc.architectures import get_architecture
-    from ml_svc.serving import onnx_bytes, quantised, session_of
+    from ml_svc.serving import onnx_bytes, quantised, session_of, session_probabilities
 
     saved = torch.load(path, weights_only=True)
     module = get_architecture(saved["architecture"]).build(saved["hyperparameters"])
     module.load_state_dict(saved["state_dict"])
     model = onnx_bytes(module)
-    variants = {"float32": session_of(model), "int8": session_of(quantised(model, Mnist5kSource().load_split("train")[0][:500]))}
+    variants = {"float32": session_of(model), "int8": session_of(quantised(model, calibration))}
     truth = np.array([d.label for d in digits])
     print(f"\nmodel {path}: {saved['architecture']} {saved['hyperparameters']}; {len(digits) // 3} official test "
           f"digits traced once and sent in 3 styles, seed {seed}. Cells: accuracy (points from the same digits "
@@ -227,16 +217,16 @@ def read(path: Path, digits: list[CanvasDigit], plain: np.ndarray, drawn: np.nda
     rows.update({key: [] for key in groups})
     read_right = []
     for session in variants.values():
-        plain_right = in_chunks(session, plain).argmax(1) == truth
-        drawn_right = in_chunks(session, drawn).argmax(1) == truth
+        plain_right = session_probabilities(session, plain).argmax(1) == truth
+        drawn_right = session_probabilities(session, drawn).argmax(1) == truth
         read_right.append(np.stack([drawn_right, plain_right]))
         rows["plain MNIST, the same digits"].append(f"{100 * plain_right.mean():.2f} %")
         for key, members in groups.items():
             rows[key].append(_cell(drawn_right[members], plain_right[members]))
     if page is not None:
         for session in variants.values():
-            plain_right = in_chunks(session, page.plain).argmax(1) == page.label
-            right = in_chunks(session, page.drawn).argmax(1) == page.label
+            plain_right = session_probabilities(session, page.plain).argmax(1) == page.label
+            right = session_probabilities(session, page.drawn).argmax(1) == page.label
             for pen in page.pens:
                 members = page.pen == pen
                 rows.setdefault(f"page pen {pen} px", []).append(_cell(right[members], plain_right[members]))
@@ -246,33 +236,41 @@ def read(path: Path, digits: list[CanvasDigit], plain: np.ndarray, drawn: np.nda
     return read_right[0]
 
 
+SHEET_TILE = 140  # px a side of each original and tracing on the --sheet picture
+
+
 def every_model_wrong(right: np.ndarray, digits: list[CanvasDigit], images: np.ndarray, sheet: Path | None) -> None:
-    """With several models' float32 readings (`right`: models x (canvas, plain) x drawings): how many tracings every
-    model reads wrongly in every style, per pen, beside how many of the same digits every model misreads as plain
-    images; `sheet`: a PNG of the tracings every model misreads on the canvas and reads rightly as plain digits,
-    each beside its original, to judge by eye whether the tracing is still that digit."""
-    canvas_wrong = ~right[:, 0].reshape(len(right), -1, 3).any(2).any(0)  # every model, every style
-    plain_right = right[:, 1].reshape(len(right), -1, 3)[:, :, 0]
+    """With several models' float32 readings (`right`: models x (canvas, plain) x drawings, each tracing's styles
+    side by side as `canvas_digits` lists them): how many tracings every model reads wrongly in every style, per pen,
+    beside how many of the same digits every model misreads as plain images; `sheet`: a PNG of the tracings every
+    model misreads on the canvas and reads rightly as plain digits, each beside its original, to judge by eye
+    whether the tracing is still that digit."""
+    from kit.preprocessing import decode_image
+
+    by_tracing = right.reshape(len(right), 2, -1, len(STYLES))
+    canvas_wrong = ~by_tracing[:, 0].any(axis=(0, 2))  # no model reads it in any style
+    plain_right = by_tracing[:, 1, :, 0]  # a tracing's styles share one scan
     plain_wrong = ~plain_right.any(0)
-    traced = digits[::3]
+    traced = digits[::len(STYLES)]
+    strokes = np.array([d.stroke for d in traced])
     print(f"\n{len(right)} models (float32): canvas accuracy {100 * right[:, 0].mean(1).min():.2f}-"
           f"{100 * right[:, 0].mean(1).max():.2f} %, the same digits as plain images "
           f"{100 * right[:, 1].mean(1).min():.2f}-{100 * right[:, 1].mean(1).max():.2f} %")
     print("| read wrongly by every model | " + " | ".join(STROKES) + " | all |\n|---|" + "---|" * (len(STROKES) + 1))
     for name, wrong in (("tracings, in every style", canvas_wrong), ("the same digits as plain images", plain_wrong)):
-        counts = [sum(bool(w) for w, d in zip(wrong, traced, strict=True) if d.stroke == stroke) for stroke in STROKES]
-        print(f"| {name} | " + " | ".join(str(c) for c in counts) + f" | {int(wrong.sum())} of {len(traced)} |")
+        counts = [int((wrong & (strokes == stroke)).sum()) for stroke in STROKES]
+        print(f"| {name} | " + " | ".join(map(str, counts)) + f" | {int(wrong.sum())} of {len(traced)} |")
     if sheet is None:
         return
     shown = [d for d, c, p in zip(traced, canvas_wrong, plain_right.all(0), strict=True) if c and p]
-    tile = 140
+    tile = SHEET_TILE
     page = Image.new("L", (4 * (2 * tile + 12), max(1, (len(shown) + 3) // 4) * (tile + 22)), 40)
     pencil = ImageDraw.Draw(page)
     for n, d in enumerate(shown):
         x, y = (n % 4) * (2 * tile + 12), (n // 4) * (tile + 22)
+        drawing = Image.fromarray(np.clip(decode_image(d.png), 0, 255).astype(np.uint8))  # its ink, any style
         page.paste(Image.fromarray(images[d.index]).resize((tile, tile), Image.Resampling.NEAREST), (x, y + 20))
-        page.paste(Image.open(io.BytesIO(d.png)).getchannel("A").resize((tile, tile), Image.Resampling.LANCZOS),
-                   (x + tile + 2, y + 20))
+        page.paste(drawing.resize((tile, tile), Image.Resampling.LANCZOS), (x + tile + 2, y + 20))
         pencil.text((x + 2, y + 4), f"a {d.label}, {d.stroke} pen, {d.size_band}", fill=255)
     page.save(sheet)
     print(f"{len(shown)} tracings every model misreads, whose digits every model reads rightly as plain images: "
@@ -282,7 +280,9 @@ def every_model_wrong(right: np.ndarray, digits: list[CanvasDigit], images: np.n
 def main() -> None:
     from bench import cpu
     from bench.train_benchmark import MNIST_TEST, idx
+    from collector_svc.sources.mnist5k import Mnist5kSource
     from kit.preprocessing import canonical_from_bytes, canonical_from_pixels
+    from ml_svc.serving import CALIBRATION_IMAGES
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", type=Path, nargs="+", help="files saved by bench/train_benchmark.py --save; with "
@@ -312,8 +312,9 @@ def main() -> None:
         page = PagePens(args.page_pens, np.array([pen for pen, _, _ in traced]), labels[indices],
                         np.stack([canonical_from_bytes(png) for _, _, png in traced]),
                         np.stack([canonical_from_pixels(images[i]) for i in indices]))
+    calibration = Mnist5kSource().load_split("train")[0][:CALIBRATION_IMAGES]
     print(f"CPU: {cpu.describe()}")
-    right = np.stack([read(path, digits, plain, drawn, page, args.seed) for path in args.models])
+    right = np.stack([read(path, digits, plain, drawn, page, calibration, args.seed) for path in args.models])
     if len(right) > 1:
         every_model_wrong(right, digits, images, args.sheet)
 

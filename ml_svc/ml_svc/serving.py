@@ -48,9 +48,20 @@ def onnx_inputs(images: np.ndarray) -> np.ndarray:
     return ((images.astype(np.float32) / 255.0 - MNIST_MEAN) / MNIST_STD)[:, None]
 
 
+# Images per ONNX Runtime call: a whole held-out set at once (6,000 of a 60,000-image dataset, when versions are
+# compared or an int8 network is checked) took 2.9 GB of activations in the serving process, 1,024 at a time 0.45 GB.
+# A prediction request (at most 256) is one call.
+SESSION_CHUNK = 1024
+
+
 def session_probabilities(session: onnxruntime.InferenceSession, images: np.ndarray) -> np.ndarray:
-    """Class probabilities (N, 10) of canonical uint8 images (N, 28, 28) from an exported network's session."""
-    logits = session.run(None, {"images": onnx_inputs(images)})[0]
+    """Class probabilities (N, 10) of canonical uint8 images (N, 28, 28) from an exported network's session, run
+    SESSION_CHUNK images at a time."""
+    if len(images) <= SESSION_CHUNK:
+        logits = session.run(None, {"images": onnx_inputs(images)})[0]
+    else:
+        logits = np.concatenate([session.run(None, {"images": onnx_inputs(images[start:start + SESSION_CHUNK])})[0]
+                                 for start in range(0, len(images), SESSION_CHUNK)])
     exp = np.exp(logits - logits.max(axis=1, keepdims=True))
     return exp / exp.sum(axis=1, keepdims=True)
 

@@ -156,7 +156,7 @@ def test_the_canvas_benchmark_counts_and_draws_the_tracings_every_model_misreads
     same digits as scans, and draws those whose scans every model reads beside their originals."""
     from PIL import Image
 
-    from bench.canvas_styles import STROKES, canvas_digits, every_model_wrong
+    from bench.canvas_styles import SHEET_TILE, STROKES, canvas_digits, every_model_wrong
 
     digits = canvas_digits(official_digits, np.arange(len(official_digits)) % 10, count=6, seed=0)
     right = np.ones((2, 2, len(digits)), dtype=bool)  # models x (canvas, plain) x drawings (6 tracings x 3 styles)
@@ -174,7 +174,9 @@ def test_the_canvas_benchmark_counts_and_draws_the_tracings_every_model_misreads
     assert "| the same digits as plain images | 1 | 0 | 0 | 1 of 6 |" in printed
     assert "canvas accuracy 33.33-38.89 %, the same digits as plain images 66.67-83.33 %" in printed
     sheet = np.asarray(Image.open(tmp_path / "misread.png"))
-    assert sheet.shape[0] == 140 + 22, "one row: only tracing 0 is drawn"
-    original, drawing = sheet[20:160, 0:140], sheet[20:160, 142:282]
+    tile = SHEET_TILE
+    assert sheet.shape[0] == tile + 22, "one row: only tracing 0 is drawn"
+    row = sheet[20:20 + tile]
+    original, drawing = row[:, :tile], row[:, tile + 2:2 * tile + 2]
     assert (original > 128).any() and (drawing > 128).any(), "the original and its tracing are both on the sheet"
-    assert not (sheet[20:160, 2 * 140 + 12:] > 128).any(), "nothing else is drawn"
+    assert not (row[:, 2 * tile + 12:] > 128).any(), "nothing else is drawn"
