@@ -8,11 +8,15 @@ Each digit is traced as a person tracing it on the Recognize page's 280x280 canv
 the digit enlarged 4 times, so they are smooth as a pen's path) drawn with a round pen of one width, 5 %, 11 % (as
 MNIST's strokes) or 18 % of the digit's height, where the original filled an area (a loop inked solid) the pen
 filling it as far as the original's, whatever its width; anti-aliased, at a random place and a random height (a
-third to all of the canvas). Each tracing is
+third to all of the canvas). The tracer is blind: it keeps what its pen made. With `--look` it looks at what it
+drew, as a person would: where its pen closed an opening of the digit or inked a loop solid (the tracing has a hole
+more or fewer than the original, as a 4 turned into a 9 or a 6 into a blob), it draws the same strokes again with a
+pen 3/4 as wide, up to three times (`looked_at`; it moved the gap by 0.01-0.05 point and takes twice as long, see
+bench/README.md). Each tracing is
 sent in the three backgrounds a browser can deliver: transparent ink (`canvas.toDataURL()`), dark ink on white,
 light ink on black, so styles are compared on the same drawings. `--page-pens` also traces digits with the page's
-pen widths in canvas pixels (at random heights, so a small digit gets a relatively thick stroke), to choose the
-page's default pen.
+pen widths in canvas pixels (at random heights, so a small digit gets a relatively thick stroke; blind, since they
+are there to show what each pen does to a digit), to choose the page's default pen.
 
 Printed, with the CPU: accuracy of the served variants (float32, and int8 as ml_svc quantises it) on the same digits
 as plain MNIST images, and on the canvas per style, size band, stroke width and page pen, each with its distance in
@@ -49,6 +53,11 @@ SUPERSAMPLE = 4
 UPSCALE = 4
 BLOB = 1.6  # a centre line this many times as far from the edge as usual runs through a filled area
 INK = 17  # the page's pen colour, #111
+# A tracer who looks (`looked_at`): a hole of at least CLEAR_HOLE of the digit's box that the other drawing lacks
+# even as FAINT_HOLE changed the digit; then it draws again, its pen THINNER times as wide each time, REDRAWS times.
+CLEAR_HOLE, FAINT_HOLE = 0.01, 0.003
+THINNER, REDRAWS = 0.75, 3
+OUTSIDE, HOLE = 128, 64  # marks of `holes`' flood fills
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class CanvasDigit:
     size_band: str
     stroke: str
     index: int  # position of the digit in the source set
+    pen_share: float = 1.0  # the pen's width as a share of `stroke`'s: below 1, drawn again thinner (`looked_at`)
 
 
 def thinned(digit: np.ndarray, level: int = 96) -> np.ndarray:
@@ -82,11 +92,69 @@ def half_widths(ink: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     return distances
 
 
+def enlarged(digit: np.ndarray) -> np.ndarray:
+    """A 28x28 digit UPSCALE times as large, smoothly (bicubic): what the tracer follows and compares with."""
+    return np.asarray(Image.fromarray(digit).resize((28 * UPSCALE, 28 * UPSCALE), Image.Resampling.BICUBIC))
+
+
+def holes(ink: np.ndarray) -> list[float]:
+    """The holes of a drawing's ink (a bool map): each region of background (4-connected) that cannot be reached
+    from outside it, as its share of the ink's bounding box, largest first."""
+    ys, xs = np.nonzero(ink)
+    if len(ys) == 0:
+        return []
+    ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    # Background 0, ink 255; the outside (from a border of background around the ink) becomes OUTSIDE, so what is
+    # still 0 lies in holes, each filled in turn to measure it.
+    marks = Image.fromarray(np.pad(np.where(ink, 255, 0).astype(np.uint8), 1)).copy()
+    ImageDraw.floodfill(marks, (0, 0), OUTSIDE)
+    found = []
+    while len(inside := np.argwhere(np.asarray(marks) == 0)):
+        ImageDraw.floodfill(marks, (int(inside[0][1]), int(inside[0][0])), HOLE)
+        area = np.asarray(marks) == HOLE
+        found.append(float(area.sum()) / ink.size)
+        marks = Image.fromarray(np.where(area, OUTSIDE, np.asarray(marks)).astype(np.uint8)).copy()
+    return sorted(found, reverse=True)
+
+
+def same_holes(original: list[float], traced: list[float]) -> bool:
+    """Whether a tracing has the holes of its original (`holes` of each): neither has a clear hole (CLEAR_HOLE of
+    its box) the other lacks even as a trace (FAINT_HOLE): a pen that closed a 4 into a 9 or inked a 6's loop solid
+    changed the digit, one that left a loop a little wider or narrower did not."""
+    def clear_in_first(a: list[float], b: list[float]) -> bool:
+        return sum(h >= CLEAR_HOLE for h in a) > sum(h >= FAINT_HOLE for h in b)
+    return not clear_in_first(original, traced) and not clear_in_first(traced, original)
+
+
 def coverage(digit: np.ndarray, *, height_share: float, stroke: float, rng: np.random.Generator) -> np.ndarray:
     """How much of each pixel of the 280x280 canvas a round pen covers (0-1) tracing `digit` (28x28, ink bright)
     `stroke` times as wide as the ink is high, the ink `height_share` of the canvas high, at a random place."""
+    return _tracer(digit, rng)(height_share, stroke)
+
+
+def looked_at(digit: np.ndarray, *, height_share: float, stroke: float, rng: np.random.Generator
+              ) -> tuple[np.ndarray, float]:
+    """`coverage`, by a tracer who looks at the drawing: where the pen closed an opening of the digit or inked a
+    loop solid (`same_holes`), the same strokes again at the same place with a pen THINNER times as wide, up to
+    REDRAWS times, as a person seeing a 4 turn into a 9 would draw again; the first drawing if none keeps the holes.
+    Returned with the pen's width as a share of the one asked for (1.0: not drawn again)."""
+    trace = _tracer(digit, rng)
+    first = trace(height_share, stroke)
+    original = holes(enlarged(digit) >= 96)
+    if same_holes(original, holes(first >= 0.5)):
+        return first, 1.0
+    for n in range(1, REDRAWS + 1):
+        again = trace(height_share, stroke * THINNER ** n)
+        if same_holes(original, holes(again >= 0.5)):
+            return again, THINNER ** n
+    return first, 1.0
+
+
+def _tracer(digit: np.ndarray, rng: np.random.Generator):
+    """A function (height share, stroke) -> coverage drawing `digit`'s centre lines on the canvas, its place drawn
+    from `rng` now: drawing again with another pen keeps the drawing where it was."""
     # The centre lines are found on the digit enlarged UPSCALE times (smooth, as a pen moves), not on its pixels.
-    large = np.asarray(Image.fromarray(digit).resize((28 * UPSCALE, 28 * UPSCALE), Image.Resampling.BICUBIC))
+    large = enlarged(digit)
     ys, xs = np.nonzero(thinned(large))
     if len(ys) == 0:
         ys, xs = np.nonzero(large >= large.max() / 2)
@@ -97,28 +165,33 @@ def coverage(digit: np.ndarray, *, height_share: float, stroke: float, rng: np.r
     filled = widths > BLOB * typical
     top, left = ys.min(), xs.min()
     span_y, span_x = ys.max() - top + 1, xs.max() - left + 1
-    pen = max(3, round(stroke * height_share * CANVAS))
-    scale = max(height_share * CANVAS - pen, 8) / span_y
-    scale = min(scale, (CANVAS - pen) / span_x)
-    width_px, height_px = span_x * scale + pen, span_y * scale + pen
-    origin_x = rng.uniform(0, CANVAS - width_px) + pen / 2
-    origin_y = rng.uniform(0, CANVAS - height_px) + pen / 2
-    s = SUPERSAMPLE
-    covered = Image.new("L", (CANVAS * s, CANVAS * s), 0)
-    pencil = ImageDraw.Draw(covered)
-
-    def at(y: int, x: int) -> tuple[float, float]:
-        return ((origin_x + (x - left + 0.5) * scale) * s, (origin_y + (y - top + 0.5) * scale) * s)
-
+    place_x, place_y = rng.random(), rng.random()
     points = set(zip(ys.tolist(), xs.tolist(), strict=True))
-    for y, x, width, solid in zip(ys.tolist(), xs.tolist(), widths.tolist(), filled.tolist(), strict=True):
-        cx, cy = at(y, x)
-        radius = max(pen / 2, width * scale) * s if solid else pen * s / 2
-        pencil.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=255)
-        for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
-            if (y + dy, x + dx) in points:
-                pencil.line((at(y, x), at(y + dy, x + dx)), fill=255, width=pen * s)
-    return np.asarray(covered.resize((CANVAS, CANVAS), Image.Resampling.BOX), dtype=np.float32) / 255.0
+
+    def trace(height_share: float, stroke: float) -> np.ndarray:
+        pen = max(3, round(stroke * height_share * CANVAS))
+        scale = max(height_share * CANVAS - pen, 8) / span_y
+        scale = min(scale, (CANVAS - pen) / span_x)
+        width_px, height_px = span_x * scale + pen, span_y * scale + pen
+        origin_x = place_x * (CANVAS - width_px) + pen / 2
+        origin_y = place_y * (CANVAS - height_px) + pen / 2
+        s = SUPERSAMPLE
+        covered = Image.new("L", (CANVAS * s, CANVAS * s), 0)
+        pencil = ImageDraw.Draw(covered)
+
+        def at(y: int, x: int) -> tuple[float, float]:
+            return ((origin_x + (x - left + 0.5) * scale) * s, (origin_y + (y - top + 0.5) * scale) * s)
+
+        for y, x, width, solid in zip(ys.tolist(), xs.tolist(), widths.tolist(), filled.tolist(), strict=True):
+            cx, cy = at(y, x)
+            radius = max(pen / 2, width * scale) * s if solid else pen * s / 2
+            pencil.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=255)
+            for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+                if (y + dy, x + dx) in points:
+                    pencil.line((at(y, x), at(y + dy, x + dx)), fill=255, width=pen * s)
+        return np.asarray(covered.resize((CANVAS, CANVAS), Image.Resampling.BOX), dtype=np.float32) / 255.0
+
+    return trace
 
 
 def encoded(alpha: np.ndarray, style: str) -> bytes:
@@ -144,10 +217,12 @@ def draw(digit: np.ndarray, *, style: str, height_share: float, stroke: float, r
     return encoded(coverage(digit, height_share=height_share, stroke=stroke, rng=rng), style)
 
 
-def canvas_digits(images: np.ndarray, labels: np.ndarray, *, count: int, seed: int = 0) -> list[CanvasDigit]:
+def canvas_digits(images: np.ndarray, labels: np.ndarray, *, count: int, seed: int = 0, look: bool = False
+                  ) -> list[CanvasDigit]:
     """`count` digits of the set, each traced once at a size band and stroke width chosen in turn (every pair
-    equally often; a random height within the band, a random place) and sent in each of the three styles, so
-    styles are compared on the same drawings (a fixed seed: the same set each run)."""
+    equally often; a random height within the band, a random place; `look`: by a tracer who looks at its drawing,
+    `looked_at`) and sent in each of the three styles, so styles are compared on the same drawings (a fixed seed:
+    the same set each run)."""
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(images), size=min(count, len(images)), replace=False)
     bands = list(SIZE_BANDS.items())
@@ -155,8 +230,12 @@ def canvas_digits(images: np.ndarray, labels: np.ndarray, *, count: int, seed: i
     for n, index in enumerate(chosen):
         band, (low, high) = bands[n % 3]
         stroke, share = list(STROKES.items())[(n // 3) % 3]
-        alpha = coverage(images[index], height_share=rng.uniform(low, high), stroke=share, rng=rng)
-        drawn.extend(CanvasDigit(encoded(alpha, style), int(labels[index]), style, band, stroke, int(index))
+        height_share = rng.uniform(low, high)
+        if look:
+            alpha, pen_share = looked_at(images[index], height_share=height_share, stroke=share, rng=rng)
+        else:
+            alpha, pen_share = coverage(images[index], height_share=height_share, stroke=share, rng=rng), 1.0
+        drawn.extend(CanvasDigit(encoded(alpha, style), int(labels[index]), style, band, stroke, int(index), pen_share)
                      for style in STYLES)
     return drawn
 
@@ -290,6 +369,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2700, help="drawings, each sent in the three styles "
                         "(a multiple of 9 is balanced)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--look", action="store_true", help="the tracer looks at each drawing and draws it again "
+                        "with a thinner pen where its pen closed an opening or inked a loop solid (looked_at)")
     parser.add_argument("--page-pens", type=lambda text: [int(v) for v in text.split(",")], default=[],
                         help="also: accuracy with each of these pen widths of the page (canvas pixels), e.g. 12,20,28")
     parser.add_argument("--page-count", type=int, default=600, help="digits traced with each page pen")
@@ -302,7 +383,7 @@ def main() -> None:
         parser.error("--sheet draws what every one of several models misreads: give two models or more")
     torch.set_num_threads(1)
     images, labels = idx(MNIST_TEST / "t10k-images-idx3-ubyte.gz"), idx(MNIST_TEST / "t10k-labels-idx1-ubyte.gz")
-    digits = canvas_digits(images, labels, count=args.count, seed=args.seed)
+    digits = canvas_digits(images, labels, count=args.count, seed=args.seed, look=args.look)
     plain = np.stack([canonical_from_pixels(images[d.index]) for d in digits])
     drawn = np.stack([canonical_from_bytes(d.png) for d in digits])
     page = None
@@ -314,6 +395,11 @@ def main() -> None:
                         np.stack([canonical_from_pixels(images[i]) for i in indices]))
     calibration = Mnist5kSource().load_split("train")[0][:CALIBRATION_IMAGES]
     print(f"CPU: {cpu.describe()}")
+    if args.look:
+        traced = digits[::len(STYLES)]
+        print("Drawn again with a thinner pen, as the first drawing lost or gained a hole of the digit: " + ", ".join(
+            f"{stroke} {sum(d.stroke == stroke and d.pen_share < 1 for d in traced)} of "
+            f"{sum(d.stroke == stroke for d in traced)}" for stroke in STROKES))
     right = np.stack([read(path, digits, plain, drawn, page, calibration, args.seed) for path in args.models])
     if len(right) > 1:
         every_model_wrong(right, digits, images, args.sheet)

@@ -180,3 +180,39 @@ def test_the_canvas_benchmark_counts_and_draws_the_tracings_every_model_misreads
     original, drawing = row[:, :tile], row[:, tile + 2:2 * tile + 2]
     assert (original > 128).any() and (drawing > 128).any(), "the original and its tracing are both on the sheet"
     assert not (row[:, 2 * tile + 12:] > 128).any(), "nothing else is drawn"
+
+
+def test_the_canvas_benchmark_finds_the_holes_of_a_drawing():
+    """`holes`: the loops a drawing closes (a 0 one, an 8 two, a C none), as shares of the ink's box; a gap of one
+    pixel leaves the loop open."""
+    from bench.canvas_styles import holes, same_holes
+
+    rows, cols = np.mgrid[:60, :60]
+    ring = lambda cy, cx, r: np.abs(np.hypot(rows - cy, cols - cx) - r) <= 2.5  # noqa: E731
+    zero = ring(30, 30, 20)
+    eight = ring(18, 30, 11) | ring(41, 30, 12)
+    c = zero & ~((cols > 40) & (np.abs(rows - 30) <= 8))
+    nicked = zero & ~((cols > 40) & (rows == 30))
+    assert [len(holes(ink)) for ink in (zero, eight, c, nicked)] == [1, 2, 0, 0]
+    assert 0.4 < holes(zero)[0] < 0.6, "a ring's hole is about half its box"
+    assert same_holes(holes(zero), holes(ring(30, 30, 18))), "a loop a little narrower is the same loop"
+    assert not same_holes(holes(c), holes(zero)), "closing the C made another shape"
+    assert not same_holes(holes(eight), holes(eight | (np.hypot(rows - 41, cols - 30) <= 12))), "a loop inked solid"
+
+
+def test_a_canvas_benchmark_tracer_who_looks_draws_again_thinner_where_its_pen_changed_the_digit(official_digits):
+    """The official test set's 48th digit is a 2 with a small loop at its foot. The thick pen (18 % of its height)
+    inks the loop solid; the benchmark's tracer looks (bench/canvas_styles.py `looked_at`) and draws the same
+    strokes at the same place with a pen 3/4 as wide, which keeps the loop. A thin pen's tracing is kept as it is."""
+    from bench.canvas_styles import coverage, holes, looked_at
+
+    two = official_digits[47]
+    blind = coverage(two, height_share=0.5, stroke=0.18, rng=np.random.default_rng(0))
+    seen, pen_share = looked_at(two, height_share=0.5, stroke=0.18, rng=np.random.default_rng(0))
+    assert holes(blind >= 0.5)[0] < 0.003 < 0.01 < holes(seen >= 0.5)[0]
+    assert pen_share == 0.75
+    rows = lambda alpha: np.flatnonzero((alpha >= 0.5).any(1))  # noqa: E731
+    assert abs(rows(blind)[0] - rows(seen)[0]) <= 3 and abs(rows(blind)[-1] - rows(seen)[-1]) <= 3, "same place"
+    thin = coverage(two, height_share=0.5, stroke=0.05, rng=np.random.default_rng(0))
+    seen_thin, thin_share = looked_at(two, height_share=0.5, stroke=0.05, rng=np.random.default_rng(0))
+    assert thin_share == 1.0 and np.array_equal(thin, seen_thin)
