@@ -9,10 +9,9 @@ the digit enlarged 4 times, so they are smooth as a pen's path) drawn with a rou
 MNIST's strokes) or 18 % of the digit's height, where the original filled an area (a loop inked solid) the pen
 filling it as far as the original's, whatever its width; anti-aliased, at a random place and a random height (a
 third to all of the canvas). The tracer is blind: it keeps what its pen made. With `--look` it looks at what it
-drew, as a person would: where its pen closed an opening of the digit or inked a loop solid (the tracing has a hole
-more or fewer than the original, as a 4 turned into a 9 or a 6 into a blob), it draws the same strokes again with a
-pen 3/4 as wide, up to three times (`looked_at`; it moved the gap by 0.01-0.05 point and takes twice as long, see
-bench/README.md). Each tracing is
+drew, as a person would: where its pen closed an opening of the digit or filled a loop the original left open (the
+tracing has a hole more or fewer than the original, as a 4 turned into a 9), it draws the same strokes again with a
+pen 3/4 as wide, up to three times (`looked_at`; its effect and cost: bench/README.md). Each tracing is
 sent in the three backgrounds a browser can deliver: transparent ink (`canvas.toDataURL()`), dark ink on white,
 light ink on black, so styles are compared on the same drawings. `--page-pens` also traces digits with the page's
 pen widths in canvas pixels (at random heights, so a small digit gets a relatively thick stroke; blind, since they
@@ -32,6 +31,7 @@ import argparse
 import io
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,11 +53,13 @@ SUPERSAMPLE = 4
 UPSCALE = 4
 BLOB = 1.6  # a centre line this many times as far from the edge as usual runs through a filled area
 INK = 17  # the page's pen colour, #111
-# A tracer who looks (`looked_at`): a hole of at least CLEAR_HOLE of the digit's box that the other drawing lacks
-# even as FAINT_HOLE changed the digit; then it draws again, its pen THINNER times as wide each time, REDRAWS times.
+SCAN_INK = 96  # a scan's pixel this bright is ink (of 255)
+TRACE_INK = 0.5  # a canvas pixel this much covered by the pen is ink
+# A tracer who looks (`looked_at`): a tracing changed its digit where it has a hole of at least CLEAR_HOLE of the ink's
+# box that the original lacks even at FAINT_HOLE, or the other way round; it then draws again, its pen THINNER times
+# as wide each time, up to REDRAWS times.
 CLEAR_HOLE, FAINT_HOLE = 0.01, 0.003
 THINNER, REDRAWS = 0.75, 3
-OUTSIDE, HOLE = 128, 64  # marks of `holes`' flood fills
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class CanvasDigit:
     pen_share: float = 1.0  # the pen's width as a share of `stroke`'s: below 1, drawn again thinner (`looked_at`)
 
 
-def thinned(digit: np.ndarray, level: int = 96) -> np.ndarray:
+def thinned(digit: np.ndarray, level: int = SCAN_INK) -> np.ndarray:
     """The centre lines of a digit's strokes (its ink at least `level`), one pixel wide, as a bool map: the
     training's own thinning (ml_svc/strokes.py)."""
     return thin(torch.from_numpy(np.asarray(digit) >= level)[None])[0].numpy()
@@ -104,26 +106,30 @@ def holes(ink: np.ndarray) -> list[float]:
     if len(ys) == 0:
         return []
     ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-    # Background 0, ink 255; the outside (from a border of background around the ink) becomes OUTSIDE, so what is
-    # still 0 lies in holes, each filled in turn to measure it.
+    # Background 0, ink 255, with a border of background around the ink from which the outside is filled; what is
+    # still 0 lies in holes, each filled in turn, its area what it took from the 0s. (`fromarray` shares the array
+    # read-only, and a flood fill writes: the image is copied once.)
     marks = Image.fromarray(np.pad(np.where(ink, 255, 0).astype(np.uint8), 1)).copy()
-    ImageDraw.floodfill(marks, (0, 0), OUTSIDE)
+    ImageDraw.floodfill(marks, (0, 0), 128)
     found = []
-    while len(inside := np.argwhere(np.asarray(marks) == 0)):
-        ImageDraw.floodfill(marks, (int(inside[0][1]), int(inside[0][0])), HOLE)
-        area = np.asarray(marks) == HOLE
-        found.append(float(area.sum()) / ink.size)
-        marks = Image.fromarray(np.where(area, OUTSIDE, np.asarray(marks)).astype(np.uint8)).copy()
+    left = int((np.asarray(marks) == 0).sum())
+    while left:
+        y, x = np.argwhere(np.asarray(marks) == 0)[0]
+        ImageDraw.floodfill(marks, (int(x), int(y)), 128)
+        now = int((np.asarray(marks) == 0).sum())
+        found.append((left - now) / ink.size)
+        left = now
     return sorted(found, reverse=True)
 
 
 def same_holes(original: list[float], traced: list[float]) -> bool:
-    """Whether a tracing has the holes of its original (`holes` of each): neither has a clear hole (CLEAR_HOLE of
-    its box) the other lacks even as a trace (FAINT_HOLE): a pen that closed a 4 into a 9 or inked a 6's loop solid
-    changed the digit, one that left a loop a little wider or narrower did not."""
-    def clear_in_first(a: list[float], b: list[float]) -> bool:
+    """Whether a tracing has the holes of its original (`holes` of each), counted: neither has more clear holes
+    (CLEAR_HOLE of its box) than the other has holes at all (FAINT_HOLE and over). A pen that closed a 4 into a 9 or
+    filled a 6's loop changed the digit; one that left a loop a little wider or narrower did not. Only the numbers
+    are compared: a tracing that closed one loop and filled another passes."""
+    def more_clear_holes(a: list[float], b: list[float]) -> bool:
         return sum(h >= CLEAR_HOLE for h in a) > sum(h >= FAINT_HOLE for h in b)
-    return not clear_in_first(original, traced) and not clear_in_first(traced, original)
+    return not more_clear_holes(original, traced) and not more_clear_holes(traced, original)
 
 
 def coverage(digit: np.ndarray, *, height_share: float, stroke: float, rng: np.random.Generator) -> np.ndarray:
@@ -134,23 +140,31 @@ def coverage(digit: np.ndarray, *, height_share: float, stroke: float, rng: np.r
 
 def looked_at(digit: np.ndarray, *, height_share: float, stroke: float, rng: np.random.Generator
               ) -> tuple[np.ndarray, float]:
-    """`coverage`, by a tracer who looks at the drawing: where the pen closed an opening of the digit or inked a
-    loop solid (`same_holes`), the same strokes again at the same place with a pen THINNER times as wide, up to
-    REDRAWS times, as a person seeing a 4 turn into a 9 would draw again; the first drawing if none keeps the holes.
-    Returned with the pen's width as a share of the one asked for (1.0: not drawn again)."""
+    """`coverage`, by a tracer who looks at the drawing: where the pen closed an opening of the digit or filled a loop
+    the original left open (`same_holes`), the same strokes again at the same place with a pen THINNER times as wide,
+    up to REDRAWS times (while the pen still gets thinner), as a person seeing a 4 turn into a 9 would draw again;
+    the first drawing if none keeps the holes. Returned with the pen's width as a share of the one asked for (1.0:
+    the first drawing)."""
     trace = _tracer(digit, rng)
+    original = holes(enlarged(digit) >= SCAN_INK)
     first = trace(height_share, stroke)
-    original = holes(enlarged(digit) >= 96)
-    if same_holes(original, holes(first >= 0.5)):
-        return first, 1.0
-    for n in range(1, REDRAWS + 1):
-        again = trace(height_share, stroke * THINNER ** n)
-        if same_holes(original, holes(again >= 0.5)):
-            return again, THINNER ** n
+    pen = pen_width(height_share, stroke)
+    for n in range(REDRAWS + 1):
+        share = THINNER ** n
+        if n and pen_width(height_share, stroke * share) == pen_width(height_share, stroke * share / THINNER):
+            break  # the thinnest pen already
+        drawing = trace(height_share, stroke * share) if n else first
+        if same_holes(original, holes(drawing >= TRACE_INK)):
+            return drawing, pen_width(height_share, stroke * share) / pen
     return first, 1.0
 
 
-def _tracer(digit: np.ndarray, rng: np.random.Generator):
+def pen_width(height_share: float, stroke: float) -> int:
+    """The pen's width in canvas pixels for a drawing `height_share` of the canvas high, `stroke` of its height."""
+    return max(3, round(stroke * height_share * CANVAS))
+
+
+def _tracer(digit: np.ndarray, rng: np.random.Generator) -> Callable[[float, float], np.ndarray]:
     """A function (height share, stroke) -> coverage drawing `digit`'s centre lines on the canvas, its place drawn
     from `rng` now: drawing again with another pen keeps the drawing where it was."""
     # The centre lines are found on the digit enlarged UPSCALE times (smooth, as a pen moves), not on its pixels.
@@ -158,7 +172,7 @@ def _tracer(digit: np.ndarray, rng: np.random.Generator):
     ys, xs = np.nonzero(thinned(large))
     if len(ys) == 0:
         ys, xs = np.nonzero(large >= large.max() / 2)
-    widths = half_widths(large >= 96, ys, xs)
+    widths = half_widths(large >= SCAN_INK, ys, xs)
     # A pen stroke is as wide everywhere, except where the writer filled an area (a loop inked solid): there the
     # pen goes over it until the area is as filled as in the original, whatever the pen's width.
     typical = float(np.median(widths))
@@ -169,7 +183,7 @@ def _tracer(digit: np.ndarray, rng: np.random.Generator):
     points = set(zip(ys.tolist(), xs.tolist(), strict=True))
 
     def trace(height_share: float, stroke: float) -> np.ndarray:
-        pen = max(3, round(stroke * height_share * CANVAS))
+        pen = pen_width(height_share, stroke)
         scale = max(height_share * CANVAS - pen, 8) / span_y
         scale = min(scale, (CANVAS - pen) / span_x)
         width_px, height_px = span_x * scale + pen, span_y * scale + pen
@@ -370,7 +384,7 @@ def main() -> None:
                         "(a multiple of 9 is balanced)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--look", action="store_true", help="the tracer looks at each drawing and draws it again "
-                        "with a thinner pen where its pen closed an opening or inked a loop solid (looked_at)")
+                        "with a thinner pen where its pen closed an opening or filled a loop the digit left open (looked_at)")
     parser.add_argument("--page-pens", type=lambda text: [int(v) for v in text.split(",")], default=[],
                         help="also: accuracy with each of these pen widths of the page (canvas pixels), e.g. 12,20,28")
     parser.add_argument("--page-count", type=int, default=600, help="digits traced with each page pen")

@@ -184,7 +184,8 @@ def test_the_canvas_benchmark_counts_and_draws_the_tracings_every_model_misreads
 
 def test_the_canvas_benchmark_finds_the_holes_of_a_drawing():
     """`holes`: the loops a drawing closes (a 0 one, an 8 two, a C none), as shares of the ink's box; a gap of one
-    pixel leaves the loop open."""
+    pixel leaves the loop open. `same_holes`: a clear hole (1 % of the box) the other drawing lacks is a change, one
+    the other has even faintly (0.3 %) is not."""
     from bench.canvas_styles import holes, same_holes
 
     rows, cols = np.mgrid[:60, :60]
@@ -195,24 +196,57 @@ def test_the_canvas_benchmark_finds_the_holes_of_a_drawing():
     nicked = zero & ~((cols > 40) & (rows == 30))
     assert [len(holes(ink)) for ink in (zero, eight, c, nicked)] == [1, 2, 0, 0]
     assert 0.4 < holes(zero)[0] < 0.6, "a ring's hole is about half its box"
+    assert holes(np.zeros((5, 5), dtype=bool)) == [] and holes(np.ones((5, 5), dtype=bool)) == []
     assert same_holes(holes(zero), holes(ring(30, 30, 18))), "a loop a little narrower is the same loop"
     assert not same_holes(holes(c), holes(zero)), "closing the C made another shape"
-    assert not same_holes(holes(eight), holes(eight | (np.hypot(rows - 41, cols - 30) <= 12))), "a loop inked solid"
+    assert not same_holes(holes(eight), holes(eight | (np.hypot(rows - 41, cols - 30) <= 12))), "a loop filled"
+    assert same_holes([0.3], [0.3, 0.005]) and same_holes([0.3, 0.005], [0.3]), "a faint hole is no change"
+    assert same_holes([0.3, 0.02], [0.3, 0.005]), "a clear hole that is faint in the other drawing is kept"
+    assert not same_holes([0.3, 0.02], [0.3, 0.002]), "a clear hole the other drawing all but lacks"
 
 
 def test_a_canvas_benchmark_tracer_who_looks_draws_again_thinner_where_its_pen_changed_the_digit(official_digits):
     """The official test set's 48th digit is a 2 with a small loop at its foot. The thick pen (18 % of its height)
-    inks the loop solid; the benchmark's tracer looks (bench/canvas_styles.py `looked_at`) and draws the same
-    strokes at the same place with a pen 3/4 as wide, which keeps the loop. A thin pen's tracing is kept as it is."""
-    from bench.canvas_styles import coverage, holes, looked_at
+    fills the loop; the benchmark's tracer looks (bench/canvas_styles.py `looked_at`) and draws the same strokes at
+    the same place with a pen 3/4 as wide, which keeps the loop. A thin pen's tracing is kept as it is."""
+    from bench.canvas_styles import SCAN_INK, TRACE_INK, coverage, enlarged, holes, looked_at, same_holes
 
     two = official_digits[47]
+    original = holes(enlarged(two) >= SCAN_INK)
+    assert original, "the scan's loop"
     blind = coverage(two, height_share=0.5, stroke=0.18, rng=np.random.default_rng(0))
     seen, pen_share = looked_at(two, height_share=0.5, stroke=0.18, rng=np.random.default_rng(0))
-    assert holes(blind >= 0.5)[0] < 0.003 < 0.01 < holes(seen >= 0.5)[0]
-    assert pen_share == 0.75
-    rows = lambda alpha: np.flatnonzero((alpha >= 0.5).any(1))  # noqa: E731
-    assert abs(rows(blind)[0] - rows(seen)[0]) <= 3 and abs(rows(blind)[-1] - rows(seen)[-1]) <= 3, "same place"
+    assert not same_holes(original, holes(blind >= TRACE_INK)) and same_holes(original, holes(seen >= TRACE_INK))
+    assert pen_share == 19 / 25, "a 25 px pen, then 19 px"
+    ink = lambda alpha, axis: np.flatnonzero((alpha >= TRACE_INK).any(axis))  # noqa: E731
+    for axis in (0, 1):
+        assert abs(ink(blind, axis)[0] - ink(seen, axis)[0]) <= 3, "the same place"
+        assert abs(ink(blind, axis)[-1] - ink(seen, axis)[-1]) <= 3, "the same place"
     thin = coverage(two, height_share=0.5, stroke=0.05, rng=np.random.default_rng(0))
     seen_thin, thin_share = looked_at(two, height_share=0.5, stroke=0.05, rng=np.random.default_rng(0))
     assert thin_share == 1.0 and np.array_equal(thin, seen_thin)
+
+
+def test_a_tracer_who_looks_keeps_its_first_drawing_when_no_thinner_pen_helps(official_digits, monkeypatch):
+    from bench import canvas_styles
+
+    two = official_digits[47]
+    monkeypatch.setattr(canvas_styles, "same_holes", lambda original, traced: False)
+    drawing, pen_share = canvas_styles.looked_at(two, height_share=0.5, stroke=0.18, rng=np.random.default_rng(0))
+    blind = canvas_styles.coverage(two, height_share=0.5, stroke=0.18, rng=np.random.default_rng(0))
+    assert pen_share == 1.0 and np.array_equal(drawing, blind)
+
+
+def test_canvas_digits_traced_by_a_looking_tracer_differ_only_where_it_drew_again(official_digits):
+    """The same digits, sizes and places whether the tracer looks or not; only the drawings it made again differ."""
+    from bench.canvas_styles import canvas_digits
+
+    labels = np.zeros(len(official_digits), dtype=np.uint8)
+    blind = canvas_digits(official_digits, labels, count=27, seed=1)
+    looked = canvas_digits(official_digits, labels, count=27, seed=1, look=True)
+    assert [(d.index, d.style, d.size_band, d.stroke) for d in blind] == [
+        (d.index, d.style, d.size_band, d.stroke) for d in looked]
+    assert all(d.pen_share == 1.0 for d in blind)
+    again = [b.png != s.png for b, s in zip(blind, looked, strict=True)]
+    assert again == [s.pen_share < 1 for s in looked]
+    assert sum(again) == 3, "one of these 27 tracings is drawn again (in its three styles)"
