@@ -135,7 +135,7 @@ def same_holes(original: list[float], traced: list[float]) -> bool:
 def coverage(digit: np.ndarray, *, height_share: float, stroke: float, rng: np.random.Generator) -> np.ndarray:
     """How much of each pixel of the 280x280 canvas a round pen covers (0-1) tracing `digit` (28x28, ink bright)
     `stroke` times as wide as the ink is high, the ink `height_share` of the canvas high, at a random place."""
-    return _tracer(digit, rng)(height_share, stroke)
+    return _tracer(enlarged(digit), rng)(height_share, pen_width(height_share, stroke))
 
 
 def looked_at(digit: np.ndarray, *, height_share: float, stroke: float, rng: np.random.Generator
@@ -145,17 +145,16 @@ def looked_at(digit: np.ndarray, *, height_share: float, stroke: float, rng: np.
     up to REDRAWS times (while the pen still gets thinner), as a person seeing a 4 turn into a 9 would draw again;
     the first drawing if none keeps the holes. Returned with the pen's width as a share of the one asked for (1.0:
     the first drawing)."""
-    trace = _tracer(digit, rng)
-    original = holes(enlarged(digit) >= SCAN_INK)
-    first = trace(height_share, stroke)
+    large = enlarged(digit)
+    trace = _tracer(large, rng)
+    original = holes(large >= SCAN_INK)
     pen = pen_width(height_share, stroke)
-    for n in range(REDRAWS + 1):
-        share = THINNER ** n
-        if n and pen_width(height_share, stroke * share) == pen_width(height_share, stroke * share / THINNER):
-            break  # the thinnest pen already
-        drawing = trace(height_share, stroke * share) if n else first
+    first = trace(height_share, pen)
+    # The pens to try, widest first, each once: a pen at its 3 px floor does not get thinner.
+    for width in dict.fromkeys(pen_width(height_share, stroke * THINNER ** n) for n in range(REDRAWS + 1)):
+        drawing = first if width == pen else trace(height_share, width)
         if same_holes(original, holes(drawing >= TRACE_INK)):
-            return drawing, pen_width(height_share, stroke * share) / pen
+            return drawing, width / pen
     return first, 1.0
 
 
@@ -164,11 +163,10 @@ def pen_width(height_share: float, stroke: float) -> int:
     return max(3, round(stroke * height_share * CANVAS))
 
 
-def _tracer(digit: np.ndarray, rng: np.random.Generator) -> Callable[[float, float], np.ndarray]:
-    """A function (height share, stroke) -> coverage drawing `digit`'s centre lines on the canvas, its place drawn
-    from `rng` now: drawing again with another pen keeps the drawing where it was."""
-    # The centre lines are found on the digit enlarged UPSCALE times (smooth, as a pen moves), not on its pixels.
-    large = enlarged(digit)
+def _tracer(large: np.ndarray, rng: np.random.Generator) -> Callable[[float, int], np.ndarray]:
+    """A function (height share, pen width in px) -> coverage drawing the centre lines of a digit `enlarged` as
+    `large` on the canvas, its place drawn from `rng` now: drawing again with another pen keeps it where it was."""
+    # The centre lines are found on the digit enlarged (smooth, as a pen moves), not on its 28x28 pixels.
     ys, xs = np.nonzero(thinned(large))
     if len(ys) == 0:
         ys, xs = np.nonzero(large >= large.max() / 2)
@@ -182,8 +180,7 @@ def _tracer(digit: np.ndarray, rng: np.random.Generator) -> Callable[[float, flo
     place_x, place_y = rng.random(), rng.random()
     points = set(zip(ys.tolist(), xs.tolist(), strict=True))
 
-    def trace(height_share: float, stroke: float) -> np.ndarray:
-        pen = pen_width(height_share, stroke)
+    def trace(height_share: float, pen: int) -> np.ndarray:
         scale = max(height_share * CANVAS - pen, 8) / span_y
         scale = min(scale, (CANVAS - pen) / span_x)
         width_px, height_px = span_x * scale + pen, span_y * scale + pen
